@@ -1,0 +1,194 @@
+/**
+ * The copy's configuration as users write it: a JSON secret edited by hand in the
+ * console, or CLI flags. Parsing is forgiving about form (`true`, `"True"`, `"1"`)
+ * and strict about meaning: anything ambiguous is a ConfigError naming the key and
+ * the fix. The parsed credentials stay in memory; they never enter a message.
+ */
+import { ConfigError } from './errors';
+
+export type AzureCredentials =
+  | { kind: 'connection-string'; connectionString: string }
+  | {
+      kind: 'service-principal';
+      tenantId: string;
+      clientId: string;
+      clientSecret: string;
+      /** Entra ID authority; only for sovereign clouds and local tests. */
+      authorityHost?: string;
+    };
+
+export interface SourceConfig {
+  account: string;
+  container: string;
+  blobEndpoint?: string;
+  credentials: AzureCredentials;
+}
+
+export interface CopyConfig {
+  source: SourceConfig;
+  isActive: boolean;
+  /** ISO instant; blobs modified at or before it are left alone. */
+  beginDate?: string;
+  /** Overrides of the deployment's destination, when the secret retargets it. */
+  bucket?: string;
+  prefix?: string;
+}
+
+const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'on']);
+const FALSE_WORDS = new Set(['false', 'no', 'n', '0', 'off']);
+
+export function parseSwitch(key: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number' && (value === 0 || value === 1)) return value === 1;
+  if (typeof value === 'string') {
+    const word = value.trim().toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+  }
+  throw new ConfigError(
+    `"${key}" is ${JSON.stringify(value)}, which is neither on nor off: set it to "True" or "False"`,
+  );
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** An ISO 8601 date or date-time; without a zone it is read as UTC. Returns the ISO instant. */
+export function parseBeginDate(key: string, value: unknown): string | undefined {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
+    return undefined;
+  }
+  const fix = `set it to an ISO 8601 date such as 2024-01-31 or 2024-01-31T08:00:00Z, or leave it empty to copy every blob`;
+  if (typeof value !== 'string') throw new ConfigError(`"${key}" is ${JSON.stringify(value)}: ${fix}`);
+  const text = value.trim();
+  let iso: string | undefined;
+  if (DATE_ONLY.test(text)) iso = `${text}T00:00:00Z`;
+  const m = DATE_TIME.exec(text);
+  if (m) iso = `${m[1]}T${m[2]}${m[5] ? m[5].toUpperCase() : 'Z'}`;
+  const time = iso ? Date.parse(iso) : NaN;
+  if (!iso || Number.isNaN(time)) throw new ConfigError(`"${key}" is ${JSON.stringify(value)}: ${fix}`);
+  const canonical = new Date(time).toISOString();
+  // Date.parse rolls 2024-02-31 over to March; a typo must not silently move the window.
+  if (!canonical.startsWith(iso.slice(0, 10))) throw new ConfigError(`"${key}" is ${JSON.stringify(value)}, not a real date: ${fix}`);
+  return canonical;
+}
+
+/** The account name a connection string names (also for `UseDevelopmentStorage=true`). */
+export function accountOfConnectionString(connectionString: string): string {
+  const fields = parseConnectionString(connectionString);
+  if (fields.usedevelopmentstorage?.toLowerCase() === 'true') return 'devstoreaccount1';
+  const account = fields.accountname;
+  if (!account) {
+    throw new ConfigError(
+      'the Azure connection string has no AccountName: copy it whole from the storage account\'s "Access keys" page',
+    );
+  }
+  return account;
+}
+
+export function parseConnectionString(connectionString: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const part of connectionString.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) fields[part.slice(0, at).trim().toLowerCase()] = part.slice(at + 1).trim();
+  }
+  return fields;
+}
+
+/** Secret keys are matched ignoring case, `_` and `-`, since people type them by hand. */
+function normaliseKeys(raw: Record<string, unknown>): Map<string, { key: string; value: unknown }> {
+  const out = new Map<string, { key: string; value: unknown }>();
+  for (const [key, value] of Object.entries(raw)) out.set(key.toLowerCase().replace(/[_\-\s]/g, ''), { key, value });
+  return out;
+}
+
+export const SECRET_TEMPLATE = {
+  tenantid: '00000000-0000-0000-0000-000000000000',
+  clientid: '00000000-0000-0000-0000-000000000000',
+  clientsecret: 'REPLACE_WITH_CLIENT_SECRET',
+  storageaccount: 'mystorageaccount',
+  container: 'mycontainer',
+  isactive: 'False',
+  begindate: '2024-01-01T00:00:00Z',
+} as const;
+
+/**
+ * Parse the secret's JSON text. `where` names it in errors (the secret's name, never its value).
+ */
+export function parseSecret(text: string, where = 'the secret'): CopyConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ConfigError(
+      `${where} is not valid JSON: in the Secrets Manager console choose "Plaintext" and fix the quotes and commas`,
+    );
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${where} must be a JSON object of key/value pairs, like ${JSON.stringify(SECRET_TEMPLATE)}`);
+  }
+  const keys = normaliseKeys(raw as Record<string, unknown>);
+  const text_ = (name: string, required: boolean): string | undefined => {
+    const entry = keys.get(name);
+    if (entry === undefined || entry.value === null || entry.value === '') {
+      if (required) throw new ConfigError(`${where} has no "${name}": add it (see the template in the README)`);
+      return undefined;
+    }
+    if (typeof entry.value !== 'string') {
+      throw new ConfigError(`${where} key "${entry.key}" must be a string, not ${typeof entry.value}`);
+    }
+    return entry.value.trim();
+  };
+
+  const isActiveEntry = keys.get('isactive');
+  if (!isActiveEntry) throw new ConfigError(`${where} has no "isactive": add "isactive": "True" to run or "False" to pause`);
+  const isActive = parseSwitch(isActiveEntry.key, isActiveEntry.value);
+  const beginDateEntry = keys.get('begindate');
+  const beginDate = parseBeginDate(beginDateEntry?.key ?? 'begindate', beginDateEntry?.value);
+
+  const connectionString = text_('connectionstring', false);
+  let credentials: AzureCredentials;
+  let account: string;
+  if (connectionString) {
+    credentials = { kind: 'connection-string', connectionString };
+    account = text_('storageaccount', false) ?? accountOfConnectionString(connectionString);
+  } else {
+    const tenantId = text_('tenantid', true)!;
+    const clientId = text_('clientid', true)!;
+    const clientSecret = text_('clientsecret', true)!;
+    if (clientSecret === SECRET_TEMPLATE.clientsecret) {
+      throw new ConfigError(`${where} still holds the placeholder "clientsecret": paste the service principal's client secret value`);
+    }
+    credentials = { kind: 'service-principal', tenantId, clientId, clientSecret, authorityHost: text_('authorityhost', false) };
+    account = text_('storageaccount', true)!;
+  }
+  if (!/^[a-z0-9]{3,24}$/.test(account) && !connectionString) {
+    throw new ConfigError(
+      `${where} key "storageaccount" is "${account}": use the storage account's name (3-24 lowercase letters and digits), not its URL`,
+    );
+  }
+  const container = text_('container', true)!;
+  checkContainerName(container, `${where} key "container"`);
+  return {
+    source: { account, container, blobEndpoint: text_('blobendpoint', false), credentials },
+    isActive,
+    beginDate,
+    bucket: text_('bucket', false),
+    prefix: text_('prefix', false),
+  };
+}
+
+export function checkContainerName(container: string, where: string): void {
+  if (!/^(\$root|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$/.test(container)) {
+    throw new ConfigError(
+      `${where} is "${container}", not a valid container name: use 3-63 lowercase letters, digits and single hyphens`,
+    );
+  }
+}
+
+/** A destination prefix is used as given; a missing trailing slash is the user's choice, not ours. */
+export function checkPrefix(prefix: string, where: string): void {
+  if (prefix.startsWith('/')) {
+    throw new ConfigError(`${where} "${prefix}" starts with "/", which S3 keeps as part of the key: drop the leading slash`);
+  }
+}

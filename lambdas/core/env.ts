@@ -1,0 +1,34 @@
+/**
+ * The environment variables a deployed function reads, named in one place that
+ * both the handlers and the CDK constructs import, so wiring cannot drift.
+ */
+import type { TopicStage } from './stages';
+
+export const ENV = {
+  secretArn: 'AZS3COPY_SECRET_ARN',
+  bucket: 'AZS3COPY_BUCKET',
+  prefix: 'AZS3COPY_PREFIX',
+  largeBlobBytes: 'AZS3COPY_LARGE_BLOB_BYTES',
+  partBytes: 'AZS3COPY_PART_BYTES',
+  downloadConcurrency: 'AZS3COPY_DOWNLOAD_CONCURRENCY',
+} as const;
+
+/** The variable holding the ARN of the topic that feeds a stage. */
+export function topicEnv(stage: TopicStage): string {
+  return `AZS3COPY_TOPIC_${stage.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Read a required variable, failing at module load with the variable's name. */
+export function required(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set; the stack sets it, so redeploy`);
+  return value;
+}
+
+export function numberFrom(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`environment variable ${name} is "${value}", not a positive number`);
+  return n;
+}

@@ -1,0 +1,93 @@
+/**
+ * Stage 3: copy small blobs, each streamed from Azure straight into one S3 PUT.
+ * Nothing is held whole in memory or on disk; the PUT is atomic, so no partial
+ * object is ever visible, and S3 checks a CRC32C (and the blob's Content-MD5 when
+ * it has one) before it stores a byte.
+ */
+import { objectAttributes } from '../attributes';
+import { mapLimit } from '../batching';
+import type { StageContext } from '../context';
+import { BlobFailure, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
+import { destinationKey } from '../keys';
+import type { BlobRef, CopyBlobsMessage } from '../messages';
+import { isTransient, withRetry } from '../retry';
+import { byteCounter } from '../streams';
+
+export async function download(ctx: StageContext, message: CopyBlobsMessage): Promise<void> {
+  const transient: { name: string; error: unknown }[] = [];
+  await mapLimit(message.blobs, ctx.tuning.downloadConcurrency, async (blob) => {
+    try {
+      const bytes = await copySmallBlob(ctx, blob);
+      if (bytes !== undefined) {
+        await ctx.ledger.record(ctx.runId, {
+          status: 'copied', name: blob.name, key: destinationKey(ctx.settings.prefix, blob.name), bytes, path: 'single',
+        });
+      }
+    } catch (error) {
+      if (isTransient(error)) {
+        transient.push({ name: blob.name, error });
+        return;
+      }
+      await ctx.ledger.record(ctx.runId, { status: 'failed', name: blob.name, reason: failureReason(error) });
+    }
+  });
+  if (transient.length > 0) {
+    // Let the platform retry the message, then dead-letter it; copies already made are simply made again.
+    const first = transient[0];
+    throw new Error(`${transient.length} of ${message.blobs.length} blobs hit transient errors, first "${first.name}": ${errorMessage(first.error)}`, {
+      cause: first.error,
+    });
+  }
+}
+
+/** Copy one blob; returns the bytes written, or undefined when it was skipped. */
+export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise<number | undefined> {
+  const key = destinationKey(ctx.settings.prefix, listed.name);
+  let blob = listed;
+  for (let replans = 0; ; replans++) {
+    try {
+      return await withRetry(async () => {
+        const read = await ctx.source.read(blob.name, blob.etag);
+        const attributes = objectAttributes(read, blob);
+        const counted = byteCounter(read.body);
+        await ctx.sink.put(key, counted.stream, attributes, { length: read.length, contentMd5: read.contentMd5 });
+        if (counted.bytes() !== read.length || read.length !== blob.size) {
+          throw new Error(`read ${counted.bytes()} bytes of "${blob.name}" but it has ${blob.size}`);
+        }
+        return read.length;
+      }, { ...ctx.tuning.retry, onRetry: (error, attempt) => ctx.log.warn('retrying blob', { name: blob.name, attempt, error }) });
+    } catch (error) {
+      if (!(error instanceof SourceChangedError)) throw error;
+      // Changed since listed: copy the version there now (it is newer still), or note that it is gone.
+      let fresh;
+      try {
+        fresh = await ctx.source.properties(blob.name);
+      } catch (propsError) {
+        if (propsError instanceof SourceChangedError) {
+          await ctx.ledger.record(ctx.runId, { status: 'skipped', name: blob.name, reason: 'deleted from the source after it was listed' });
+          return undefined;
+        }
+        throw propsError;
+      }
+      if (replans >= ctx.tuning.maxReplans) {
+        throw new BlobFailure(`the blob changed ${replans + 1} times while it was being copied; run again when it is quiet`);
+      }
+      ctx.log.info('blob changed since it was listed; copying its current version', { name: blob.name });
+      blob = { ...blob, etag: fresh.etag, size: fresh.size, lastModified: fresh.lastModified, contentMd5: fresh.contentMd5 };
+    }
+  }
+}
+
+/** One line for the report: what went wrong with this blob, without secrets or stack. */
+export function failureReason(error: unknown): string {
+  if (error instanceof BlobFailure) return error.message;
+  const code = codeOf(error);
+  const status = statusOf(error);
+  if (code === 'BadDigest' || code === 'InvalidDigest') {
+    return 'the bytes read differ from the blob\'s Content-MD5; S3 refused them (BadDigest): the blob may be corrupt at the source';
+  }
+  const detail = errorMessage(error);
+  return [code && !detail.includes(code) ? code : undefined, status ? `HTTP ${status}` : undefined, detail]
+    .filter(Boolean)
+    .join(': ');
+}

@@ -1,0 +1,51 @@
+/**
+ * Stage 5: copy one byte range of a blob into one part of its multipart upload.
+ * The read is pinned to the blob's ETag: if the blob changed, the whole upload is
+ * abandoned and the blob re-planned, so parts of two versions are never mixed.
+ */
+import type { StageContext } from '../context';
+import { SourceChangedError, codeOf } from '../errors';
+import type { CopyPartMessage, PartsDoneMessage } from '../messages';
+import { withRetry } from '../retry';
+import { byteCounter } from '../streams';
+import { clearManifest } from '../uploads';
+import { replan } from './largefile-initializer';
+
+export async function parter(ctx: StageContext, message: CopyPartMessage): Promise<void> {
+  const { blob, key, uploadId, part } = message;
+  const length = part.end - part.start + 1;
+  const log = ctx.log.child({ name: blob.name, uploadId, partNumber: part.partNumber });
+  try {
+    await withRetry(async () => {
+      const read = await ctx.source.read(blob.name, blob.etag, part);
+      if (read.length !== length) throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
+      const counted = byteCounter(read.body);
+      const uploaded = await ctx.sink.uploadPart(key, uploadId, part.partNumber, counted.stream, length);
+      if (counted.bytes() !== length) throw new Error(`sent ${counted.bytes()} bytes for a part of ${length}`);
+      return uploaded;
+    }, { ...ctx.tuning.retry, onRetry: (error, attempt) => log.warn('retrying part', { attempt, error }) });
+  } catch (error) {
+    if (error instanceof SourceChangedError) {
+      await abandon(ctx, message);
+      return;
+    }
+    if (codeOf(error) === 'NoSuchUpload') {
+      // The upload was completed or abandoned by another delivery; this part is not needed.
+      log.info('upload no longer exists; part dropped');
+      return;
+    }
+    throw error;
+  }
+  const done: PartsDoneMessage = {
+    v: message.v, runId: message.runId, run: message.run, kind: 'parts-done', blob, key, uploadId,
+    partCount: message.partCount, partBytes: message.partBytes, replans: message.replans,
+  };
+  await ctx.publish([done]);
+}
+
+/** Abort the upload and re-plan the blob; only the first parter to notice does the re-plan. */
+async function abandon(ctx: StageContext, message: CopyPartMessage) {
+  const claimed = await clearManifest(ctx.sink, message.key, message.uploadId);
+  await ctx.sink.abort(message.key, message.uploadId);
+  if (claimed) await replan(ctx, message);
+}

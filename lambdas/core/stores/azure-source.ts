@@ -1,0 +1,222 @@
+/**
+ * Azure Blob Storage as a BlobSource. Every read is pinned to the ETag the blob
+ * was listed with, so a blob that changes mid-copy is detected (412), never mixed.
+ * The SDK's own stream retry resumes a body cut mid-way from the byte it reached,
+ * under the same ETag.
+ */
+import { ClientSecretCredential } from '@azure/identity';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import {
+  BlobServiceClient,
+  type BlobDownloadResponseParsed,
+  type BlobItem,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
+import type { SourceConfig } from '../config';
+import { registerSecret } from '../log';
+import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
+import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListPage, ListedBlob } from './types';
+
+export interface AzureSourceOptions {
+  /** Tries per request, the first included, before the SDK gives up. */
+  maxTries?: number;
+  /** How often a body cut mid-stream is resumed from where it broke. */
+  maxStreamResumes?: number;
+}
+
+/** A token request that hangs must not hang the copy: the credential gets its own timeout. */
+const tokenRequestTimeout: PipelinePolicy = {
+  name: 'azs3copyTokenTimeout',
+  sendRequest(request, next) {
+    request.timeout = 30_000;
+    return next(request);
+  },
+};
+
+export function blobServiceClient(config: SourceConfig, options: AzureSourceOptions = {}): BlobServiceClient {
+  const pipeline: StoragePipelineOptions = {
+    retryOptions: { maxTries: options.maxTries ?? 6, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 },
+    userAgentOptions: { userAgentPrefix: 'azs3copy' },
+  };
+  const { credentials } = config;
+  if (credentials.kind === 'connection-string') {
+    registerSecret(credentials.connectionString);
+    try {
+      return BlobServiceClient.fromConnectionString(credentials.connectionString, pipeline);
+    } catch (error) {
+      throw new ConfigError(
+        `the Azure connection string cannot be used (${errorMessage(error)}): copy it whole from the storage account's "Access keys" page`,
+      );
+    }
+  }
+  registerSecret(credentials.clientSecret);
+  const credential = new ClientSecretCredential(credentials.tenantId, credentials.clientId, credentials.clientSecret, {
+    authorityHost: credentials.authorityHost,
+    // Instance discovery calls the public cloud; with a custom authority it must be skipped.
+    disableInstanceDiscovery: credentials.authorityHost !== undefined,
+    additionalPolicies: [{ policy: tokenRequestTimeout, position: 'perCall' }],
+    retryOptions: { maxRetries: 2 },
+  });
+  const endpoint = config.blobEndpoint ?? `https://${config.account}.blob.core.windows.net`;
+  return new BlobServiceClient(endpoint, credential, pipeline);
+}
+
+export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
+  const container = blobServiceClient(config, options).getContainerClient(config.container);
+  const maxStreamResumes = options.maxStreamResumes ?? 10;
+  const where = `container "${config.container}" in storage account "${config.account}"`;
+
+  return {
+    async check() {
+      try {
+        await container.listBlobsFlat().byPage({ maxPageSize: 1 }).next();
+      } catch (error) {
+        throw explainAccessError(error, where);
+      }
+    },
+
+    async listPage(continuation, maxPageSize) {
+      let page;
+      try {
+        page = await container
+          .listBlobsFlat({ includeMetadata: true, includeTags: true })
+          .byPage({ continuationToken: continuation, maxPageSize })
+          .next();
+      } catch (error) {
+        throw explainAccessError(error, where);
+      }
+      if (page.done || !page.value) return { blobs: [] };
+      const blobs = page.value.segment.blobItems.map(toListedBlob);
+      return { blobs, continuation: page.value.continuationToken || undefined } satisfies ListPage;
+    },
+
+    async properties(name, etag) {
+      try {
+        const p = await container.getBlobClient(name).getProperties(etag ? { conditions: { ifMatch: etag } } : {});
+        return {
+          etag: p.etag!,
+          size: p.contentLength ?? 0,
+          lastModified: p.lastModified!.toISOString(),
+          contentMd5: md5Base64(p.contentMD5),
+          metadata: p.metadata ?? {},
+          contentType: p.contentType,
+          contentEncoding: p.contentEncoding,
+          contentLanguage: p.contentLanguage,
+          contentDisposition: p.contentDisposition,
+          cacheControl: p.cacheControl,
+        } satisfies BlobProperties;
+      } catch (error) {
+        throw explainReadError(error, name);
+      }
+    },
+
+    async read(name, etag, range?: ByteRange) {
+      const offset = range?.start ?? 0;
+      const count = range ? range.end - range.start + 1 : undefined;
+      let response: BlobDownloadResponseParsed;
+      try {
+        response = await container
+          .getBlobClient(name)
+          .download(offset, count, { conditions: { ifMatch: etag }, maxRetryRequests: maxStreamResumes });
+      } catch (error) {
+        throw explainReadError(error, name);
+      }
+      const body = response.readableStreamBody as NodeJS.ReadableStream as import('node:stream').Readable;
+      return {
+        body,
+        length: response.contentLength ?? 0,
+        etag: response.etag!,
+        size: blobSizeOf(response),
+        lastModified: response.lastModified!.toISOString(),
+        // On a ranged read contentMD5 is the range's; the blob's own is blobContentMD5.
+        contentMd5: md5Base64(range ? response.blobContentMD5 : (response.contentMD5 ?? response.blobContentMD5)),
+        metadata: response.metadata ?? {},
+        contentType: response.contentType,
+        contentEncoding: response.contentEncoding,
+        contentLanguage: response.contentLanguage,
+        contentDisposition: response.contentDisposition,
+        cacheControl: response.cacheControl,
+      } satisfies BlobRead;
+    },
+  };
+}
+
+function blobSizeOf(response: BlobDownloadResponseParsed): number {
+  // Content-Range: bytes 0-99/12345
+  const total = response.contentRange?.split('/')[1];
+  return total && total !== '*' ? Number(total) : (response.contentLength ?? 0);
+}
+
+function md5Base64(md5: Uint8Array | undefined): string | undefined {
+  return md5 && md5.length > 0 ? Buffer.from(md5).toString('base64') : undefined;
+}
+
+export function toListedBlob(item: BlobItem): ListedBlob {
+  const p = item.properties;
+  const metadata = item.metadata ?? {};
+  const isFolder = Object.entries(metadata).some(([k, v]) => k.toLowerCase() === 'hdi_isfolder' && v.toLowerCase() === 'true');
+  return {
+    name: item.name,
+    etag: p.etag,
+    size: p.contentLength ?? 0,
+    lastModified: p.lastModified.toISOString(),
+    contentMd5: md5Base64(p.contentMD5),
+    tags: item.tags && Object.keys(item.tags).length > 0 ? item.tags : undefined,
+    kind: p.blobType as BlobKind | undefined,
+    accessTier: p.accessTier,
+    isDirectoryMarker: isFolder && (p.contentLength ?? 0) === 0,
+    isArchived: p.accessTier === 'Archive',
+  };
+}
+
+/** Turn an error reading one blob into what the stage should do with it. */
+function explainReadError(error: unknown, name: string): unknown {
+  const status = statusOf(error);
+  const code = codeOf(error);
+  if (status === 412 || code === 'ConditionNotMet') {
+    return new SourceChangedError(`blob "${name}" changed after it was listed`, { cause: error });
+  }
+  if (code === 'BlobArchived' || (status === 409 && /archive/i.test(errorMessage(error)))) {
+    return new BlobFailure('the blob is in the Archive tier: rehydrate it to Hot or Cool, then run again', { cause: error });
+  }
+  if (status === 404 || code === 'BlobNotFound') {
+    return new SourceChangedError(`blob "${name}" was deleted after it was listed`, { cause: error });
+  }
+  if (status === 403) {
+    return new BlobFailure(`Azure refused to read the blob (403 ${code ?? 'Forbidden'}): grant the identity "Storage Blob Data Reader"`, {
+      cause: error,
+    });
+  }
+  return error;
+}
+
+/** Container-level failures are the user's to fix: one line that says how. */
+export function explainAccessError(error: unknown, where: string): unknown {
+  const status = statusOf(error);
+  const code = codeOf(error);
+  const message = errorMessage(error);
+  if (code === 'ContainerNotFound' || (status === 404 && !/account/i.test(message))) {
+    return new ConfigError(`Azure ${where} does not exist: check the container name, or create it`);
+  }
+  if (/AADSTS7000215|invalid_client/i.test(message)) {
+    return new ConfigError(`Azure rejected the client secret of the service principal (AADSTS7000215): paste the secret's value, not its id`);
+  }
+  if (/AADSTS700016|unauthorized_client/i.test(message)) {
+    return new ConfigError(`Azure does not know the client id in this tenant (AADSTS700016): check clientid and tenantid`);
+  }
+  if (/AADSTS90002|tenant .* not found/i.test(message)) {
+    return new ConfigError(`Azure does not know the tenant id (AADSTS90002): check tenantid`);
+  }
+  if ((error as Error)?.name === 'CredentialUnavailableError' || (error as Error)?.name === 'AuthenticationError' || (error as Error)?.name === 'AuthenticationRequiredError') {
+    return new ConfigError(`Azure sign-in failed for the service principal (${message.slice(0, 160)}): check tenantid, clientid and clientsecret`);
+  }
+  if (status === 403 || code === 'AuthenticationFailed' || code === 'AuthorizationFailure' || code === 'AuthorizationPermissionMismatch') {
+    return new ConfigError(
+      `Azure refused access to ${where} (${status ?? ''} ${code ?? ''}): check the account key, or grant the service principal "Storage Blob Data Reader" on it`.replace(/\( /, '('),
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ECONNREFUSED' || code === 'REQUEST_SEND_ERROR') {
+    return new ConfigError(`cannot reach Azure storage for ${where} (${code}): check the account name or endpoint`);
+  }
+  return error;
+}

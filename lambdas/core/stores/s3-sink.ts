@@ -1,0 +1,283 @@
+/**
+ * Amazon S3 (or any S3-compatible server) as an ObjectSink. Every write carries a
+ * CRC32C that S3 checks on arrival, and a Content-MD5 when the source has one, so
+ * bytes that differ from the source are refused by the store instead of stored.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
+import { unquotaedRetryStrategy } from './s3-retry';
+import type { ObjectAttributes, ObjectSink, UploadedPart } from './types';
+
+export interface S3SinkOptions {
+  bucket: string;
+  /** An S3-compatible endpoint (implies path-style addressing). */
+  endpoint?: string;
+  region?: string;
+  maxAttempts?: number;
+  /** Sockets per host; enough for every part and blob in flight. */
+  maxSockets?: number;
+}
+
+export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
+  const maxSockets = options.maxSockets ?? 64;
+  return new S3Client({
+    region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    endpoint: options.endpoint,
+    forcePathStyle: options.endpoint !== undefined,
+    retryStrategy: unquotaedRetryStrategy({ maxAttempts: options.maxAttempts ?? 8 }),
+    requestHandler: {
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+      connectionTimeout: 10_000,
+      requestTimeout: 120_000,
+    },
+  });
+}
+
+/** S3's tagging header is a URL query string. */
+function taggingHeader(tags: Record<string, string> | undefined): string | undefined {
+  if (!tags || Object.keys(tags).length === 0) return undefined;
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
+function headerFields(attributes: ObjectAttributes) {
+  return {
+    ContentType: attributes.contentType,
+    ContentEncoding: attributes.contentEncoding,
+    ContentLanguage: attributes.contentLanguage,
+    ContentDisposition: attributes.contentDisposition,
+    CacheControl: attributes.cacheControl,
+    Metadata: attributes.metadata,
+    Tagging: taggingHeader(attributes.tags),
+  };
+}
+
+const isMissing = (error: unknown) => {
+  const code = codeOf(error);
+  return statusOf(error) === 404 || code === 'NoSuchUpload' || code === 'NotFound' || code === 'NoSuchKey';
+};
+
+export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(options)): ObjectSink {
+  const Bucket = options.bucket;
+
+  return {
+    async check() {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket }));
+      } catch (error) {
+        throw explainBucketError(error, Bucket, options.endpoint);
+      }
+    },
+
+    async put(key, body, attributes, put) {
+      const out = await client.send(
+        new PutObjectCommand({
+          Bucket,
+          Key: key,
+          Body: body,
+          ContentLength: put.length,
+          ContentMD5: put.contentMd5,
+          ChecksumAlgorithm: 'CRC32C',
+          ...headerFields(attributes),
+        }),
+      );
+      return { checksumCrc32c: out.ChecksumCRC32C };
+    },
+
+    async head(key) {
+      try {
+        const out = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+        return {
+          key,
+          size: out.ContentLength ?? 0,
+          lastModified: (out.LastModified ?? new Date(0)).toISOString(),
+          metadata: out.Metadata ?? {},
+        };
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+    },
+
+    async list(prefix, startAfter, maxKeys) {
+      const out = await client.send(
+        new ListObjectsV2Command({ Bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys }),
+      );
+      return {
+        objects: (out.Contents ?? []).map((o) => ({
+          key: o.Key!,
+          size: o.Size ?? 0,
+          lastModified: (o.LastModified ?? new Date(0)).toISOString(),
+          etag: o.ETag,
+        })),
+        truncated: out.IsTruncated === true,
+      };
+    },
+
+    async read(key) {
+      const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+      return out.Body as Readable;
+    },
+
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+
+    async createUpload(key, attributes) {
+      const out = await client.send(
+        new CreateMultipartUploadCommand({ Bucket, Key: key, ChecksumAlgorithm: 'CRC32C', ...headerFields(attributes) }),
+      );
+      return out.UploadId!;
+    },
+
+    async uploadPart(key, uploadId, partNumber, body, length) {
+      const out = await client.send(
+        new UploadPartCommand({
+          Bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: length,
+          ChecksumAlgorithm: 'CRC32C',
+        }),
+      );
+      return { partNumber, etag: out.ETag!, size: length, checksumCrc32c: out.ChecksumCRC32C };
+    },
+
+    async listParts(key, uploadId, stopEarly) {
+      const parts: UploadedPart[] = [];
+      let marker: string | undefined;
+      for (;;) {
+        let out;
+        try {
+          out = await client.send(
+            new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker, MaxParts: 1000 }),
+          );
+        } catch (error) {
+          if (isMissing(error)) return undefined;
+          throw error;
+        }
+        for (const p of out.Parts ?? []) {
+          parts.push({ partNumber: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0, checksumCrc32c: p.ChecksumCRC32C });
+        }
+        if (!out.IsTruncated) return parts;
+        if (stopEarly?.(parts)) return parts;
+        marker = out.NextPartNumberMarker;
+      }
+    },
+
+    async listUploads(key) {
+      const uploads: { uploadId: string; initiated?: string }[] = [];
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      for (;;) {
+        const out = await client.send(
+          new ListMultipartUploadsCommand({ Bucket, Prefix: key, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+        for (const u of out.Uploads ?? []) {
+          if (u.Key === key) uploads.push({ uploadId: u.UploadId!, initiated: u.Initiated?.toISOString() });
+        }
+        if (!out.IsTruncated) return uploads;
+        keyMarker = out.NextKeyMarker;
+        uploadIdMarker = out.NextUploadIdMarker;
+      }
+    },
+
+    async complete(key, uploadId, parts) {
+      try {
+        await client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: {
+              Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumCRC32C: p.checksumCrc32c })),
+            },
+          }),
+        );
+        return 'completed';
+      } catch (error) {
+        if (isMissing(error)) return 'missing';
+        throw error;
+      }
+    },
+
+    async abort(key, uploadId) {
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId }));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+    },
+
+    async getJson<T>(key: string) {
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+        return JSON.parse(await out.Body!.transformToString('utf8')) as T;
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+    },
+
+    async putJson(key, value, opts) {
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket,
+            Key: key,
+            Body: JSON.stringify(value),
+            ContentType: 'application/json',
+            IfNoneMatch: opts?.ifAbsent ? '*' : undefined,
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (opts?.ifAbsent && (statusOf(error) === 412 || codeOf(error) === 'PreconditionFailed')) return false;
+        throw error;
+      }
+    },
+  };
+}
+
+export function explainBucketError(error: unknown, bucket: string, endpoint?: string): unknown {
+  const status = statusOf(error);
+  const code = codeOf(error);
+  if (status === 404 || code === 'NoSuchBucket' || code === 'NotFound') {
+    return new ConfigError(`S3 bucket "${bucket}" does not exist: create it, or check the bucket name`);
+  }
+  if (status === 403 || code === 'AccessDenied' || code === 'Forbidden') {
+    return new ConfigError(`access to S3 bucket "${bucket}" is denied: check the AWS credentials and allow s3:PutObject and s3:ListBucket on it`);
+  }
+  if (status === 301 || code === 'PermanentRedirect') {
+    return new ConfigError(`S3 bucket "${bucket}" is in another region: set AWS_REGION to the bucket's region`);
+  }
+  if (code === 'CredentialsProviderError') {
+    return new ConfigError('no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)');
+  }
+  const message = errorMessage(error);
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|connect/i.test(`${code} ${message}`)) {
+    return new ConfigError(`cannot reach S3${endpoint ? ` at ${endpoint}` : ''} (${code ?? message}): check the endpoint and that the server is running`);
+  }
+  return error;
+}
