@@ -42,6 +42,8 @@ export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
     endpoint: options.endpoint,
     forcePathStyle: options.endpoint !== undefined,
     retryStrategy: unquotaedRetryStrategy({ maxAttempts: options.maxAttempts ?? 8 }),
+    // The SDK otherwise writes warnings to the console; the stages log failures themselves.
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
     requestHandler: {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
@@ -78,6 +80,16 @@ const isMissing = (error: unknown) => {
 
 export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(options)): ObjectSink {
   const Bucket = options.bucket;
+
+  const uploadExists = async (key: string, uploadId: string) => {
+    try {
+      await client.send(new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, MaxParts: 1 }));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  };
 
   return {
     async check() {
@@ -160,7 +172,13 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
           ContentLength: length,
           ChecksumAlgorithm: 'CRC32C',
         }),
-      );
+      ).catch(async (error: unknown) => {
+        // Some servers answer a part for a finished upload with a 500, not NoSuchUpload: look before retrying.
+        if ((statusOf(error) ?? 0) >= 500 && !(await uploadExists(key, uploadId))) {
+          throw Object.assign(new Error(`upload ${uploadId} no longer exists`, { cause: error }), { name: 'NoSuchUpload' });
+        }
+        throw error;
+      });
       return { partNumber, etag: out.ETag!, size: length, checksumCrc32c: out.ChecksumCRC32C };
     },
 
