@@ -1,18 +1,44 @@
 /**
- * Small stream helpers: count the bytes that pass, hash them on the way.
+ * Stream helpers for the copy path: count (and optionally hash) the bytes that
+ * pass, and regroup them into large chunks on the way.
+ *
+ * Why regroup: a checksummed streaming upload sends each chunk it is given as one
+ * aws-chunked frame. Azure hands a body over in 16-64 KiB pieces, and thousands
+ * of tiny frames cost the receiving server far more than a few large ones (moto
+ * here: 2.4 MiB/s with 64 KiB frames, 72 MiB/s with 8 MiB frames). Memory stays
+ * bounded at about two chunks per transfer.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 
+export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
+
 /** Pass a stream through, counting (and optionally hashing) its bytes; source errors reach the output. */
-export function byteCounter(source: Readable, hash?: Hash) {
+export function byteCounter(source: Readable, options: { hash?: Hash; chunkBytes?: number } = {}) {
+  const chunkBytes = options.chunkBytes ?? UPLOAD_CHUNK_BYTES;
   let bytes = 0;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const flush = (push: (chunk: Buffer) => void) => {
+    if (heldBytes === 0) return;
+    push(held.length === 1 ? held[0] : Buffer.concat(held, heldBytes));
+    held = [];
+    heldBytes = 0;
+  };
   const stream = new Transform({
-    highWaterMark: 1024 * 1024,
+    readableHighWaterMark: chunkBytes,
+    writableHighWaterMark: chunkBytes,
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
-      hash?.update(chunk);
-      done(null, chunk);
+      options.hash?.update(chunk);
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes >= chunkBytes) flush((c) => this.push(c));
+      done();
+    },
+    flush(done) {
+      flush((c) => this.push(c));
+      done();
     },
   });
   source.on('error', (error) => stream.destroy(error));
