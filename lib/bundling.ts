@@ -1,0 +1,116 @@
+/**
+ * How the functions and the Azure SDK layers are built, in one place: the CDK
+ * constructs (NodejsFunction, the layer assets) and `bench/bundles.ts` derive
+ * their esbuild settings from here, so a benchmarked bundle is the deployed one.
+ *
+ * Everything runs esbuild from the project's own node_modules: no Docker, no
+ * network, no `npm install` at synth time.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSync, type BuildOptions } from 'esbuild';
+import type { StageName } from '../lambdas/core/stages';
+
+/** The project root (where package.json and node_modules are). */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Node.js major version of the Lambda runtime; the esbuild target follows it. */
+export const NODE_MAJOR = 24;
+
+/**
+ * An ESM bundle may still contain `require()` calls from CommonJS dependencies;
+ * give the module a real `require` so they work.
+ */
+const REQUIRE_SHIM = "import{createRequire as __azs3copyRequire}from'node:module';const require=__azs3copyRequire(import.meta.url);";
+
+/** The Azure SDK layers: the layer's directory under `layers/` and the packages it provides. */
+export const AZURE_LAYERS = {
+  'azure-identity': ['@azure/identity'],
+  'azure-storage': ['@azure/storage-blob'],
+} as const satisfies Record<string, readonly string[]>;
+export type AzureLayerName = keyof typeof AZURE_LAYERS;
+
+/** What a function bundle leaves out because a layer provides it. */
+export const LAYER_MODULES: readonly string[] = Object.values(AZURE_LAYERS).flat();
+
+/** Settings common to the function bundles and the layer bundles. */
+const COMMON = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: `node${NODE_MAJOR}`,
+  minify: true,
+  // Error classes keep their names in stack traces and `error.name` checks.
+  keepNames: true,
+  mainFields: ['module', 'main'],
+  banner: { js: REQUIRE_SHIM },
+  legalComments: 'none',
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
+/** The esbuild settings of a function bundle, as data both consumers read. */
+export const FUNCTION_BUNDLE = {
+  ...COMMON,
+  sourcemap: true,
+  // Stack traces need the mappings, not the sources: a third of the map's size.
+  sourcesContent: false,
+  external: LAYER_MODULES,
+} as const;
+
+/** The handler source of a stage. */
+export function entryOf(stage: StageName): string {
+  return join(PROJECT_ROOT, 'lambdas', stage, 'index.ts');
+}
+
+/** esbuild options for one function bundle written to `outfile` (used by the bench). */
+export function functionBuildOptions(stage: StageName, outfile: string): BuildOptions {
+  return {
+    ...FUNCTION_BUNDLE,
+    external: [...FUNCTION_BUNDLE.external],
+    mainFields: [...FUNCTION_BUNDLE.mainFields],
+    entryPoints: [entryOf(stage)],
+    outfile,
+    absWorkingDir: PROJECT_ROOT,
+  };
+}
+
+/** The version of a package as installed in the project. */
+export function installedVersion(pkg: string): string {
+  const require = createRequire(join(PROJECT_ROOT, 'package.json'));
+  return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
+}
+
+/** The directory of a layer's manifest (`layers/<name>/package.json`). */
+export function layerSourceDir(layer: AzureLayerName): string {
+  return join(PROJECT_ROOT, 'layers', layer);
+}
+
+/**
+ * Build a layer's content into `outputDir`: each package it provides becomes one
+ * minified ESM file at `nodejs/node_modules/<package>/index.mjs`, with a
+ * package.json naming the installed version. This is where Lambda's Node.js
+ * runtime looks for layer modules (`/opt/nodejs/node_modules`).
+ */
+export function buildLayer(layer: AzureLayerName, outputDir: string): { pkg: string; version: string; bytes: number }[] {
+  return AZURE_LAYERS[layer].map((pkg) => {
+    const dir = join(outputDir, 'nodejs', 'node_modules', ...pkg.split('/'));
+    mkdirSync(dir, { recursive: true });
+    const version = installedVersion(pkg);
+    const result = buildSync({
+      ...COMMON,
+      mainFields: [...COMMON.mainFields],
+      stdin: { contents: `export * from '${pkg}';`, resolveDir: PROJECT_ROOT, loader: 'js' },
+      outfile: join(dir, 'index.mjs'),
+      absWorkingDir: PROJECT_ROOT,
+      metafile: true,
+    });
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: pkg, version, type: 'module', main: './index.mjs', exports: { '.': './index.mjs' } }, null, 2) + '\n',
+    );
+    const bytes = Object.values(result.metafile!.outputs).reduce((sum, o) => sum + o.bytes, 0);
+    return { pkg, version, bytes };
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * One CloudWatch dashboard for a deployment: what was copied (the handlers'
+ * embedded metrics), how each function is doing (invocations, errors, throttles,
+ * duration, concurrency), what waits in the dead-letter queues, and the latest
+ * failures from the logs.
+ */
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
+import { METRIC } from '../../lambdas/core/metrics';
+import type { StageName } from '../../lambdas/core/stages';
+import { functionMetric, pipelineMetric, type LambdaMetricName } from '../metrics';
+import type { Naming } from '../naming';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import type { PipelineFunction } from './pipeline-function';
+
+export interface CopyDashboardProps {
+  readonly naming: Naming;
+  readonly functions: PipelineFunction[];
+  readonly deadLetterQueues: DeadLetterQueue[];
+  /** Rows of the latest-failures query. @default 50 */
+  readonly failureRows?: number;
+}
+
+/**
+ * Log lines of failures: the handlers' structured lines at level "error", and the
+ * runtime's own lines for an invocation that crashed or timed out.
+ */
+export function latestFailuresQuery(rows: number): string[] {
+  return [
+    'fields @timestamp, stage, level, message, runId, name, reason, @message',
+    '| filter level = "error" or @message like /Invoke Error|Task timed out|Runtime\\.\\w+Error/',
+    '| sort @timestamp desc',
+    `| limit ${rows}`,
+  ];
+}
+
+export class CopyDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: CopyDashboardProps) {
+    super(scope, id);
+    const { naming } = props;
+    const names = props.functions.map((f) => naming.functionName(f.stage as StageName));
+    const perFunction = (metric: LambdaMetricName, title: string) =>
+      new cloudwatch.GraphWidget({ title, width: 8, height: 6, left: names.map((n) => functionMetric(n, metric)) });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: naming.name('azs3copy'),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        width: 24,
+        height: 2,
+        markdown:
+          `# azs3copy \`${naming.prefix}\`\n` +
+          `Runs start at \`${naming.functionName('qualify')}\` (schedule or by hand). ` +
+          'Copies, skips and failures are counted below; any message in a dead-letter queue raises an alarm. ' +
+          'The last widget lists the latest failure lines with their reason.',
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.SingleValueWidget({
+        title: 'Totals over the selected time range',
+        width: 24,
+        height: 4,
+        setPeriodToTimeRange: true,
+        metrics: [
+          pipelineMetric(METRIC.objectsCopied, 'objects copied'),
+          pipelineMetric(METRIC.bytesCopied, 'bytes copied'),
+          pipelineMetric(METRIC.blobsSkipped, 'blobs skipped'),
+          pipelineMetric(METRIC.blobsFailed, 'blobs failed'),
+          pipelineMetric(METRIC.blobsListed, 'blobs listed'),
+          pipelineMetric(METRIC.blobsUnchanged, 'blobs unchanged'),
+          pipelineMetric(METRIC.configErrors, 'configuration errors'),
+        ],
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Blobs',
+        width: 12,
+        height: 6,
+        left: [
+          pipelineMetric(METRIC.objectsCopied, 'copied'),
+          pipelineMetric(METRIC.blobsSkipped, 'skipped'),
+          pipelineMetric(METRIC.blobsFailed, 'failed'),
+          pipelineMetric(METRIC.blobsUnchanged, 'unchanged'),
+          pipelineMetric(METRIC.blobsListed, 'listed'),
+        ],
+        right: [pipelineMetric(METRIC.configErrors, 'configuration errors')],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Bytes copied',
+        width: 12,
+        height: 6,
+        left: [pipelineMetric(METRIC.bytesCopied, 'bytes copied')],
+      }),
+    );
+    this.dashboard.addWidgets(
+      perFunction('Invocations', 'Invocations'),
+      perFunction('Errors', 'Errors'),
+      perFunction('Throttles', 'Throttles'),
+    );
+    this.dashboard.addWidgets(
+      perFunction('Duration', 'Duration (maximum, ms)'),
+      perFunction('ConcurrentExecutions', 'Concurrent executions (maximum)'),
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter queues (messages waiting)',
+        width: 8,
+        height: 6,
+        left: props.deadLetterQueues.map((q) => q.depth),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Dead-letter alarms',
+        width: 24,
+        height: 3,
+        alarms: props.deadLetterQueues.map((q) => q.alarm),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.LogQueryWidget({
+        title: 'Latest failures',
+        width: 24,
+        height: 8,
+        logGroupNames: props.functions.map((f) => f.logGroup.logGroupName),
+        queryLines: latestFailuresQuery(props.failureRows ?? 50),
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+      }),
+    );
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * A dead-letter queue and the alarm that fires on its first message. Every
+ * message that lands here is a blob (or a batch of blobs) not copied yet: the
+ * alarm tells the operator, the message waits up to 14 days for a redrive.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { acknowledge } from '../nag';
+import { Construct } from 'constructs';
+
+export interface DeadLetterQueueProps {
+  /** The queue's name; the alarm is named after it. */
+  readonly queueName: string;
+  /** What lands in the queue, for the alarm's description. */
+  readonly holds: string;
+  /** How long messages wait for a redrive. @default 14 days (SQS's maximum) */
+  readonly retention?: Duration;
+}
+
+export class DeadLetterQueue extends Construct {
+  readonly queue: sqs.Queue;
+  /** In alarm while the queue holds any message. */
+  readonly alarm: cloudwatch.Alarm;
+  /** Messages waiting in the queue. */
+  readonly depth: cloudwatch.Metric;
+
+  constructor(scope: Construct, id: string, props: DeadLetterQueueProps) {
+    super(scope, id);
+    this.queue = new sqs.Queue(this, 'Queue', {
+      queueName: props.queueName,
+      retentionPeriod: props.retention ?? Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue (of an SNS subscription or of a function\'s failed invocations).');
+    this.depth = this.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', label: props.queueName });
+    this.alarm = new cloudwatch.Alarm(this, 'NotEmpty', {
+      alarmName: `${props.queueName}-not-empty`,
+      alarmDescription: `${props.queueName} holds ${props.holds}. Read one message to see why, fix the cause, then redrive the queue.`,
+      metric: this.depth,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The azs3copy stack: connects the constructs in lib/constructs/, nothing more.
+ */
+import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { AzureLayers } from './constructs/azure-layers';
+import { CopyBucket } from './constructs/copy-bucket';
+import { CopyDashboard } from './constructs/copy-dashboard';
+import { CopyPipeline } from './constructs/copy-pipeline';
+import { CopySchedule } from './constructs/copy-schedule';
+import { CopySecret } from './constructs/copy-secret';
+import { OperatorAlerts } from './constructs/operator-alerts';
+import { Naming } from './naming';
+import type { CopySettings } from './settings';
+
+export interface CopyStackProps extends StackProps {
+  readonly settings: CopySettings;
+}
+
+export class CopyStack extends Stack {
+  readonly pipeline: CopyPipeline;
+
+  constructor(scope: Construct, id: string, props: CopyStackProps) {
+    const naming = new Naming(props.settings.prefix);
+    super(scope, id, { stackName: naming.stackName, description: `azs3copy ${naming.prefix}: copies an Azure Blob Storage container into S3`, ...props });
+    const { settings } = props;
+    Tags.of(this).add('project', 'azs3copy');
+    Tags.of(this).add('azs3copy:prefix', naming.prefix);
+
+    const layers = new AzureLayers(this, 'AzureLayers', { naming });
+    const secret = new CopySecret(this, 'Config', { naming });
+    const bucket = new CopyBucket(this, 'Destination', {
+      naming,
+      existingBucketName: settings.bucketName,
+      existingKeyArn: settings.bucketKeyArn,
+      versioned: settings.versioned,
+    });
+    this.pipeline = new CopyPipeline(this, 'Pipeline', { naming, settings, layers: layers.all(), secret, bucket });
+    if (settings.schedule) {
+      new CopySchedule(this, 'Schedule', { naming, expression: settings.schedule, target: this.pipeline.functions.qualify });
+    }
+    const deadLetterQueues = this.pipeline.deadLetterQueues();
+    const alerts = new OperatorAlerts(this, 'Alerts', {
+      naming,
+      key: this.pipeline.topicKey,
+      alarms: deadLetterQueues.map((q) => q.alarm),
+      email: settings.alarmEmail,
+    });
+    const dashboard = new CopyDashboard(this, 'Dashboard', {
+      naming,
+      functions: Object.values(this.pipeline.functions),
+      deadLetterQueues,
+    });
+
+    new CfnOutput(this, 'SecretName', { value: secret.secret.secretName, description: 'Edit this secret to configure and switch on the copy' });
+    new CfnOutput(this, 'BucketName', { value: bucket.bucket.bucketName, description: 'Where the copies land' });
+    new CfnOutput(this, 'StartFunction', { value: this.pipeline.functions.qualify.function.functionName, description: 'Invoke to start a run by hand' });
+    new CfnOutput(this, 'OperatorTopic', { value: alerts.topic.topicArn, description: 'Dead-letter alarms notify this topic' });
+    new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName, description: 'CloudWatch dashboard' });
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The deployment's settings, read from CDK context (`cdk.json` or `-c key=value`)
+ * and checked once, with errors that name the key and the fix. Everything else
+ * in lib/ takes a CopySettings and never reads context itself.
+ */
+import type { Node } from 'constructs';
+import { STAGE_NAMES, type StageName } from '../lambdas/core/stages';
+import { checkPrefixCode } from './naming';
+import { STAGE_DEPLOYMENTS, type FunctionSizing } from './stage-deployments';
+
+export interface CopySettings {
+  /** Names every resource. @default 'azs3copy' */
+  readonly prefix: string;
+  /**
+   * EventBridge schedule expression that starts qualify, or `off` for none.
+   * @default 'rate(1 day)'
+   */
+  readonly schedule: string | undefined;
+  /** An existing bucket to copy into; without it the stack creates one. @default - a new bucket */
+  readonly bucketName?: string;
+  /** The KMS key ARN that encrypts the existing bucket, if it uses one of its own. @default - none */
+  readonly bucketKeyArn?: string;
+  /** Keep object versions in the created bucket. @default false */
+  readonly versioned: boolean;
+  /** Key prefix for copies in the bucket. @default '' (the blob name is the key) */
+  readonly destinationPrefix: string;
+  /** Email address subscribed to the operator topic. @default - no subscription */
+  readonly alarmEmail?: string;
+  /** Days the functions' logs are kept. @default 30 */
+  readonly logRetentionDays: number;
+  /** Blobs this size or larger take the multipart path. @default - the handlers' default (100 MiB) */
+  readonly largeBlobBytes?: number;
+  /** Requested multipart part size. @default - the handlers' default (64 MiB) */
+  readonly partBytes?: number;
+  /** Blobs one download invocation copies at once. @default - the handlers' default (16) */
+  readonly downloadConcurrency?: number;
+  /** Each function's size, defaults from STAGE_DEPLOYMENTS merged with the `functions` context. */
+  readonly functions: Record<StageName, FunctionSizing>;
+}
+
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+type Context = Pick<Node, 'tryGetContext'>;
+
+function text(node: Context, key: string): string | undefined {
+  const value: unknown = node.tryGetContext(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+    throw new Error(`context "${key}" must be a single value, not ${JSON.stringify(value)}`);
+  }
+  return String(value).trim();
+}
+
+function flag(node: Context, key: string, fallback: boolean): boolean {
+  const value = text(node, key);
+  if (value === undefined) return fallback;
+  if (/^(true|yes|1)$/i.test(value)) return true;
+  if (/^(false|no|0)$/i.test(value)) return false;
+  throw new Error(`context "${key}" is "${value}": use true or false`);
+}
+
+function integer(value: unknown, key: string, min: number, max: number): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`context "${key}" is ${JSON.stringify(value)}: use a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function optionalInteger(node: Context, key: string, min: number, max: number): number | undefined {
+  const value = text(node, key);
+  return value === undefined ? undefined : integer(value, key, min, max);
+}
+
+function schedule(node: Context): string | undefined {
+  const value = text(node, 'schedule') ?? 'rate(1 day)';
+  if (/^(off|none|disabled)$/i.test(value)) return undefined;
+  if (!/^(rate|cron)\(.+\)$/.test(value)) {
+    throw new Error(
+      `context "schedule" is "${value}": use an EventBridge expression such as "rate(1 day)" or "cron(0 2 * * ? *)", or "off"`,
+    );
+  }
+  return value;
+}
+
+/** The `functions` context: an object, or its JSON text when given with -c. */
+function functionSizes(node: Context): Record<StageName, FunctionSizing> {
+  let raw: unknown = node.tryGetContext('functions') ?? {};
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      throw new Error(`context "functions" is not valid JSON: write it like '{"parter":{"reservedConcurrency":20}}'`);
+    }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new Error('context "functions" must be an object keyed by stage name, like {"parter":{"reservedConcurrency":20}}');
+  }
+  const overrides = raw as Record<string, unknown>;
+  for (const stage of Object.keys(overrides)) {
+    if (!(STAGE_NAMES as readonly string[]).includes(stage)) {
+      throw new Error(`context "functions" names "${stage}", which is not a stage: use one of ${STAGE_NAMES.join(', ')}`);
+    }
+  }
+  const sizes = {} as Record<StageName, FunctionSizing>;
+  for (const stage of STAGE_NAMES) {
+    const given = (overrides[stage] ?? {}) as Partial<Record<keyof FunctionSizing, unknown>>;
+    const base = STAGE_DEPLOYMENTS[stage].sizing;
+    const where = (field: keyof FunctionSizing) => `functions.${stage}.${field}`;
+    for (const field of Object.keys(given)) {
+      if (!(field in base)) {
+        throw new Error(`context "functions.${stage}" has "${field}": use memoryMiB, timeoutMinutes or reservedConcurrency`);
+      }
+    }
+    sizes[stage] = {
+      memoryMiB: given.memoryMiB === undefined ? base.memoryMiB : integer(given.memoryMiB, where('memoryMiB'), 128, 10240),
+      timeoutMinutes: given.timeoutMinutes === undefined ? base.timeoutMinutes : integer(given.timeoutMinutes, where('timeoutMinutes'), 1, 15),
+      reservedConcurrency:
+        given.reservedConcurrency === undefined ? base.reservedConcurrency : integer(given.reservedConcurrency, where('reservedConcurrency'), 1, 1000),
+    };
+  }
+  // The listing continues itself; two listings of one run would route every blob twice.
+  if (sizes['find-blobs'].reservedConcurrency !== 1) {
+    throw new Error('context "functions.find-blobs.reservedConcurrency" must stay 1: the listing hands on to itself and must never run twice at once');
+  }
+  return sizes;
+}
+
+export function settingsFromContext(node: Context): CopySettings {
+  const logRetentionDays = integer(text(node, 'logRetentionDays') ?? '30', 'logRetentionDays', 1, 3653);
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new Error(`context "logRetentionDays" is ${logRetentionDays}: CloudWatch Logs takes one of ${LOG_RETENTION_DAYS.join(', ')}`);
+  }
+  const bucketName = text(node, 'bucketName');
+  const bucketKeyArn = text(node, 'bucketKeyArn');
+  if (bucketKeyArn && !bucketName) throw new Error('context "bucketKeyArn" only applies with "bucketName" (an existing bucket)');
+  if (bucketKeyArn && !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/.test(bucketKeyArn)) {
+    throw new Error(`context "bucketKeyArn" is "${bucketKeyArn}": use the key's ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias`);
+  }
+  const destinationPrefix = text(node, 'destinationPrefix') ?? '';
+  if (destinationPrefix.startsWith('/')) {
+    throw new Error(`context "destinationPrefix" is "${destinationPrefix}": drop the leading "/", S3 would keep it in every key`);
+  }
+  const alarmEmail = text(node, 'alarmEmail');
+  if (alarmEmail && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
+    throw new Error(`context "alarmEmail" is "${alarmEmail}", not an email address`);
+  }
+  return {
+    prefix: checkPrefixCode(text(node, 'prefix') ?? 'azs3copy'),
+    schedule: schedule(node),
+    bucketName,
+    bucketKeyArn,
+    versioned: flag(node, 'versioned', false),
+    destinationPrefix,
+    alarmEmail,
+    logRetentionDays,
+    largeBlobBytes: optionalInteger(node, 'largeBlobBytes', 5 * 1024 * 1024, 5 * 1024 ** 4),
+    partBytes: optionalInteger(node, 'partBytes', 5 * 1024 * 1024, 5 * 1024 ** 3),
+    downloadConcurrency: optionalInteger(node, 'downloadConcurrency', 1, 256),
+    functions: functionSizes(node),
+  };
+}
