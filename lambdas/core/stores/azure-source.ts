@@ -147,6 +147,11 @@ function blobSizeOf(response: BlobDownloadResponseParsed): number {
   return total && total !== '*' ? Number(total) : (response.contentLength ?? 0);
 }
 
+/** Listings give an ETag bare, reads give it quoted; one form, so copies of a version can be recognised. */
+export function quotedEtag(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
 function md5Base64(md5: Uint8Array | undefined): string | undefined {
   return md5 && md5.length > 0 ? Buffer.from(md5).toString('base64') : undefined;
 }
@@ -157,7 +162,7 @@ export function toListedBlob(item: BlobItem): ListedBlob {
   const isFolder = Object.entries(metadata).some(([k, v]) => k.toLowerCase() === 'hdi_isfolder' && v.toLowerCase() === 'true');
   return {
     name: item.name,
-    etag: p.etag,
+    etag: quotedEtag(p.etag),
     size: p.contentLength ?? 0,
     lastModified: p.lastModified.toISOString(),
     contentMd5: md5Base64(p.contentMD5),
