@@ -1,0 +1,51 @@
+/**
+ * A StageContext for calling one stage directly, with what it publishes collected
+ * rather than delivered.
+ */
+import { DEFAULT_TUNING, type StageContext, type Tuning } from '../../lambdas/core/context';
+import { memoryLedger } from '../../lambdas/core/ledger';
+import { silentLogger } from '../../lambdas/core/log';
+import type { RunSettings, StageMessage } from '../../lambdas/core/messages';
+import type { BlobSource, ObjectSink } from '../../lambdas/core/stores/types';
+
+export const MiB = 1024 * 1024;
+
+export function runSettings(overrides: Partial<RunSettings> = {}): RunSettings {
+  return {
+    account: 'devstoreaccount1',
+    container: 'src',
+    bucket: 'dest',
+    prefix: '',
+    largeBlobBytes: 100 * MiB,
+    partBytes: 64 * MiB,
+    ...overrides,
+  };
+}
+
+export function stageContext(parts: {
+  source?: BlobSource;
+  sink?: ObjectSink;
+  settings?: RunSettings;
+  tuning?: Partial<Tuning>;
+  remainingMs?: () => number;
+}) {
+  const published: StageMessage[] = [];
+  const ledger = memoryLedger();
+  const ctx: StageContext = {
+    runId: 'run-test',
+    settings: parts.settings ?? runSettings(),
+    source: parts.source ?? ({} as BlobSource),
+    sink: parts.sink ?? ({} as ObjectSink),
+    publish: async (messages) => void published.push(...messages),
+    ledger,
+    log: silentLogger,
+    tuning: { ...DEFAULT_TUNING, ...parts.tuning },
+    remainingMs: parts.remainingMs ?? (() => 15 * 60 * 1000),
+  };
+  return { ctx, published, ledger };
+}
+
+/** A sink that holds nothing: every blob looks new. Only `list` may be called. */
+export const emptySink = {
+  list: async () => ({ objects: [], truncated: false }),
+} as unknown as ObjectSink;
