@@ -59,6 +59,12 @@ export const FUNCTION_BUNDLE = {
   external: LAYER_MODULES,
 } as const;
 
+/**
+ * NODE_OPTIONS of every function: stack traces in the logs point into lambdas/
+ * through the source maps. It costs some init time; bench/bundles.ts measures how much.
+ */
+export const FUNCTION_NODE_OPTIONS = '--enable-source-maps';
+
 /** The handler source of a stage. */
 export function entryOf(stage: StageName): string {
   return join(PROJECT_ROOT, 'lambdas', stage, 'index.ts');

@@ -24,8 +24,10 @@ export class CopyStack extends Stack {
     const naming = new Naming(props.settings.prefix);
     super(scope, id, { stackName: naming.stackName, description: `azs3copy ${naming.prefix}: copies an Azure Blob Storage container into S3`, ...props });
     const { settings } = props;
-    Tags.of(this).add('project', 'azs3copy');
-    Tags.of(this).add('azs3copy:prefix', naming.prefix);
+    // CloudFormation's dashboard resource takes no tags (cfn-lint E3002), though CDK would add them.
+    const untaggable = { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] };
+    Tags.of(this).add('project', 'azs3copy', untaggable);
+    Tags.of(this).add('azs3copy:prefix', naming.prefix, untaggable);
 
     const layers = new AzureLayers(this, 'AzureLayers', { naming });
     const secret = new CopySecret(this, 'Config', { naming });

@@ -9,7 +9,7 @@ import { checkPrefixCode } from './naming';
 import { STAGE_DEPLOYMENTS, type FunctionSizing } from './stage-deployments';
 
 export interface CopySettings {
-  /** Names every resource. @default 'azs3copy' */
+  /** Names every resource. @default 'etl' */
   readonly prefix: string;
   /**
    * EventBridge schedule expression that starts qualify, or `off` for none.
@@ -37,6 +37,9 @@ export interface CopySettings {
   /** Each function's size, defaults from STAGE_DEPLOYMENTS merged with the `functions` context. */
   readonly functions: Record<StageName, FunctionSizing>;
 }
+
+/** The prefix code when context gives none: function names read `etl-lambda01-qualify`. */
+export const DEFAULT_PREFIX = 'etl';
 
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
@@ -146,7 +149,7 @@ export function settingsFromContext(node: Context): CopySettings {
     throw new Error(`context "alarmEmail" is "${alarmEmail}", not an email address`);
   }
   return {
-    prefix: checkPrefixCode(text(node, 'prefix') ?? 'azs3copy'),
+    prefix: checkPrefixCode(text(node, 'prefix') ?? DEFAULT_PREFIX),
     schedule: schedule(node),
     bucketName,
     bucketKeyArn,

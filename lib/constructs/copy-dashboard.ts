@@ -23,14 +23,15 @@ export interface CopyDashboardProps {
 
 /**
  * Log lines of failures: the handlers' structured lines at level "error", and the
- * runtime's own lines for an invocation that crashed or timed out.
+ * runtime's own lines for an invocation that crashed or timed out. The widget
+ * joins the lines with ` | `.
  */
 export function latestFailuresQuery(rows: number): string[] {
   return [
     'fields @timestamp, stage, level, message, runId, name, reason, @message',
-    '| filter level = "error" or @message like /Invoke Error|Task timed out|Runtime\\.\\w+Error/',
-    '| sort @timestamp desc',
-    `| limit ${rows}`,
+    'filter level = "error" or @message like /Invoke Error|Task timed out|Runtime\\.\\w+Error/',
+    'sort @timestamp desc',
+    `limit ${rows}`,
   ];
 }
 
@@ -45,7 +46,7 @@ export class CopyDashboard extends Construct {
       new cloudwatch.GraphWidget({ title, width: 8, height: 6, left: names.map((n) => functionMetric(n, metric)) });
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: naming.name('azs3copy'),
+      dashboardName: naming.stackName,
     });
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({

@@ -34,11 +34,12 @@ export class DeadLetterQueue extends Construct {
       enforceSSL: true,
     });
     acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue (of an SNS subscription or of a function\'s failed invocations).');
-    this.depth = this.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', label: props.queueName });
+    const depth = this.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' });
+    this.depth = depth.with({ label: props.queueName });
     this.alarm = new cloudwatch.Alarm(this, 'NotEmpty', {
       alarmName: `${props.queueName}-not-empty`,
       alarmDescription: `${props.queueName} holds ${props.holds}. Read one message to see why, fix the cause, then redrive the queue.`,
-      metric: this.depth,
+      metric: depth,
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -16,7 +16,7 @@ import { acknowledgeWildcardResources } from '../nag';
 import { Construct } from 'constructs';
 import { ENV, topicEnv } from '../../lambdas/core/env';
 import type { StageName } from '../../lambdas/core/stages';
-import { FUNCTION_BUNDLE, PROJECT_ROOT, entryOf } from '../bundling';
+import { FUNCTION_BUNDLE, FUNCTION_NODE_OPTIONS, PROJECT_ROOT, entryOf } from '../bundling';
 import type { Naming } from '../naming';
 import type { BucketAccess, FunctionSizing } from '../stage-deployments';
 import type { CopyBucket } from './copy-bucket';
@@ -106,6 +106,7 @@ export class PipelineFunction extends Construct {
       logGroup: this.logGroup,
       layers: props.layers,
       bundling: functionBundling(),
+      environment: { NODE_OPTIONS: FUNCTION_NODE_OPTIONS },
       // Asynchronous invocations (SNS, the schedule): two retries, then the failed-events queue.
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),

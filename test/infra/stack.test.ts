@@ -1,0 +1,272 @@
+/**
+ * The synthesized template: the six functions and their settings, which topic
+ * feeds which function, which variables point to which topic, the dead-letter
+ * queues and their alarms, the schedule, the secret, the bucket and the dashboard.
+ */
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { topicEnv, ENV } from '../../lambdas/core/env';
+import { METRIC, METRICS_NAMESPACE } from '../../lambdas/core/metrics';
+import { SECRET_TEMPLATE } from '../../lambdas/core/config';
+import { STAGE_NAMES, type TopicStage } from '../../lambdas/core/stages';
+import { FUNCTION_NODE_OPTIONS, NODE_MAJOR } from '../../lib/bundling';
+import { STAGE_DEPLOYMENTS } from '../../lib/stage-deployments';
+import { flat, functionId, resourcesOf, synthesize, type Synthesized } from './synth';
+
+const NAMES = {
+  qualify: 'etl-lambda01-qualify',
+  'find-blobs': 'etl-lambda02-find-blobs',
+  download: 'etl-lambda03-download',
+  'largefile-initializer': 'etl-lambda04-largefile-initializer',
+  parter: 'etl-lambda05-parter',
+  recombinator: 'etl-lambda06-recombinator',
+} as const;
+const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
+
+let s: Synthesized;
+beforeAll(() => {
+  // prepare
+  s = synthesize({ prefix: 'etl', alarmEmail: 'ops@example.com' });
+}, 60_000);
+
+const fnProps = (stage: keyof typeof NAMES) => s.json.Resources[functionId(s.json, NAMES[stage])].Properties;
+/** The stage a topic (by logical id) feeds, from its name. */
+const topicIdOf = (stage: TopicStage) =>
+  Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === `etl-to-${stage}`)![0];
+
+describe('functions', () => {
+  it('deploys the six stages under their numbered names, on current Node.js and arm64', () => {
+    const names = Object.values(resourcesOf(s.json, 'AWS::Lambda::Function')).map((f) => f.Properties.FunctionName);
+    expect(names.sort()).toEqual(Object.values(NAMES).sort());
+    for (const stage of STAGE_NAMES) {
+      const props = fnProps(stage);
+      expect(props.Runtime).toBe(`nodejs${NODE_MAJOR}.x`);
+      expect(props.Architectures).toEqual(['arm64']);
+      expect(props.Handler).toBe('index.handler');
+      expect(props.Environment.Variables.NODE_OPTIONS).toBe(FUNCTION_NODE_OPTIONS);
+    }
+  });
+
+  it('sizes each function as the table says, with the listing and completion never a swarm', () => {
+    for (const stage of STAGE_NAMES) {
+      const { sizing } = STAGE_DEPLOYMENTS[stage];
+      const props = fnProps(stage);
+      expect([props.MemorySize, props.Timeout, props.ReservedConcurrentExecutions]).toEqual([
+        sizing.memoryMiB,
+        sizing.timeoutMinutes * 60,
+        sizing.reservedConcurrency,
+      ]);
+    }
+    expect(fnProps('find-blobs').ReservedConcurrentExecutions).toBe(1);
+    expect(fnProps('qualify').ReservedConcurrentExecutions).toBe(1);
+    expect(fnProps('recombinator').ReservedConcurrentExecutions).toBeLessThanOrEqual(10);
+    expect(fnProps('parter').ReservedConcurrentExecutions).toBeGreaterThan(fnProps('recombinator').ReservedConcurrentExecutions);
+  });
+
+  it('gives every function both Azure SDK layers', () => {
+    const layers = Object.keys(resourcesOf(s.json, 'AWS::Lambda::LayerVersion'));
+    expect(layers).toHaveLength(2);
+    for (const stage of STAGE_NAMES) expect(fnProps(stage).Layers.map(flat).sort()).toEqual(layers.map((l) => `<${l}>`).sort());
+    s.template.hasResourceProperties('AWS::Lambda::LayerVersion', {
+      LayerName: 'etl-azure-identity',
+      CompatibleRuntimes: [`nodejs${NODE_MAJOR}.x`],
+      Description: Match.stringLikeRegexp('^@azure/identity@\\d+\\.\\d+\\.\\d+'),
+    });
+    s.template.hasResourceProperties('AWS::Lambda::LayerVersion', {
+      LayerName: 'etl-azure-storage',
+      Description: Match.stringLikeRegexp('^@azure/storage-blob@\\d+\\.\\d+\\.\\d+'),
+    });
+  });
+
+  it('gives every function the secret and the bucket, and only qualify the run settings', () => {
+    for (const stage of STAGE_NAMES) {
+      const env = fnProps(stage).Environment.Variables;
+      expect(flat(env[ENV.secretArn])).toMatch(/^<ConfigSecret[0-9A-F]{8}>$/);
+      expect(flat(env[ENV.bucket])).toMatch(/^<DestinationBucket[0-9A-F]{8}>$/);
+      if (stage !== 'qualify') expect(env[ENV.prefix]).toBeUndefined();
+    }
+    expect(fnProps('qualify').Environment.Variables[ENV.prefix]).toBe('');
+  });
+
+  it('sends failed asynchronous invocations to a queue of the function\'s own, after two retries', () => {
+    for (const stage of STAGE_NAMES) {
+      const id = functionId(s.json, NAMES[stage]);
+      const config = Object.values(resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig')).find((c) => c.Properties.FunctionName.Ref === id)!;
+      expect(config.Properties.MaximumRetryAttempts).toBe(2);
+      const queueId = config.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0];
+      expect(s.json.Resources[queueId].Properties.QueueName).toBe(`${NAMES[stage]}-failed`);
+    }
+  });
+});
+
+describe('topics', () => {
+  it('has one topic per topic-fed stage, encrypted, subscribed by that stage\'s function only, with a dead-letter queue', () => {
+    const subscriptions = Object.values(resourcesOf(s.json, 'AWS::SNS::Subscription')).filter((x) => x.Properties.Protocol === 'lambda');
+    expect(subscriptions).toHaveLength(TOPIC_STAGES.length);
+    for (const stage of TOPIC_STAGES) {
+      const topicId = topicIdOf(stage);
+      expect(s.json.Resources[topicId].Properties.KmsMasterKeyId).toBeDefined();
+      const subs = subscriptions.filter((x) => x.Properties.TopicArn.Ref === topicId);
+      expect(subs).toHaveLength(1);
+      expect(flat(subs[0].Properties.Endpoint)).toBe(`<${functionId(s.json, NAMES[stage])}.Arn>`);
+      const dlqId = subs[0].Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+      expect(s.json.Resources[dlqId].Properties.QueueName).toBe(`etl-to-${stage}-undelivered`);
+    }
+  });
+
+  it('points each function\'s topic variables at exactly the topics its stage publishes to', () => {
+    const expected: Record<string, TopicStage[]> = {
+      qualify: ['find-blobs'],
+      'find-blobs': ['find-blobs', 'download', 'largefile-initializer'],
+      download: [],
+      'largefile-initializer': ['parter', 'recombinator'],
+      parter: ['recombinator', 'largefile-initializer', 'download'],
+      recombinator: [],
+    };
+    for (const stage of STAGE_NAMES) {
+      const env = fnProps(stage).Environment.Variables as Record<string, unknown>;
+      const topicVars = Object.keys(env).filter((k) => k.startsWith('AZS3COPY_TOPIC_')).sort();
+      expect(topicVars, stage).toEqual(expected[stage].map(topicEnv).sort());
+      for (const target of expected[stage]) expect(flat(env[topicEnv(target)])).toBe(`<${topicIdOf(target)}>`);
+    }
+  });
+
+  it('lets SNS write to each subscription dead-letter queue only from its own topic', () => {
+    for (const stage of TOPIC_STAGES) {
+      const queueId = Object.entries(resourcesOf(s.json, 'AWS::SQS::Queue')).find(([, q]) => q.Properties.QueueName === `etl-to-${stage}-undelivered`)![0];
+      const policy = Object.values(resourcesOf(s.json, 'AWS::SQS::QueuePolicy')).find((p) => p.Properties.Queues.some((q: any) => q.Ref === queueId))!;
+      const allow = policy.Properties.PolicyDocument.Statement.find((st: any) => st.Effect === 'Allow');
+      expect(allow.Principal).toEqual({ Service: 'sns.amazonaws.com' });
+      expect(flat(allow.Condition.ArnEquals['aws:SourceArn'])).toBe(`<${topicIdOf(stage)}>`);
+    }
+  });
+});
+
+describe('dead letters and alarms', () => {
+  it('alarms on the first message in each of the eleven dead-letter queues, notifying the operator topic', () => {
+    const queues = Object.values(resourcesOf(s.json, 'AWS::SQS::Queue'));
+    expect(queues).toHaveLength(STAGE_NAMES.length + TOPIC_STAGES.length);
+    const alarms = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(queues.length);
+    const operator = Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === 'etl-operator')![0];
+    for (const alarm of alarms) {
+      expect(alarm.Properties).toMatchObject({
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Namespace: 'AWS/SQS',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      expect(alarm.Properties.AlarmActions.map(flat)).toEqual([`<${operator}>`]);
+    }
+    s.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: operator } });
+  });
+
+  it('lets CloudWatch alarms use the key of the encrypted operator topic', () => {
+    const operator = Object.values(resourcesOf(s.json, 'AWS::SNS::Topic')).find((t) => t.Properties.TopicName === 'etl-operator')!;
+    const keyId = operator.Properties.KmsMasterKeyId['Fn::GetAtt'][0];
+    const statements = s.json.Resources[keyId].Properties.KeyPolicy.Statement;
+    expect(statements).toContainEqual(expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey'] }));
+  });
+});
+
+describe('schedule', () => {
+  it('invokes qualify daily by default', () => {
+    const rules = Object.values(resourcesOf(s.json, 'AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0].Properties.ScheduleExpression).toBe('rate(1 day)');
+    expect(rules[0].Properties.Targets.map((t: any) => flat(t.Arn))).toEqual([`<${functionId(s.json, NAMES.qualify)}.Arn>`]);
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [functionId(s.json, NAMES.qualify), 'Arn'] },
+    });
+  });
+});
+
+describe('secret', () => {
+  it('holds the template value, switched off, encrypted with its own rotating customer-managed key', () => {
+    const secret = Object.values(resourcesOf(s.json, 'AWS::SecretsManager::Secret'))[0];
+    expect(secret.Properties.Name).toBe('etl-azure-source');
+    expect(JSON.parse(secret.Properties.SecretString)).toEqual(SECRET_TEMPLATE);
+    expect(JSON.parse(secret.Properties.SecretString).isactive).toBe('False');
+    const keyId = secret.Properties.KmsKeyId['Fn::GetAtt'][0];
+    expect(s.json.Resources[keyId].Type).toBe('AWS::KMS::Key');
+    expect(s.json.Resources[keyId].Properties.EnableKeyRotation).toBe(true);
+  });
+});
+
+describe('bucket', () => {
+  it('is private, KMS-encrypted, retained, and aborts incomplete multipart uploads', () => {
+    const [id, bucket] = Object.entries(resourcesOf(s.json, 'AWS::S3::Bucket'))[0];
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true,
+    });
+    const sse = bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0];
+    expect(sse.ServerSideEncryptionByDefault.SSEAlgorithm).toBe('aws:kms');
+    expect(sse.BucketKeyEnabled).toBe(true);
+    expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 }, Status: 'Enabled' }),
+    );
+    expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
+    const policy = Object.values(resourcesOf(s.json, 'AWS::S3::BucketPolicy')).find((p) => p.Properties.Bucket.Ref === id)!;
+    const denies = policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Deny');
+    expect(denies).toContainEqual(expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } }, Action: 's3:*' }));
+    expect(denies).toContainEqual(expect.objectContaining({ Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }));
+    expect(policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Allow')).toEqual([]);
+  });
+
+  it('is versioned when context asks', () => {
+    const versioned = synthesize({ versioned: 'true' });
+    versioned.template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+  }, 60_000);
+});
+
+describe('dashboard', () => {
+  const body = () => {
+    const dashboard = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Dashboard'))[0];
+    expect(dashboard.Properties.DashboardName).toBe('etl-azs3copy');
+    return flat(dashboard.Properties.DashboardBody);
+  };
+
+  it('shows each function\'s invocations, errors, throttles and duration', () => {
+    const text = body();
+    for (const metric of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
+      for (const name of Object.values(NAMES)) expect(text).toContain(`["AWS/Lambda","${metric}","FunctionName","${name}"`);
+    }
+  });
+
+  it('shows the handlers\' custom metrics under their namespace and dimension', () => {
+    const text = body();
+    for (const metric of [METRIC.objectsCopied, METRIC.bytesCopied, METRIC.blobsSkipped, METRIC.blobsFailed]) {
+      expect(text).toContain(`["${METRICS_NAMESPACE}","${metric}","Pipeline","azs3copy"`);
+    }
+    expect(text).toContain(`["${METRICS_NAMESPACE}","${METRIC.configErrors}","Stage","qualify"`);
+  });
+
+  it('shows every dead-letter queue\'s depth and a query of the latest failures over all six log groups', () => {
+    const text = body();
+    expect(text.match(/"AWS\/SQS","ApproximateNumberOfMessagesVisible"/g)).toHaveLength(11);
+    expect(text).toContain('filter level = \\"error\\"');
+    for (const field of ['level', 'message', 'runId', 'name', 'reason']) expect(text).toMatch(new RegExp(`fields [^|]*\\b${field}\\b`));
+    expect(text.match(/SOURCE '/g)).toHaveLength(6);
+  });
+});
+
+describe('naming', () => {
+  it('starts every named resource with the prefix, so two deployments can share an account', () => {
+    const other = synthesize({ prefix: 'etl2' });
+    const named = (json: Record<string, any>) =>
+      Object.values(json.Resources as Record<string, any>).flatMap((r) =>
+        ['FunctionName', 'TopicName', 'QueueName', 'AlarmName', 'Name', 'DashboardName', 'LayerName', 'LogGroupName']
+          .map((k) => r.Properties?.[k])
+          .filter((v): v is string => typeof v === 'string'),
+      );
+    const names = named(other.json);
+    expect(names.length).toBeGreaterThan(40);
+    for (const name of names) expect(name).toMatch(/^(\/aws\/lambda\/)?etl2-/);
+    expect(other.stack.stackName).toBe('etl2-azs3copy');
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.filter((n) => named(s.json).includes(n))).toEqual([]);
+  }, 60_000);
+});
