@@ -1,0 +1,95 @@
+/**
+ * Completion past 1,000 parts, early exit while parts are missing, and a retried
+ * completion whose first attempt succeeded, against a mocked S3 client.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  CompleteMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListPartsCommand, NoSuchUpload, S3Client,
+} from '@aws-sdk/client-s3';
+import { SOURCE_META } from '../../lambdas/core/attributes';
+import { MESSAGE_VERSION, type PartsDoneMessage } from '../../lambdas/core/messages';
+import { recombinator } from '../../lambdas/core/stages/recombinator';
+import { s3Sink } from '../../lambdas/core/stores/s3-sink';
+import { runSettings, stageContext, MiB } from '../helpers/context';
+
+const PART = 5 * MiB;
+const PARTS = 2500;
+const blob = { name: 'huge.bin', etag: '"0xE"', size: PARTS * PART - 100, lastModified: '2024-01-01T00:00:00.000Z' };
+const message: PartsDoneMessage = {
+  v: MESSAGE_VERSION, kind: 'parts-done', runId: 'r', run: runSettings(), blob, key: 'huge.bin', uploadId: 'up-1',
+  partCount: PARTS, partBytes: PART, replans: 0,
+};
+
+function partsPage(from: number, to: number, truncated: boolean, missing: number[] = []) {
+  const parts = [];
+  for (let n = from; n <= to; n++) {
+    if (missing.includes(n)) continue;
+    parts.push({ PartNumber: n, ETag: `"e${n}"`, Size: n === PARTS ? PART - 100 : PART });
+  }
+  return { Parts: parts, IsTruncated: truncated, NextPartNumberMarker: truncated ? String(to) : undefined };
+}
+
+describe('recombinator', () => {
+  const s3 = mockClient(S3Client);
+  beforeEach(() => s3.reset());
+
+  const run = () => {
+    const sink = s3Sink({ bucket: 'dest' }, new S3Client({ region: 'us-east-1' }));
+    const { ctx, ledger } = stageContext({ sink });
+    return recombinator(ctx, message).then(() => ledger);
+  };
+
+  it('reads every page of parts and completes an upload of 2,500 parts', async () => {
+    s3.on(ListPartsCommand, { PartNumberMarker: undefined }).resolves(partsPage(1, 1000, true));
+    s3.on(ListPartsCommand, { PartNumberMarker: '1000' }).resolves(partsPage(1001, 2000, true));
+    s3.on(ListPartsCommand, { PartNumberMarker: '2000' }).resolves(partsPage(2001, 2500, false));
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+    s3.on(DeleteObjectCommand).resolves({});
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('no manifest'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+
+    const ledger = await run();
+
+    const completed = s3.commandCalls(CompleteMultipartUploadCommand);
+    expect(completed).toHaveLength(1);
+    const parts = completed[0].args[0].input.MultipartUpload!.Parts!;
+    expect(parts.map((p) => p.PartNumber)).toEqual(Array.from({ length: PARTS }, (_, i) => i + 1));
+    expect(ledger.report('r')).toMatchObject({ copied: ['huge.bin'], bytes: blob.size });
+  });
+
+  it('stops reading pages at the first gap and does not complete', async () => {
+    s3.on(ListPartsCommand, { PartNumberMarker: undefined }).resolves(partsPage(1, 1001, true, [17]));
+    s3.on(ListPartsCommand, { PartNumberMarker: '1001' }).resolves(partsPage(1002, 2500, false));
+
+    const ledger = await run();
+
+    expect(s3.commandCalls(ListPartsCommand)).toHaveLength(1);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(ledger.outcomes.size).toBe(0);
+  });
+
+  it('refuses to complete when a part has the wrong size, and aborts', async () => {
+    const page = partsPage(1, 2500, false);
+    page.Parts[41].Size = PART - 1;
+    s3.on(ListPartsCommand).resolves(page);
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('no manifest'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+
+    const ledger = await run();
+
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(ledger.report('r').failed).toEqual([{ name: 'huge.bin', reason: expect.stringMatching(/part 42 has 5242879 bytes, planned 5242880/) }]);
+  });
+
+  it('treats NoSuchUpload on completion as done when the object is this version', async () => {
+    s3.on(ListPartsCommand).resolves(partsPage(1, 2500, false));
+    s3.on(CompleteMultipartUploadCommand).rejects(new NoSuchUpload({ message: 'gone', $metadata: { httpStatusCode: 404 } }));
+    s3.on(HeadObjectCommand).resolves({
+      ContentLength: blob.size,
+      Metadata: { [SOURCE_META.etag]: blob.etag, [SOURCE_META.size]: String(blob.size) },
+    });
+
+    const ledger = await run();
+
+    expect(ledger.report('r')).toMatchObject({ copied: ['huge.bin'], failed: [] });
+  });
+});
