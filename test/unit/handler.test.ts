@@ -1,0 +1,102 @@
+/**
+ * The Lambda face: envelopes and messages are validated at the boundary, and a
+ * bad one is named by its path.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_TUNING, type Runtime } from '../../lambdas/core/context';
+import { ConfigError } from '../../lambdas/core/errors';
+import { qualifyHandler, topicHandler } from '../../lambdas/core/handler';
+import { memoryLedger } from '../../lambdas/core/ledger';
+import { createLogger } from '../../lambdas/core/log';
+import { MESSAGE_VERSION, parseStageMessage } from '../../lambdas/core/messages';
+import { runSettings } from '../helpers/context';
+import envelope from '../fixtures/sns-copy-blobs.json';
+
+function runtime(overrides: Partial<Runtime> = {}, lines: string[] = []): Runtime {
+  return {
+    loadConfig: async () => { throw new Error('not used'); },
+    defaults: { bucket: 'dest', prefix: '', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024 },
+    sourceFor: async () => { throw new Error('not used'); },
+    sinkFor: () => { throw new Error('not used'); },
+    publish: async () => undefined,
+    ledger: memoryLedger(),
+    log: createLogger({}, { write: (line) => lines.push(line) }),
+    tuning: DEFAULT_TUNING,
+    remainingMs: () => 1000,
+    ...overrides,
+  };
+}
+
+describe('stage messages', () => {
+  it('accepts a well-formed message', () => {
+    const message = parseStageMessage(envelope.Records[0].Sns.Message, 'm');
+    expect(message.kind).toBe('copy-blobs');
+  });
+
+  it('names the path of the first bad field', () => {
+    const bad = JSON.parse(envelope.Records[0].Sns.Message);
+    bad.blobs[1].size = -1;
+    expect(() => parseStageMessage(JSON.stringify(bad), 'Records[0].Sns.Message')).toThrow(/^Records\[0\]\.Sns\.Message\.blobs\.1\.size: /);
+  });
+
+  it('refuses a message of another version', () => {
+    const old = { ...JSON.parse(envelope.Records[0].Sns.Message), v: 0 };
+    expect(() => parseStageMessage(old, 'm')).toThrow(/^m\.v: /);
+  });
+
+  it('refuses text that is not JSON', () => {
+    expect(() => parseStageMessage('{nope', 'm')).toThrow('m: message is not JSON');
+  });
+});
+
+describe('topic handlers', () => {
+  it('rejects an event that is not an SNS envelope, naming the path', async () => {
+    const handler = topicHandler('download', () => runtime());
+    await expect(handler({ Records: [{ body: 'sqs?' }] })).rejects.toThrow(/^event\.Records\.0\.Sns: /);
+  });
+
+  it('rejects a message meant for another stage', async () => {
+    const handler = topicHandler('parter', () => runtime());
+    await expect(handler(envelope)).rejects.toThrow(/parter takes "copy-part", got "copy-blobs"/);
+  });
+});
+
+describe('qualify handler', () => {
+  const config = (isActive: boolean) => ({
+    source: { account: 'acct', container: 'src', credentials: { kind: 'connection-string' as const, connectionString: 'x' } },
+    isActive,
+  });
+
+  it('does nothing when the copy is switched off', async () => {
+    const published: unknown[] = [];
+    const handler = qualifyHandler(() => runtime({ loadConfig: async () => config(false), publish: async (m) => void published.push(...m) }));
+    expect(await handler({})).toEqual({ started: false, reason: expect.stringMatching(/switched off/) });
+    expect(published).toEqual([]);
+  });
+
+  it('starts a run with the first listing message when switched on', async () => {
+    const published: { kind: string; invocation?: number; run?: unknown }[] = [];
+    const check = async () => undefined;
+    const handler = qualifyHandler(() =>
+      runtime({
+        loadConfig: async () => config(true),
+        sourceFor: async () => ({ check }) as never,
+        sinkFor: () => ({ check }) as never,
+        publish: async (m) => void published.push(...m),
+      }),
+    );
+    const result = await handler({ 'detail-type': 'Scheduled Event' });
+    expect(result).toMatchObject({ started: true });
+    expect(published).toEqual([
+      expect.objectContaining({ v: MESSAGE_VERSION, kind: 'list-page', invocation: 0, run: runSettings({ account: 'acct', container: 'src', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024 }) }),
+    ]);
+  });
+
+  it('logs a configuration error as one line and does not throw (a retry cannot fix a typo)', async () => {
+    const lines: string[] = [];
+    const handler = qualifyHandler(() => runtime({ loadConfig: async () => { throw new ConfigError('"isactive" is "maybe": fix it'); } }, lines));
+    expect(await handler({})).toEqual({ started: false, error: '"isactive" is "maybe": fix it' });
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'error', message: '"isactive" is "maybe": fix it', ConfigErrors: 1 });
+  });
+});
