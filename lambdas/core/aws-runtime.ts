@@ -5,7 +5,7 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
-import { packBySize } from './batching';
+import { mapLimit, packBySize } from './batching';
 import { parseSecret, type CopyConfig } from './config';
 import {
   DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_TUNING, type Runtime,
@@ -53,8 +53,8 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
       byTopic.set(arn, [...(byTopic.get(arn) ?? []), m]);
     }
     for (const [TopicArn, group] of byTopic) {
-      // PublishBatch takes 10 entries and 256 KiB in all.
-      for (const batch of packBySize(group, { maxItems: 10, maxBytes: 250 * 1024 })) {
+      // PublishBatch takes 10 entries and 256 KiB in all; an initializer may send 10,000 parts, so several go at once.
+      await mapLimit(packBySize(group, { maxItems: 10, maxBytes: 250 * 1024 }), 8, async (batch) => {
         const out = await sns.send(
           new PublishBatchCommand({
             TopicArn,
@@ -64,7 +64,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
         if (out.Failed && out.Failed.length > 0) {
           throw new Error(`SNS refused ${out.Failed.length} messages: ${out.Failed[0].Code} ${out.Failed[0].Message ?? ''}`);
         }
-      }
+      });
     }
   };
 
