@@ -112,12 +112,6 @@ export class PipelineFunction extends Construct {
       maxEventAge: Duration.hours(6),
       onFailure: new destinations.SqsDestination(this.failed.queue),
     });
-
-    acknowledgeWildcardResources(
-      this.role,
-      [this.logGroup.logGroupArn],
-      'The log group ARN as CloudWatch Logs defines it ends in ":*" (its log streams): this function\'s own log group only.',
-    );
   }
 
   /** Read the configuration secret: GetSecretValue and its key, and the variable that names it. */
