@@ -4,6 +4,7 @@
  * object is ever visible, and S3 checks a CRC32C (and the blob's Content-MD5 when
  * it has one) before it stores a byte.
  */
+import { createHash } from 'node:crypto';
 import { objectAttributes } from '../attributes';
 import { mapLimit } from '../batching';
 import type { StageContext } from '../context';
@@ -49,10 +50,18 @@ export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise
       return await withRetry(async () => {
         const read = await ctx.source.read(blob.name, blob.etag);
         const attributes = objectAttributes(read, blob);
-        const counted = byteCounter(read.body);
+        const md5 = read.contentMd5 ? createHash('md5') : undefined;
+        const counted = byteCounter(read.body, { hash: md5 });
+        // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
         await ctx.sink.put(key, counted.stream, attributes, { length: read.length, contentMd5: read.contentMd5 });
-        if (counted.bytes() !== read.length || read.length !== blob.size) {
-          throw new Error(`read ${counted.bytes()} bytes of "${blob.name}" but it has ${blob.size}`);
+        const written = md5?.digest('base64');
+        if (written !== read.contentMd5 || counted.bytes() !== blob.size) {
+          await ctx.sink.delete(key);
+          throw new BlobFailure(
+            written !== read.contentMd5
+              ? `the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; the copy was deleted`
+              : `read ${counted.bytes()} bytes but the blob has ${blob.size}; the copy was deleted`,
+          );
         }
         return read.length;
       }, { ...ctx.tuning.retry, onRetry: (error, attempt) => ctx.log.warn('retrying blob', { name: blob.name, attempt, error }) });

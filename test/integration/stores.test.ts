@@ -1,0 +1,125 @@
+/**
+ * The store contracts, against the real emulators: what the stages rely on from a
+ * BlobSource and an ObjectSink.
+ */
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { BlobFailure, SourceChangedError } from '../../lambdas/core/errors';
+import { azureSource } from '../../lambdas/core/stores/azure-source';
+import { s3Sink } from '../../lambdas/core/stores/s3-sink';
+import { digestOf, patternBytes, uploadBlob } from '../../lambdas/local/seed';
+import { emulators, newBucket, newContainer, s3, sourceOf } from '../helpers/stores';
+
+const MiB = 1024 * 1024;
+
+describe('Azure source', () => {
+  it('lists page by page with continuation, every blob once, with its identity', async () => {
+    const container = await newContainer();
+    for (let i = 0; i < 7; i++) await uploadBlob(container, { name: `b${i}`, size: i });
+    const source = azureSource(sourceOf(container));
+    const names: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page = await source.listPage(token, 3);
+      names.push(...page.blobs.map((b) => b.name));
+      token = page.continuation;
+      pages++;
+    } while (token);
+    expect(pages).toBe(3);
+    expect(names).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
+    const first = (await source.listPage(undefined, 1)).blobs[0];
+    expect(first).toMatchObject({ name: 'b0', size: 0, etag: expect.stringMatching(/^".+"$/), kind: 'BlockBlob', isArchived: false, isDirectoryMarker: false });
+  });
+
+  it('reads exactly a range, pinned to the ETag', async () => {
+    const container = await newContainer();
+    await uploadBlob(container, { name: 'r', size: 3 * MiB });
+    const source = azureSource(sourceOf(container));
+    const [listed] = (await source.listPage(undefined, 10)).blobs;
+    const read = await source.read('r', listed.etag, { start: MiB - 1, end: 2 * MiB });
+    const want = (await patternBytes('r', 3 * MiB)).subarray(MiB - 1, 2 * MiB + 1);
+    expect(read.length).toBe(MiB + 2);
+    expect(read.size).toBe(3 * MiB);
+    expect(await digestOf(read.body)).toEqual(await digestOf(Readable.from([want])));
+  });
+
+  it('says the blob changed when its ETag moved, and archived when it is archived', async () => {
+    const container = await newContainer();
+    await uploadBlob(container, { name: 'c', size: 10 });
+    const source = azureSource(sourceOf(container));
+    const [listed] = (await source.listPage(undefined, 10)).blobs;
+    await uploadBlob(container, { name: 'c', size: 11 });
+    await expect(source.read('c', listed.etag)).rejects.toBeInstanceOf(SourceChangedError);
+    await expect(source.properties('c', listed.etag)).rejects.toBeInstanceOf(SourceChangedError);
+    await uploadBlob(container, { name: 'a', size: 10, tier: 'Archive' });
+    const archived = (await source.listPage(undefined, 10)).blobs.find((b) => b.name === 'a')!;
+    expect(archived.isArchived).toBe(true);
+    await expect(source.read('a', archived.etag)).rejects.toBeInstanceOf(BlobFailure);
+  });
+
+  it('turns a missing container into a one-line configuration error', async () => {
+    const container = await newContainer();
+    await container.delete();
+    await expect(azureSource(sourceOf(container)).check()).rejects.toThrow(/^Azure container ".+" in storage account "devstoreaccount1" does not exist: check the container name, or create it$/);
+  });
+});
+
+describe('S3 sink', () => {
+  const client = s3();
+  const sinkFor = (bucket: string) => s3Sink({ bucket, endpoint: emulators().s3Endpoint }, client);
+
+  it('writes atomically with a checksum, and lists after a key in byte order', async () => {
+    const bucket = await newBucket(client);
+    const sink = sinkFor(bucket);
+    for (const key of ['b', 'a', 'c/d', 'c/e']) {
+      const body = Readable.from([Buffer.from(key)]);
+      const out = await sink.put(key, body, { metadata: { k: 'v' } }, { length: key.length });
+      expect(out.checksumCrc32c).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    }
+    const listed = await sink.list('', 'a', 2);
+    expect(listed.objects.map((o) => o.key)).toEqual(['b', 'c/d']);
+    expect(listed.truncated).toBe(true);
+    expect(await sink.head('c/e')).toMatchObject({ key: 'c/e', size: 3, metadata: { k: 'v' } });
+    expect(await sink.head('nope')).toBeUndefined();
+  });
+
+  it('runs a multipart upload: parts, listing, completion, and answers for a vanished upload', async () => {
+    const bucket = await newBucket(client);
+    const sink = sinkFor(bucket);
+    const uploadId = await sink.createUpload('m', { metadata: {} });
+    expect(await sink.listUploads('m')).toEqual([{ uploadId, initiated: expect.any(String) }]);
+    const one = await patternBytes('p1', 5 * MiB);
+    await sink.uploadPart('m', uploadId, 2, Readable.from([Buffer.from('tail')]), 4);
+    await sink.uploadPart('m', uploadId, 1, Readable.from([one]), one.length);
+    const parts = await sink.listParts('m', uploadId);
+    expect(parts?.map((p) => [p.partNumber, p.size])).toEqual([[1, 5 * MiB], [2, 4]]);
+    expect(await sink.complete('m', uploadId, parts!)).toBe('completed');
+    expect(await sink.head('m')).toMatchObject({ size: 5 * MiB + 4 });
+    expect(await sink.listParts('m', uploadId)).toBeUndefined();
+    expect(await sink.complete('m', uploadId, parts!)).toMatch(/completed|missing/);
+    await expect(sink.uploadPart('m', uploadId, 3, Readable.from([Buffer.from('late')]), 4)).rejects.toMatchObject({ name: 'NoSuchUpload' });
+  });
+
+  it('aborts an upload, and abort is idempotent', async () => {
+    const bucket = await newBucket(client);
+    const sink = sinkFor(bucket);
+    const uploadId = await sink.createUpload('z', { metadata: {} });
+    await sink.abort('z', uploadId);
+    await sink.abort('z', uploadId);
+    expect(await sink.listUploads('z')).toEqual([]);
+  });
+
+  it('claims a state object only once', async () => {
+    const bucket = await newBucket(client);
+    const sink = sinkFor(bucket);
+    expect(await sink.putJson('.azs3copy-state/x.json', { a: 1 }, { ifAbsent: true })).toBe(true);
+    expect(await sink.putJson('.azs3copy-state/x.json', { a: 2 }, { ifAbsent: true })).toBe(false);
+    expect(await sink.getJson('.azs3copy-state/x.json')).toEqual({ a: 1 });
+    expect(await sink.getJson('.azs3copy-state/missing.json')).toBeUndefined();
+  });
+
+  it('turns a missing bucket into a one-line configuration error', async () => {
+    await expect(sinkFor('no-such-bucket-here').check()).rejects.toThrow(/^S3 bucket "no-such-bucket-here" does not exist: create it, or check the bucket name$/);
+  });
+});
