@@ -1,8 +1,7 @@
 /**
  * Azure Blob Storage as a BlobSource. Every read is pinned to the ETag the blob
  * was listed with, so a blob that changes mid-copy is detected (412), never mixed.
- * The SDK's own stream retry resumes a body cut mid-way from the byte it reached,
- * under the same ETag.
+ * A body cut mid-way is resumed from the byte it reached, under the same ETag.
  */
 import { ClientSecretCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -12,9 +11,12 @@ import {
   type BlobItem,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
+import type { Readable } from 'node:stream';
 import type { SourceConfig } from '../config';
+import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
+import { resumableRead } from './resumable-read';
 import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListPage, ListedBlob } from './types';
 
 export interface AzureSourceOptions {
@@ -22,16 +24,29 @@ export interface AzureSourceOptions {
   maxTries?: number;
   /** How often a body cut mid-stream is resumed from where it broke. */
   maxStreamResumes?: number;
+  /** Time each request to the Entra ID authority has (default 30 s, or TOKEN_TIMEOUT_ENV). */
+  tokenTimeoutMs?: number;
 }
 
-/** A token request that hangs must not hang the copy: the credential gets its own timeout. */
-const tokenRequestTimeout: PipelinePolicy = {
-  name: 'azs3copyTokenTimeout',
-  sendRequest(request, next) {
-    request.timeout = 30_000;
-    return next(request);
-  },
-};
+/** Entra ID in the public cloud, where the credential signs in unless told otherwise. */
+const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
+
+/** How long one request to the Entra ID authority may take; the environment can shorten it (tests) or lengthen it. */
+export const TOKEN_TIMEOUT_ENV = 'AZS3COPY_AZURE_TOKEN_TIMEOUT_MS';
+
+/**
+ * A token request that hangs must not hang the copy: each request the credential makes
+ * gets its own timeout (an abort signal passed to getToken does not reach MSAL's requests).
+ */
+function tokenRequestTimeout(timeoutMs: number): PipelinePolicy {
+  return {
+    name: 'azs3copyTokenTimeout',
+    sendRequest(request, next) {
+      request.timeout = timeoutMs;
+      return next(request);
+    },
+  };
+}
 
 export function blobServiceClient(config: SourceConfig, options: AzureSourceOptions = {}): BlobServiceClient {
   const pipeline: StoragePipelineOptions = {
@@ -54,7 +69,7 @@ export function blobServiceClient(config: SourceConfig, options: AzureSourceOpti
     authorityHost: credentials.authorityHost,
     // Instance discovery calls the public cloud; with a custom authority it must be skipped.
     disableInstanceDiscovery: credentials.authorityHost !== undefined,
-    additionalPolicies: [{ policy: tokenRequestTimeout, position: 'perCall' }],
+    additionalPolicies: [{ policy: tokenRequestTimeout(options.tokenTimeoutMs ?? numberFrom(TOKEN_TIMEOUT_ENV, 30_000)), position: 'perCall' }],
     retryOptions: { maxRetries: 2 },
   });
   const endpoint = config.blobEndpoint ?? `https://${config.account}.blob.core.windows.net`;
@@ -65,13 +80,17 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
   const container = blobServiceClient(config, options).getContainerClient(config.container);
   const maxStreamResumes = options.maxStreamResumes ?? 10;
   const where = `container "${config.container}" in storage account "${config.account}"`;
+  const { credentials } = config;
+  const signIn = credentials.kind === 'service-principal'
+    ? { authority: credentials.authorityHost ?? DEFAULT_AUTHORITY_HOST, tenantId: credentials.tenantId }
+    : undefined;
 
   return {
     async check() {
       try {
         await container.listBlobsFlat().byPage({ maxPageSize: 1 }).next();
       } catch (error) {
-        throw explainAccessError(error, where);
+        throw explainAccessError(error, where, signIn);
       }
     },
 
@@ -83,7 +102,7 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
           .byPage({ continuationToken: continuation, maxPageSize })
           .next();
       } catch (error) {
-        throw explainAccessError(error, where);
+        throw explainAccessError(error, where, signIn);
       }
       if (page.done || !page.value) return { blobs: [] };
       const blobs = page.value.segment.blobItems.map(toListedBlob);
@@ -112,19 +131,24 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
 
     async read(name, etag, range?: ByteRange) {
       const offset = range?.start ?? 0;
-      const count = range ? range.end - range.start + 1 : undefined;
-      let response: BlobDownloadResponseParsed;
-      try {
-        response = await container
-          .getBlobClient(name)
-          .download(offset, count, { conditions: { ifMatch: etag }, maxRetryRequests: maxStreamResumes });
-      } catch (error) {
-        throw explainReadError(error, name);
-      }
-      const body = response.readableStreamBody as NodeJS.ReadableStream as import('node:stream').Readable;
+      const download = async (from: number, count: number | undefined) => {
+        try {
+          // The SDK's own resume is off (maxRetryRequests 0): resumableRead does it, pinned to the same ETag.
+          return await container.getBlobClient(name).download(from, count, { conditions: { ifMatch: etag }, maxRetryRequests: 0 });
+        } catch (error) {
+          throw explainReadError(error, name);
+        }
+      };
+      const response: BlobDownloadResponseParsed = await download(offset, range ? range.end - range.start + 1 : undefined);
+      const length = response.contentLength ?? 0;
+      const body = resumableRead(
+        bodyOf(response),
+        async (received) => bodyOf(await download(offset + received, length - received)),
+        { length, maxResumes: maxStreamResumes, what: `blob "${name}"` },
+      );
       return {
         body,
-        length: response.contentLength ?? 0,
+        length,
         etag: response.etag!,
         size: blobSizeOf(response),
         lastModified: response.lastModified!.toISOString(),
@@ -139,6 +163,10 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       } satisfies BlobRead;
     },
   };
+}
+
+function bodyOf(response: BlobDownloadResponseParsed): Readable {
+  return response.readableStreamBody as NodeJS.ReadableStream as Readable;
 }
 
 function blobSizeOf(response: BlobDownloadResponseParsed): number {
@@ -195,16 +223,45 @@ function explainReadError(error: unknown, name: string): unknown {
   return error;
 }
 
+/** Where a service principal signs in, to name it when that fails. */
+export interface SignIn {
+  authority: string;
+  tenantId: string;
+}
+
 /** Container-level failures are the user's to fix: one line that says how. */
-export function explainAccessError(error: unknown, where: string): unknown {
+export function explainAccessError(error: unknown, where: string, signIn?: SignIn): unknown {
   const status = statusOf(error);
   const code = codeOf(error);
   const message = errorMessage(error);
   if (code === 'ContainerNotFound' || (status === 404 && !/account/i.test(message))) {
     return new ConfigError(`Azure ${where} does not exist: check the container name, or create it`);
   }
+  const authority = signIn?.authority ?? 'the Entra ID authority';
+  // MSAL reports a discovery request that failed (no answer in time, unreachable, or a tenant
+  // Entra ID does not know: it answers 400 there) as endpoints_resolution_error, and a token
+  // request that got no answer as network_error; neither says which, nor names the authority.
+  if (/endpoints_resolution_error/.test(message)) {
+    const tenant = signIn ? ` for tenant "${signIn.tenantId}"` : '';
+    return new ConfigError(
+      `Azure sign-in failed: ${authority} gave no sign-in endpoints${tenant} (no answer in time, unreachable, or no such tenant): check tenantid, and that this machine can reach ${authority}`,
+    );
+  }
+  if (/network_error/.test(message)) {
+    return new ConfigError(
+      `Azure sign-in failed: the token request to ${authority} got no answer (timed out or the connection broke): check that this machine can reach ${authority}, then run again`,
+    );
+  }
+  // An expired secret is also invalid_client, but pasting the value again will not help.
+  if (/AADSTS7000222/.test(message)) {
+    return new ConfigError(
+      `the client secret of the service principal has expired (AADSTS7000222): create a new one under the app registration's "Certificates & secrets" and use its value`,
+    );
+  }
   if (/AADSTS7000215|invalid_client/i.test(message)) {
-    return new ConfigError(`Azure rejected the client secret of the service principal (AADSTS7000215): paste the secret's value, not its id`);
+    return new ConfigError(
+      `Azure rejected the client secret of the service principal (AADSTS7000215): use the secret's Value from the app registration's "Certificates & secrets" page, not its Secret ID`,
+    );
   }
   if (/AADSTS700016|unauthorized_client/i.test(message)) {
     return new ConfigError(`Azure does not know the client id in this tenant (AADSTS700016): check clientid and tenantid`);

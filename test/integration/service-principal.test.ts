@@ -1,0 +1,215 @@
+/**
+ * The service-principal path (tenant id, client id, client secret -> ClientSecretCredential),
+ * for real and with no Entra ID: a local HTTPS token authority issues the tokens and an
+ * HTTPS Azurite with --oauth basic checks them. Each case runs the real CLI, as a user would.
+ *
+ * Why a child process: the certificate is made by openssl at test time, and Node reads
+ * NODE_EXTRA_CA_CERTS only when it starts, so the copy that must trust it (MSAL's requests
+ * through @azure/identity, and the storage client) runs in a process started with it. That
+ * also keeps the production code free of any test-only TLS option. The child must be
+ * awaited asynchronously: the token authority lives in this process, and a synchronous spawn
+ * would block it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerClient } from '@azure/storage-blob';
+import { TOKEN_TIMEOUT_ENV } from '../../lambdas/core/stores/azure-source';
+import { startAzurite, type AzuriteEmulator } from '../../lambdas/local/emulators';
+import { digestOf, patternStream, uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
+import { makeCertificate, startTokenAuthority, trustingBlobService, type Certificate, type TokenAuthority } from '../helpers/entra';
+import { emulators, newBucket, objectDigest, s3, uniqueName } from '../helpers/stores';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MiB = 1024 * 1024;
+const TOKEN_TIMEOUT_MS = 1500;
+
+const BLOBS: BlobSpec[] = [
+  { name: 'plain.txt', size: 1234 },
+  { name: 'dir/sub dir/ünïcödé + more.bin', size: 300_000 },
+  { name: 'empty', size: 0 },
+  // Over --large-blob-mib 6: the multipart stages read ranges with the same token.
+  { name: 'big/parts.bin', size: 6 * MiB + 1, singleShot: false },
+];
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+describe('the service-principal path, against a local token authority and an OAuth Azurite', () => {
+  const client = s3();
+  let certificate: Certificate;
+  let azurite: AzuriteEmulator;
+  let authority: TokenAuthority;
+  let expiredSecret: string;
+  let container: ContainerClient;
+  let bucket: string;
+  let work: string;
+
+  beforeAll(async () => {
+    certificate = makeCertificate();
+    expiredSecret = `expired-${uniqueName('secret')}`;
+    [azurite, authority] = await Promise.all([
+      startAzurite({ cert: certificate.certFile, key: certificate.keyFile, oauth: true }),
+      startTokenAuthority({ certificate, expiredSecrets: [expiredSecret] }),
+    ]);
+    work = mkdtempSync(join(tmpdir(), 'azs3copy-sp-'));
+    const seeding = trustingBlobService(azurite, certificate);
+    try {
+      container = seeding.service.getContainerClient(uniqueName('sp'));
+      await container.create();
+      for (const spec of BLOBS) await uploadBlob(container, spec);
+    } finally {
+      seeding.close();
+    }
+    bucket = await newBucket(client);
+  });
+
+  afterAll(async () => {
+    await Promise.all([azurite?.stop(), authority?.stop()]);
+    certificate?.remove();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** `azs3copy copy` with the service principal's flags; `secret` undefined leaves AZURE_CLIENT_SECRET unset. */
+  function copy(secret: string | undefined, options: { authority?: TokenAuthority; tenantId?: string; report?: string; extra?: string[] } = {}) {
+    const auth = options.authority ?? authority;
+    const args = [
+      'copy', '--azure-account', azurite.account,
+      '--azure-tenant-id', options.tenantId ?? auth.tenantId, '--azure-client-id', auth.clientId,
+      '--azure-blob-endpoint', azurite.endpoint, '--azure-authority-host', auth.url,
+      '--container', container.containerName, '--s3-endpoint', emulators().s3Endpoint, '--bucket', bucket,
+      '--quiet', ...(options.report ? ['--report', options.report] : []), ...(options.extra ?? []),
+    ];
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: certificate.certFile, [TOKEN_TIMEOUT_ENV]: String(TOKEN_TIMEOUT_MS) };
+    for (const name of ['AZURE_CLIENT_SECRET', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_LOG_LEVEL']) delete env[name];
+    if (secret !== undefined) env.AZURE_CLIENT_SECRET = secret;
+    return runCli(args, env);
+  }
+
+  /** Nothing that authenticates may show: not the secrets, not a token, not a piece of one. */
+  function expectNoCredentials(...texts: string[]) {
+    const all = texts.join('\n');
+    for (const secret of [authority.clientSecret, expiredSecret, 'wrong-secret-value']) expect(all).not.toContain(secret);
+    for (const token of authority.issued) {
+      expect(all).not.toContain(token);
+      expect(all).not.toContain(token.split('.')[2]);
+    }
+    expect(all).not.toMatch(/eyJ[\w-]{10,}\./); // any JWT
+  }
+
+  function tokenRequests(auth = authority) {
+    return auth.requests.filter((r) => r.method === 'POST');
+  }
+
+  it('copies every blob byte for byte with the right secret, fetching one token', async () => {
+    const report = join(work, 'report.json');
+    const log = join(work, 'log.jsonl');
+    const before = tokenRequests().length;
+    const run = await copy(authority.clientSecret, { report, extra: ['--large-blob-mib', '6', '--part-mib', '5', '--verbose', '--log-file', log] });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const result = JSON.parse(readFileSync(report, 'utf8'));
+    expect(result.copied.sort()).toEqual(BLOBS.map((b) => b.name).sort());
+    expect(result.failed).toEqual([]);
+    for (const spec of BLOBS) {
+      const [got, want] = await Promise.all([objectDigest(client, bucket, spec.name), digestOf(patternStream(spec.name, spec.size))]);
+      expect({ name: spec.name, ...got }).toEqual({ name: spec.name, ...want });
+    }
+    // One client-credentials grant for storage, reused for every request of the run.
+    const grants = tokenRequests().slice(before);
+    expect(grants).toHaveLength(1);
+    expect(grants[0]!.form).toMatchObject({ grant_type: 'client_credentials', client_id: authority.clientId, scope: expect.stringContaining('https://storage.azure.com/.default') });
+    expectNoCredentials(run.stdout, run.stderr, readFileSync(report, 'utf8'), readFileSync(log, 'utf8'));
+  });
+
+  it('stops with one line naming AADSTS7000215 and the fix when the secret is wrong', async () => {
+    const report = join(work, 'wrong.json');
+    const run = await copy('wrong-secret-value', { report });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      'azs3copy: Azure rejected the client secret of the service principal (AADSTS7000215): ' +
+        'use the secret\'s Value from the app registration\'s "Certificates & secrets" page, not its Secret ID\n',
+    );
+    expect(existsSync(report)).toBe(false);
+    expectNoCredentials(run.stdout, run.stderr);
+  });
+
+  it('says an expired secret has expired, rather than that it is wrong', async () => {
+    const run = await copy(expiredSecret);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^azs3copy: the client secret of the service principal has expired \(AADSTS7000222\): create a new one .*\n$/);
+    expect(run.stderr.split('\n')).toHaveLength(2);
+    expectNoCredentials(run.stdout, run.stderr);
+  });
+
+  it('names the tenant when the authority does not know it', async () => {
+    const tenantId = '99999999-0000-4000-8000-000000000009';
+    const run = await copy(authority.clientSecret, { tenantId });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      `azs3copy: Azure sign-in failed: ${authority.url} gave no sign-in endpoints for tenant "${tenantId}" ` +
+        `(no answer in time, unreachable, or no such tenant): check tenantid, and that this machine can reach ${authority.url}\n`,
+    );
+  });
+
+  describe('an authority that accepts connections and never answers', () => {
+    // Hanging at discovery and hanging at the token request fail differently inside MSAL.
+    for (const mode of ['hang', 'hang-token'] as const) {
+      it(`fails within a bounded time with one line (${mode})`, async () => {
+        const silent = await startTokenAuthority({ certificate, mode });
+        try {
+          const run = await copy(silent.clientSecret, { authority: silent });
+          expect(run.code).toBe(2);
+          expect(run.stdout).toBe('');
+          expect(run.stderr.split('\n')).toHaveLength(2);
+          expect(run.stderr).toMatch(
+            mode === 'hang'
+              ? new RegExp(`^azs3copy: Azure sign-in failed: ${silent.url} gave no sign-in endpoints for tenant "${silent.tenantId}" \\(no answer in time`)
+              : new RegExp(`^azs3copy: Azure sign-in failed: the token request to ${silent.url} got no answer \\(timed out`),
+          );
+          // Each request the credential makes is cut off after TOKEN_TIMEOUT_MS, and none is retried.
+          expect(silent.requests).toHaveLength(mode === 'hang' ? 1 : 2);
+          // The CLI's own start (loading the SDKs) takes 2-4 s on this machine; 30 s would mean no bound at all.
+          expect(run.ms).toBeLessThan(TOKEN_TIMEOUT_MS + 10_000);
+          expectNoCredentials(run.stdout, run.stderr);
+        } finally {
+          await silent.stop();
+        }
+      });
+    }
+  });
+
+  it('asks for AZURE_CLIENT_SECRET when it is not set, before calling anyone', async () => {
+    const before = authority.requests.length;
+    const run = await copy(undefined);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe("azs3copy: AZURE_CLIENT_SECRET is not set: export the service principal's client secret (it is never a flag)\n");
+    expect(authority.requests.length).toBe(before);
+  });
+});
+
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/azs3copy.mjs', ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
