@@ -54,6 +54,8 @@ export type AuthorityMode =
   | 'hang-token';
 
 export interface TokenRequestSeen {
+  /** When the request had fully arrived (Date.now()). */
+  at: number;
   method: string;
   path: string;
   /** Form fields of a token request, the client secret left out. */
@@ -130,7 +132,7 @@ export async function startTokenAuthority(options: AuthorityOptions): Promise<To
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const path = new URL(req.url ?? '/', authority.url).pathname;
-      const seen: TokenRequestSeen = { method: req.method ?? '', path };
+      const seen: TokenRequestSeen = { at: Date.now(), method: req.method ?? '', path };
       authority.requests.push(seen);
       if (authority.mode === 'hang') return; // the socket stays open, unanswered
       if (authority.mode === 'hang-token' && req.method === 'POST') return;
