@@ -120,3 +120,27 @@ export function buildLayer(layer: AzureLayerName, outputDir: string): { pkg: str
     return { pkg, version, bytes };
   });
 }
+
+export interface BuiltTree {
+  /** Where a function's bundle is: `<root>/nodejs/<stage>/index.mjs`, beside the layers' node_modules. */
+  bundles: Record<string, { file: string; bytes: number; mapBytes: number }>;
+  layers: { pkg: string; version: string; bytes: number }[];
+}
+
+/**
+ * Build the layers and the given stages' bundles into one tree, the way Lambda
+ * lays them out for a function: the layers merged into `nodejs/node_modules`, and
+ * each bundle where walking up from it finds them (and nothing else of the project's).
+ */
+export function buildLambdaTree(root: string, stages: readonly StageName[]): BuiltTree {
+  const layers = (Object.keys(AZURE_LAYERS) as AzureLayerName[]).flatMap((layer) => buildLayer(layer, root));
+  const bundles: BuiltTree['bundles'] = {};
+  for (const stage of stages) {
+    const file = join(root, 'nodejs', stage, 'index.mjs');
+    const result = buildSync({ ...functionBuildOptions(stage, file), metafile: true });
+    const outputs = result.metafile!.outputs;
+    const size = (suffix: string) => Object.entries(outputs).find(([path]) => path.endsWith(suffix))?.[1].bytes ?? 0;
+    bundles[stage] = { file, bytes: size('index.mjs'), mapBytes: size('index.mjs.map') };
+  }
+  return { bundles, layers };
+}

@@ -53,7 +53,7 @@ describe.each(Object.entries(variants))('AwsSolutions checks with %s', (_, conte
     const wouldReport = new UnacknowledgedChecks(s.app).validateScope(s.stack).violations;
     for (const key of acknowledged.keys()) {
       const [path, rule] = key.split(' ');
-      const hit = wouldReport.find((v) => v.ruleName === rule && v.violatingResources.some((r) => r.constructPath.startsWith(`${path}/`) || r.constructPath === path));
+      const hit = wouldReport.find((v) => v.ruleName === rule && v.violatingResources.some((r) => (r.constructPath ?? '').startsWith(`${path}/`) || r.constructPath === path));
       expect(hit, `${rule} acknowledged at ${path} but never reported there`).toBeDefined();
     }
   });
