@@ -51,7 +51,9 @@ export type AuthorityMode =
   /** Accept every connection, read the request, never answer. */
   | 'hang'
   /** Answer discovery, never answer a token request. */
-  | 'hang-token';
+  | 'hang-token'
+  /** Answer discovery; answer a token request's headers and the start of its body, never the rest. */
+  | 'stall-token';
 
 export interface TokenRequestSeen {
   /** When the request had fully arrived (Date.now()). */
@@ -136,6 +138,10 @@ export async function startTokenAuthority(options: AuthorityOptions): Promise<To
       authority.requests.push(seen);
       if (authority.mode === 'hang') return; // the socket stays open, unanswered
       if (authority.mode === 'hang-token' && req.method === 'POST') return;
+      if (authority.mode === 'stall-token' && req.method === 'POST') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        return void res.write('{"token_type":"Bearer",');
+      }
       const json = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
         res.end(JSON.stringify(body));

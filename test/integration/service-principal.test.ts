@@ -178,8 +178,9 @@ describe.concurrent('the service-principal path, against a local token authority
     expectNoCredentials(authority, [], run.stdout, run.stderr);
   });
 
-  // MSAL fails differently when discovery hangs and when the token request hangs: test both.
-  for (const mode of ['hang', 'hang-token'] as const) {
+  // MSAL fails differently when discovery hangs and when the token request hangs; and a request
+  // timeout alone ends when the headers arrive, so a body that stalls is a case of its own.
+  for (const mode of ['hang', 'hang-token', 'stall-token'] as const) {
     it(`gives up on an authority that never answers (${mode}) after the request timeout, with one line`, async () => {
       const authority = await newAuthority({ mode });
       const run = await copy(authority, authority.clientSecret);

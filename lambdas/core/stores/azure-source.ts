@@ -35,13 +35,16 @@ export const TOKEN_TIMEOUT_ENV = 'AZS3COPY_AZURE_TOKEN_TIMEOUT_MS';
 
 /**
  * A token request that hangs must not hang the copy: each request the credential makes
- * gets its own timeout (an abort signal passed to getToken does not reach MSAL's requests).
+ * gets its own deadline (an abort signal passed to getToken does not reach MSAL's requests).
+ * It is an abort signal, not request.timeout: that one stops counting once the headers
+ * arrive, so an answer whose body stalls would still hang for ever.
  */
 function tokenRequestTimeout(timeoutMs: number): PipelinePolicy {
   return {
     name: 'azs3copyTokenTimeout',
     sendRequest(request, next) {
-      request.timeout = timeoutMs;
+      const deadline = AbortSignal.timeout(timeoutMs);
+      request.abortSignal = request.abortSignal ? AbortSignal.any([request.abortSignal as AbortSignal, deadline]) : deadline;
       return next(request);
     },
   };
