@@ -41,9 +41,30 @@ export function byteCounter(source: Readable, options: { hash?: Hash; chunkBytes
       done();
     },
   });
-  source.on('error', (error) => stream.destroy(error));
+  let failure: Error | undefined;
+  source.on('error', (error) => {
+    failure ??= error;
+    stream.destroy(error);
+  });
   source.pipe(stream);
-  return { stream, bytes: () => bytes };
+  return {
+    stream,
+    bytes: () => bytes,
+    /** Why the source broke, when it did: more telling than the writer's view of it. */
+    sourceError: () => failure,
+    /**
+     * Give up on this transfer: close the source (releasing its connection) and the
+     * stream. A writer that failed stops reading without closing either; left open,
+     * the source would hold its socket and fail later with nobody listening (an
+     * uncaught exception that ends the process).
+     */
+    discard() {
+      for (const s of [source, stream]) {
+        s.on('error', () => undefined);
+        s.destroy();
+      }
+    },
+  };
 }
 
 export async function md5OfStream(stream: Readable): Promise<{ md5: string; bytes: number }> {

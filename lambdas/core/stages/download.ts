@@ -49,11 +49,15 @@ export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise
     try {
       return await withRetry(async () => {
         const read = await ctx.source.read(blob.name, blob.etag);
-        const attributes = objectAttributes(read, blob);
         const md5 = read.contentMd5 ? createHash('md5') : undefined;
         const counted = byteCounter(read.body, { hash: md5 });
-        // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
-        await ctx.sink.put(key, counted.stream, attributes, { length: read.length, contentMd5: read.contentMd5 });
+        try {
+          // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
+          await ctx.sink.put(key, counted.stream, objectAttributes(read, blob), { length: read.length, contentMd5: read.contentMd5 });
+        } catch (error) {
+          counted.discard();
+          throw counted.sourceError() ?? error;
+        }
         const written = md5?.digest('base64');
         if (written !== read.contentMd5 || counted.bytes() !== blob.size) {
           await ctx.sink.delete(key);

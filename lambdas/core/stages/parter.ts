@@ -18,9 +18,15 @@ export async function parter(ctx: StageContext, message: CopyPartMessage): Promi
   try {
     await withRetry(async () => {
       const read = await ctx.source.read(blob.name, blob.etag, part);
-      if (read.length !== length) throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
       const counted = byteCounter(read.body);
-      const uploaded = await ctx.sink.uploadPart(key, uploadId, part.partNumber, counted.stream, length);
+      let uploaded;
+      try {
+        if (read.length !== length) throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
+        uploaded = await ctx.sink.uploadPart(key, uploadId, part.partNumber, counted.stream, length);
+      } catch (error) {
+        counted.discard();
+        throw counted.sourceError() ?? error;
+      }
       if (counted.bytes() !== length) throw new Error(`sent ${counted.bytes()} bytes for a part of ${length}`);
       return uploaded;
     }, { ...ctx.tuning.retry, onRetry: (error, attempt) => log.warn('retrying part', { attempt, error }) });

@@ -1,8 +1,7 @@
 /**
  * Azure Blob Storage as a BlobSource. Every read is pinned to the ETag the blob
  * was listed with, so a blob that changes mid-copy is detected (412), never mixed.
- * The SDK's own stream retry resumes a body cut mid-way from the byte it reached,
- * under the same ETag.
+ * A body cut mid-way is resumed from the byte it reached, under the same ETag.
  */
 import { ClientSecretCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -12,10 +11,12 @@ import {
   type BlobItem,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
+import type { Readable } from 'node:stream';
 import type { SourceConfig } from '../config';
 import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
+import { resumableRead } from './resumable-read';
 import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListPage, ListedBlob } from './types';
 
 export interface AzureSourceOptions {
@@ -133,19 +134,24 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
 
     async read(name, etag, range?: ByteRange) {
       const offset = range?.start ?? 0;
-      const count = range ? range.end - range.start + 1 : undefined;
-      let response: BlobDownloadResponseParsed;
-      try {
-        response = await container
-          .getBlobClient(name)
-          .download(offset, count, { conditions: { ifMatch: etag }, maxRetryRequests: maxStreamResumes });
-      } catch (error) {
-        throw explainReadError(error, name);
-      }
-      const body = response.readableStreamBody as NodeJS.ReadableStream as import('node:stream').Readable;
+      const download = async (from: number, count: number | undefined) => {
+        try {
+          // The SDK's own resume is off (maxRetryRequests 0): resumableRead does it, pinned to the same ETag.
+          return await container.getBlobClient(name).download(from, count, { conditions: { ifMatch: etag }, maxRetryRequests: 0 });
+        } catch (error) {
+          throw explainReadError(error, name);
+        }
+      };
+      const response: BlobDownloadResponseParsed = await download(offset, range ? range.end - range.start + 1 : undefined);
+      const length = response.contentLength ?? 0;
+      const body = resumableRead(
+        bodyOf(response),
+        async (received) => bodyOf(await download(offset + received, length - received)),
+        { length, maxResumes: maxStreamResumes, what: `blob "${name}"` },
+      );
       return {
         body,
-        length: response.contentLength ?? 0,
+        length,
         etag: response.etag!,
         size: blobSizeOf(response),
         lastModified: response.lastModified!.toISOString(),
@@ -160,6 +166,10 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       } satisfies BlobRead;
     },
   };
+}
+
+function bodyOf(response: BlobDownloadResponseParsed): Readable {
+  return response.readableStreamBody as NodeJS.ReadableStream as Readable;
 }
 
 function blobSizeOf(response: BlobDownloadResponseParsed): number {
