@@ -10,7 +10,7 @@ import { SourceChangedError } from '../errors';
 import { destinationKey } from '../keys';
 import { MESSAGE_VERSION, type CopyPartMessage, type LargeBlobMessage, type PartsDoneMessage } from '../messages';
 import { partCount, partRange, partSizeFor } from '../plan';
-import { manifestKey, readManifest, type UploadManifest } from '../uploads';
+import { clearManifest, manifestKey, readManifest, type UploadManifest } from '../uploads';
 
 export async function largefileInitializer(ctx: StageContext, message: LargeBlobMessage): Promise<void> {
   const { blob } = message;
@@ -34,7 +34,7 @@ export async function largefileInitializer(ctx: StageContext, message: LargeBlob
   if (manifest) {
     const resumed = await resume(ctx, message, manifest);
     if (resumed) return;
-    await ctx.sink.delete(manifestKey(key));
+    await clearManifest(ctx.sink, key, manifest.uploadId);
   }
 
   let props;
@@ -52,22 +52,48 @@ export async function largefileInitializer(ctx: StageContext, message: LargeBlob
     createdAt: new Date().toISOString(),
   };
   const claimed = await ctx.sink.putJson(manifestKey(key), fresh, { ifAbsent: true });
-  if (!claimed) {
+  // A refused write may be our own, retried after its answer was lost: then the manifest names our upload.
+  const winner = claimed ? fresh : await readManifest(ctx.sink, key);
+  if (winner?.uploadId !== uploadId) {
     // Another initializer for this blob won the race: its upload is the one; drop ours.
     await ctx.sink.abort(key, uploadId);
-    const winner = await readManifest(ctx.sink, key);
     log.info('another initializer holds this upload', { uploadId: winner?.uploadId });
     if (winner && winner.blob.etag === blob.etag) await resume(ctx, message, winner);
     return;
   }
+  // A late duplicate can claim only after the first delivery completed the copy and forgot its upload.
+  const done = await ctx.sink.head(key);
+  if (done && isCopyOf(done.metadata, blob)) {
+    await ctx.sink.abort(key, uploadId);
+    await clearManifest(ctx.sink, key, uploadId);
+    log.info('copied meanwhile by another delivery; nothing to do');
+    return;
+  }
+  await abortOrphans(ctx, key, uploadId);
   log.info('multipart upload started', { uploadId, partCount: fresh.partCount, partBytes });
   await sendParts(ctx, message, fresh, new Set());
+}
+
+/**
+ * Abort every open upload of this key but the manifest's. Any other is an orphan: a
+ * CreateMultipartUpload whose answer was lost and which was retried (S3 made two
+ * uploads; we learned one id), an initializer stopped before it wrote its manifest,
+ * or a duplicate delivery that lost the claim (which aborts its own anyway). None
+ * can become the manifest's upload while this manifest stands, so none is needed.
+ */
+async function abortOrphans(ctx: StageContext, key: string, keep: string) {
+  for (const upload of await ctx.sink.listUploads(key)) {
+    if (upload.uploadId === keep) continue;
+    ctx.log.info('aborting an orphaned multipart upload', { key, uploadId: upload.uploadId });
+    await ctx.sink.abort(key, upload.uploadId);
+  }
 }
 
 /** Re-send the parts the upload lacks; false if the upload no longer exists. */
 async function resume(ctx: StageContext, message: LargeBlobMessage, manifest: UploadManifest): Promise<boolean> {
   const parts = await ctx.sink.listParts(manifest.key, manifest.uploadId);
   if (parts === undefined) return false;
+  await abortOrphans(ctx, manifest.key, manifest.uploadId);
   const have = new Set(parts.map((p) => p.partNumber));
   ctx.log.info('resuming multipart upload', { name: message.blob.name, uploadId: manifest.uploadId, have: have.size, of: manifest.partCount });
   await sendParts(ctx, message, manifest, have);

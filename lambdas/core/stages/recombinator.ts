@@ -9,7 +9,7 @@ import type { PartsDoneMessage } from '../messages';
 import { partRange } from '../plan';
 import type { UploadedPart } from '../stores/types';
 import { md5OfStream } from '../streams';
-import { clearManifest } from '../uploads';
+import { clearManifest, readManifest } from '../uploads';
 
 export async function recombinator(ctx: StageContext, message: PartsDoneMessage): Promise<void> {
   const { blob, key, uploadId, partCount, partBytes } = message;
@@ -35,7 +35,13 @@ export async function recombinator(ctx: StageContext, message: PartsDoneMessage)
 
   const outcome = await ctx.sink.complete(key, uploadId, parts);
   if (outcome === 'missing') return settleMissing(ctx, message);
+  log.info('multipart upload completed', { parts: parts.length, bytes: blob.size });
+  await finish(ctx, message);
+}
 
+/** The object is complete: check it against the blob's Content-MD5, then forget the upload and record the copy. */
+async function finish(ctx: StageContext, message: PartsDoneMessage): Promise<void> {
+  const { blob, key, uploadId } = message;
   if (blob.contentMd5) {
     const { md5, bytes } = await md5OfStream(await ctx.sink.read(key));
     if (md5 !== blob.contentMd5 || bytes !== blob.size) {
@@ -50,7 +56,6 @@ export async function recombinator(ctx: StageContext, message: PartsDoneMessage)
     }
   }
   await clearManifest(ctx.sink, key, uploadId);
-  log.info('multipart upload completed', { parts: parts.length, bytes: blob.size });
   await ctx.ledger.record(ctx.runId, { status: 'copied', name: blob.name, key, bytes: blob.size, path: 'multipart' });
 }
 
@@ -67,14 +72,21 @@ export function checkParts(parts: UploadedPart[], size: number, partBytes: numbe
   return total === size ? undefined : `parts hold ${total} bytes, the blob ${size}`;
 }
 
-/** The upload is gone: completed by an earlier delivery (then the object says so), or abandoned. */
+/**
+ * The upload is gone: completed (by an earlier delivery, or by this one when the answer
+ * to CompleteMultipartUpload was lost and the retry found nothing), or abandoned.
+ */
 async function settleMissing(ctx: StageContext, message: PartsDoneMessage) {
-  const head = await ctx.sink.head(message.key);
-  if (head && isCopyOf(head.metadata, message.blob)) {
-    await ctx.ledger.record(ctx.runId, {
-      status: 'copied', name: message.blob.name, key: message.key, bytes: message.blob.size, path: 'multipart',
-    });
+  const { blob, key, uploadId } = message;
+  const head = await ctx.sink.head(key);
+  if (head && isCopyOf(head.metadata, blob)) {
+    // While the manifest still names the upload, whoever completed it has not checked and recorded it yet.
+    const manifest = await readManifest(ctx.sink, key);
+    if (manifest?.uploadId === uploadId) return finish(ctx, message);
+    await ctx.ledger.record(ctx.runId, { status: 'copied', name: blob.name, key, bytes: blob.size, path: 'multipart' });
     return;
   }
-  ctx.log.info('upload no longer exists and no copy of this version is there; it was abandoned', { name: message.blob.name });
+  // No copy, no upload: a manifest still naming the upload names nothing.
+  await clearManifest(ctx.sink, key, uploadId);
+  ctx.log.info('upload no longer exists and no copy of this version is there; it was abandoned', { name: blob.name });
 }
