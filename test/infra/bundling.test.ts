@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { AZURE_LAYERS, FUNCTION_BUNDLE, LAYER_MODULES, NODE_MAJOR, PROJECT_ROOT, buildLambdaTree, layerSourceDir, type AzureLayerName } from '../../lib/bundling';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AZURE_LAYERS, FUNCTION_BUNDLE, LAYER_MODULES, NODE_MAJOR, PROJECT_ROOT, buildLambdaTree, layerSourceDir, type AzureLayerName, type BuiltTree } from '../../lib/bundling';
 import { LAMBDA_RUNTIME, functionBundling } from '../../lib/constructs/pipeline-function';
 import { synthesize } from './synth';
 
@@ -44,8 +44,10 @@ describe('settings', () => {
 });
 
 describe('a bundle with its layers', () => {
-  const tree = buildLambdaTree(join(scratch, 'tree'), ['parter']);
-  const bundle = tree.bundles.parter;
+  let bundle: BuiltTree['bundles'][string];
+  beforeAll(() => {
+    bundle = buildLambdaTree(join(scratch, 'tree'), ['parter']).bundles.parter;
+  }, 180_000);
 
   it('imports the Azure SDK from the layers rather than carrying it', () => {
     const code = readFileSync(bundle.file, 'utf8');
@@ -100,5 +102,5 @@ describe('synth with bundling', () => {
       .filter((r) => r.Type === 'AWS::Lambda::Function' || r.Type === 'AWS::Lambda::LayerVersion')
       .map((r) => (r.Properties.Code ?? r.Properties.Content).S3Key);
     expect(new Set(codeKeys).size).toBe(8);
-  }, 120_000);
+  }, 240_000);
 });

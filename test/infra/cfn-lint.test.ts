@@ -44,7 +44,7 @@ describeLint(`cfn-lint ${installed ? version.stdout.trim() : '(not on PATH: pip 
     // The exit status is a bit mask (2 errors, 4 warnings, 8 informational); 1 or more is cfn-lint itself failing.
     if (run.status === null || run.status & 1 || run.status > 15) throw new Error(`cfn-lint failed: ${run.stderr}`);
     findings = JSON.parse(run.stdout || '[]') as Finding[];
-  }, 90_000);
+  }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('catches an error when there is one', () => {

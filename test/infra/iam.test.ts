@@ -87,7 +87,7 @@ let existing: Synthesized;
 beforeAll(() => {
   created = synthesize();
   existing = synthesize({ bucketName: 'my-existing-bucket', bucketKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' });
-}, 60_000);
+}, 180_000);
 
 describe('function roles', () => {
   it.each(STAGE_NAMES)('%s holds exactly its own grants', (stage) => {

@@ -30,7 +30,7 @@ describe.each(Object.entries(variants))('AwsSolutions checks with %s', (_, conte
   let s: Synthesized;
   beforeAll(() => {
     s = synthesize(context);
-  }, 60_000);
+  }, 180_000);
 
   it('reports no error and no warning', () => {
     const report = new AwsSolutionsChecks(s.app).validateScope(s.stack);

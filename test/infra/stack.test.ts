@@ -24,10 +24,12 @@ const NAMES = {
 const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
 
 let s: Synthesized;
+/** A second deployment: another prefix, a versioned bucket. */
+let other: Synthesized;
 beforeAll(() => {
-  // prepare
   s = synthesize({ prefix: 'etl', alarmEmail: 'ops@example.com' });
-}, 60_000);
+  other = synthesize({ prefix: 'etl2', versioned: 'true' });
+}, 180_000);
 
 const fnProps = (stage: keyof typeof NAMES) => s.json.Resources[functionId(s.json, NAMES[stage])].Properties;
 /** The stage a topic (by logical id) feeds, from its name. */
@@ -193,6 +195,20 @@ describe('secret', () => {
     expect(s.json.Resources[keyId].Type).toBe('AWS::KMS::Key');
     expect(s.json.Resources[keyId].Properties.EnableKeyRotation).toBe(true);
   });
+
+  it('keeps the template value users start from unchanged', () => {
+    // CloudFormation writes SecretString again whenever it changes: a new template would overwrite
+    // every deployed secret (credentials included) on the next deploy. Change it only with a migration.
+    expect(SECRET_TEMPLATE).toEqual({
+      tenantid: '00000000-0000-0000-0000-000000000000',
+      clientid: '00000000-0000-0000-0000-000000000000',
+      clientsecret: 'REPLACE_WITH_CLIENT_SECRET',
+      storageaccount: 'mystorageaccount',
+      container: 'mycontainer',
+      isactive: 'False',
+      begindate: '2024-01-01T00:00:00Z',
+    });
+  });
 });
 
 describe('bucket', () => {
@@ -217,9 +233,8 @@ describe('bucket', () => {
   });
 
   it('is versioned when context asks', () => {
-    const versioned = synthesize({ versioned: 'true' });
-    versioned.template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
-  }, 60_000);
+    other.template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+  });
 });
 
 describe('dashboard', () => {
@@ -255,7 +270,6 @@ describe('dashboard', () => {
 
 describe('naming', () => {
   it('starts every named resource with the prefix, so two deployments can share an account', () => {
-    const other = synthesize({ prefix: 'etl2' });
     const named = (json: Record<string, any>) =>
       Object.values(json.Resources as Record<string, any>).flatMap((r) =>
         ['FunctionName', 'TopicName', 'QueueName', 'AlarmName', 'Name', 'DashboardName', 'LayerName', 'LogGroupName']
@@ -268,5 +282,5 @@ describe('naming', () => {
     expect(other.stack.stackName).toBe('etl2-azs3copy');
     expect(new Set(names).size).toBe(names.length);
     expect(names.filter((n) => named(s.json).includes(n))).toEqual([]);
-  }, 60_000);
+  });
 });
