@@ -224,7 +224,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (kind === 'slow') {
       counts.slow++;
       const delay = slowMin + Math.floor(random() * (slowMax - slowMin));
-      setTimeout(() => forward(req, res, undefined, expectsContinue), delay);
+      setTimeout(() => {
+        // A client that gave up while we dawdled gets nothing, and the store never hears of it.
+        if (!req.socket.destroyed) forward(req, res, undefined, expectsContinue);
+      }, delay);
       return;
     }
     forward(req, res, kind, expectsContinue);
