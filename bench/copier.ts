@@ -1,0 +1,52 @@
+/**
+ * azs3copy as the benchmark runs it: its own process, the CLI's flags and defaults
+ * (copyOptionsFromFlags, then runLocalCopy, as `azs3copy copy` does), printing one
+ * JSON line with what the parent cannot see from outside: the CPU the copy itself
+ * used (process.resourceUsage around runLocalCopy, so module loading is reported
+ * apart) and the process's peak RSS.
+ *
+ *   node --import tsx bench/copier.ts copy --azure-connection-string ... --container C --bucket B --s3-endpoint URL
+ */
+import { parseArgs } from 'node:util';
+import { copyOptionsFromFlags } from '../lambdas/local/commands';
+import { runLocalCopy } from '../lambdas/local/runner';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: {
+    'azure-connection-string': { type: 'string' },
+    container: { type: 'string' },
+    bucket: { type: 'string' },
+    's3-endpoint': { type: 'string' },
+    'large-blob-mib': { type: 'string' },
+    'part-mib': { type: 'string' },
+    concurrency: { type: 'string' },
+  },
+});
+
+const options = copyOptionsFromFlags({ ...values, quiet: true }, process.env);
+const before = process.resourceUsage();
+const started = performance.now();
+const result = await runLocalCopy(options);
+const seconds = (performance.now() - started) / 1000;
+const after = process.resourceUsage();
+const cpu = (u: NodeJS.ResourceUsage) => (u.userCPUTime + u.systemCPUTime) / 1e6;
+
+process.stdout.write(
+  JSON.stringify({
+    seconds,
+    copied: result.report.copied.length,
+    bytes: result.report.bytes,
+    unchanged: result.report.unchanged,
+    failed: result.report.failed.length,
+    firstFailure: result.report.failed[0],
+    deadLetters: result.deadLetters.length,
+    copyCpuSeconds: cpu(after) - cpu(before),
+    copyUserSeconds: (after.userCPUTime - before.userCPUTime) / 1e6,
+    copySystemSeconds: (after.systemCPUTime - before.systemCPUTime) / 1e6,
+    startupCpuSeconds: cpu(before),
+    maxRssKiB: after.maxRSS,
+  }) + '\n',
+);
+process.exit(result.report.failed.length > 0 ? 1 : 0);

@@ -1,0 +1,586 @@
+/**
+ * `npm run bench`: azs3copy against rclone, copying the same data between the same
+ * emulators (Azurite in memory, moto), in one invocation:
+ *
+ *   1. installs rclone from Debian if it is missing;
+ *   2. starts the emulators with their access logs on (requests are counted there);
+ *   3. seeds one 1 GiB blob, one 2 GiB blob and 5,000 small blobs;
+ *   4. measures each emulator alone (the ceiling here): a plain read from Azurite,
+ *      multipart writes to moto with and without CRC32C, moto's small PutObject rate;
+ *   5. copies each data set with azs3copy, rclone (defaults) and rclone --transfers 16,
+ *      each copier in its own process under /usr/bin/time, on a fresh moto;
+ *   6. prints the table and which of issue 6's targets are met;
+ *   7. runs bench/bundles.ts when it exists.
+ *
+ * Not part of `npm test`. Environment knobs (for quick looks, not for the record):
+ *   BENCH_COPIERS=azs3copy,rclone,rclone16   which copiers to run
+ *   BENCH_SMALL=5000  BENCH_SKIP_2G=1  BENCH_SKIP_RAW=1  BENCH_KEEP_LOGS=1
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import {
+  CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
+  ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import {
+  BlobServiceClient, ContainerSASPermissions, SASProtocol, StorageSharedKeyCredential, generateBlobSASQueryParameters,
+} from '@azure/storage-blob';
+import { mapLimit } from '../lambdas/core/batching';
+import { DEFAULT_PART_BYTES, MiB } from '../lambdas/core/context';
+import { partSizeFor } from '../lambdas/core/plan';
+import { s3Client } from '../lambdas/core/stores/s3-sink';
+import { UPLOAD_CHUNK_BYTES } from '../lambdas/core/streams';
+import { DEFAULT_LOCAL_CONCURRENCY } from '../lambdas/local/runner';
+import { patternBytes, uploadBlob } from '../lambdas/local/seed';
+import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
+import {
+  cpuSecondsOf, diffCounts, startCountingAzurite, startCountingMoto, type CountingAzurite, type CountingEmulator,
+} from './emulators';
+
+const GiB = 1024 * MiB;
+const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
+const SMALL_COUNT = Number(process.env.BENCH_SMALL ?? 5000);
+const COPIERS = (process.env.BENCH_COPIERS ?? 'azs3copy,rclone,rclone16').split(',') as CopierName[];
+const SKIP_2G = process.env.BENCH_SKIP_2G === '1';
+const SKIP_RAW = process.env.BENCH_SKIP_RAW === '1';
+const RCLONE_ENCODING = 'Slash,BackSlash,Del,RightPeriod,InvalidUtf8';
+
+type CopierName = 'azs3copy' | 'rclone' | 'rclone16';
+const COPIER_LABEL: Record<CopierName, string> = { azs3copy: 'azs3copy', rclone: 'rclone', rclone16: 'rclone -t16' };
+
+const CONTAINERS = { big1: 'bench-1g', big2: 'bench-2g', small: 'bench-small' } as const;
+type DataSet = keyof typeof CONTAINERS;
+
+const work = mkdtempSync(join(tmpdir(), 'azs3copy-bench-'));
+const t0 = Date.now();
+const say = (line: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+
+// ---------------------------------------------------------------- rclone
+
+function ensureRclone(): string {
+  const has = () => spawnSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).status === 0;
+  if (!has()) {
+    say('rclone is missing: installing it from Debian (apt-get install -y rclone)');
+    const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (apt(['install', '-y', 'rclone']).status !== 0) {
+      say('apt-get install failed; running apt-get update first');
+      apt(['update']);
+      if (apt(['install', '-y', 'rclone']).status !== 0 || !has()) {
+        throw new Error('could not install rclone with apt-get (are we root, is the Debian mirror reachable?)');
+      }
+    }
+  }
+  return spawnSync('rclone', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0].trim();
+}
+
+// ---------------------------------------------------------------- seeding
+
+/** Small blob sizes: 1 KiB to 64 KiB, spread evenly and deterministically (about 32 KiB on average). */
+function smallSize(i: number): number {
+  return 1024 + ((i * 2654435761) >>> 0) % (63 * 1024);
+}
+const smallName = (i: number) => `small/${String(i % 50).padStart(2, '0')}/blob-${String(i).padStart(5, '0')}.bin`;
+
+async function seed(azure: BlobServiceClient) {
+  const container = (name: string) => azure.getContainerClient(name);
+  await Promise.all(Object.values(CONTAINERS).map((c) => container(c).createIfNotExists()));
+  const started = Date.now();
+  const big = [uploadBlob(container(CONTAINERS.big1), { name: 'big/blob-1g.bin', size: GiB, singleShot: false })];
+  if (!SKIP_2G) big.push(uploadBlob(container(CONTAINERS.big2), { name: 'big/blob-2g.bin', size: 2 * GiB, singleShot: false }));
+  const smalls = mapLimit(Array.from({ length: SMALL_COUNT }, (_, i) => i), 32, (i) =>
+    uploadBlob(container(CONTAINERS.small), { name: smallName(i), size: smallSize(i), singleShot: true }));
+  await Promise.all([...big, smalls]);
+  say(`seeded in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+function totalOf(set: DataSet): { objects: number; bytes: number } {
+  if (set === 'big1') return { objects: 1, bytes: GiB };
+  if (set === 'big2') return { objects: 1, bytes: 2 * GiB };
+  let bytes = 0;
+  for (let i = 0; i < SMALL_COUNT; i++) bytes += smallSize(i);
+  return { objects: SMALL_COUNT, bytes };
+}
+
+// ---------------------------------------------------------------- raw emulator speeds
+
+interface Raw {
+  azuriteReadMiBs: number;
+  azuriteRangedReadMiBs: number;
+  motoWriteCrcMiBs: number;
+  motoWritePlainMiBs: number;
+  motoSmallPutsPerSec: number;
+  motoSmallPutsByConcurrency: Record<number, number>;
+}
+
+async function drain(stream: NodeJS.ReadableStream): Promise<number> {
+  let n = 0;
+  for await (const chunk of stream) n += (chunk as Buffer).length;
+  return n;
+}
+
+async function rawAzuriteRead(azure: BlobServiceClient): Promise<{ single: number; ranged: number }> {
+  const blob = azure.getContainerClient(CONTAINERS.big1).getBlobClient('big/blob-1g.bin');
+  let started = performance.now();
+  const whole = await blob.download();
+  const n = await drain(whole.readableStreamBody!);
+  const single = n / MiB / ((performance.now() - started) / 1000);
+  // As the copier reads a large blob: part-sized ranges, as many at once as it runs parters.
+  const part = partSizeFor(GiB, DEFAULT_PART_BYTES);
+  const ranges = Array.from({ length: Math.ceil(GiB / part) }, (_, i) => i * part);
+  started = performance.now();
+  const sizes = await mapLimit(ranges, DEFAULT_LOCAL_CONCURRENCY.parter, async (offset) =>
+    drain((await blob.download(offset, Math.min(part, GiB - offset))).readableStreamBody!));
+  const ranged = sizes.reduce((a, b) => a + b, 0) / MiB / ((performance.now() - started) / 1000);
+  return { single, ranged };
+}
+
+/** A body that hands over `size` bytes in frames of `frame`, from one reusable buffer (no generation cost). */
+function bodyOf(buffer: Buffer, size: number, frame = UPLOAD_CHUNK_BYTES): Readable {
+  let left = size;
+  return new Readable({
+    highWaterMark: frame,
+    read() {
+      if (left <= 0) return void this.push(null);
+      const n = Math.min(left, frame, buffer.length);
+      left -= n;
+      this.push(buffer.subarray(0, n));
+    },
+  });
+}
+
+/** A 1 GiB multipart upload as the copier makes it: same part size, parts in flight, frames and checksum. */
+async function rawMotoWrite(client: S3Client, bucket: string, key: string, checksum: boolean): Promise<number> {
+  const part = partSizeFor(GiB, DEFAULT_PART_BYTES);
+  const buffer = await patternBytes('raw', part);
+  const started = performance.now();
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({
+    Bucket: bucket, Key: key, ChecksumAlgorithm: checksum ? 'CRC32C' : undefined,
+  }));
+  const numbers = Array.from({ length: Math.ceil(GiB / part) }, (_, i) => i + 1);
+  const parts = await mapLimit(numbers, DEFAULT_LOCAL_CONCURRENCY.parter, async (PartNumber) => {
+    const length = Math.min(part, GiB - (PartNumber - 1) * part);
+    const out = await client.send(new UploadPartCommand({
+      Bucket: bucket, Key: key, UploadId, PartNumber, Body: bodyOf(buffer, length), ContentLength: length,
+      ChecksumAlgorithm: checksum ? 'CRC32C' : undefined,
+    }));
+    return { PartNumber, ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C };
+  });
+  await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+  const rate = GiB / MiB / ((performance.now() - started) / 1000);
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  return rate;
+}
+
+/** Small PutObjects with what the copier sends (CRC32C and Content-MD5), at several concurrencies. */
+async function rawMotoSmallPuts(client: S3Client, bucket: string): Promise<Record<number, number>> {
+  const count = 1000;
+  const bodies = await Promise.all(Array.from({ length: 64 }, (_, i) => patternBytes(`small-${i}`, smallSize(i))));
+  const md5s = bodies.map((b) => createHashMd5(b));
+  const rates: Record<number, number> = {};
+  for (const concurrency of [1, 4, 16, 64]) {
+    const started = performance.now();
+    await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
+      const body = bodies[i % bodies.length];
+      await client.send(new PutObjectCommand({
+        Bucket: bucket, Key: `raw-small/c${concurrency}/${i}`, Body: Readable.from([body]), ContentLength: body.length,
+        ContentMD5: md5s[i % bodies.length], ChecksumAlgorithm: 'CRC32C',
+      }));
+    });
+    rates[concurrency] = count / ((performance.now() - started) / 1000);
+  }
+  return rates;
+}
+
+function createHashMd5(buffer: Buffer): string {
+  return createHash('md5').update(buffer).digest('base64');
+}
+
+async function measureRaw(azure: BlobServiceClient, moto: CountingEmulator): Promise<Raw> {
+  const client = s3Client({ endpoint: moto.endpoint });
+  const plain = new S3Client({
+    endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+  await client.send(new CreateBucketCommand({ Bucket: 'raw' }));
+  say('raw: reading the 1 GiB blob from Azurite');
+  const read = await rawAzuriteRead(azure);
+  say('raw: writing 1 GiB to moto with CRC32C, then without');
+  const motoWriteCrcMiBs = await rawMotoWrite(client, 'raw', 'raw-crc32c', true);
+  const motoWritePlainMiBs = await rawMotoWrite(plain, 'raw', 'raw-plain', false);
+  say('raw: small PutObjects to moto at concurrency 1, 4, 16, 64');
+  const byConcurrency = await rawMotoSmallPuts(client, 'raw');
+  client.destroy();
+  plain.destroy();
+  return {
+    azuriteReadMiBs: read.single,
+    azuriteRangedReadMiBs: read.ranged,
+    motoWriteCrcMiBs,
+    motoWritePlainMiBs,
+    motoSmallPutsPerSec: Math.max(...Object.values(byConcurrency)),
+    motoSmallPutsByConcurrency: byConcurrency,
+  };
+}
+
+// ---------------------------------------------------------------- copiers
+
+interface RunResult {
+  seconds: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  startupCpuSeconds?: number;
+  startupSeconds?: number;
+  maxRssMiB: number;
+  objectsCopied: number;
+  bytesCopied: number;
+  s3Requests: number;
+  azureRequests: number;
+  s3ByMethod: Record<string, number>;
+  azureByMethod: Record<string, number>;
+  motoCpu: number;
+  azuriteCpu: number;
+  verified: string;
+}
+
+function sasUrl(azurite: CountingAzurite, container: string): string {
+  const key = /AccountKey=([^;]+)/.exec(azurite.connectionString)![1];
+  const sas = generateBlobSASQueryParameters(
+    {
+      containerName: container,
+      permissions: ContainerSASPermissions.parse('rl'),
+      startsOn: new Date(Date.now() - 60_000),
+      expiresOn: new Date(Date.now() + 24 * 3600_000),
+      protocol: SASProtocol.HttpsAndHttp,
+    },
+    new StorageSharedKeyCredential(azurite.account, key),
+  ).toString();
+  return `${azurite.endpoint}/${container}?${sas}`;
+}
+
+function commandFor(copier: CopierName, set: DataSet, bucket: string, azurite: CountingAzurite, moto: CountingEmulator) {
+  if (copier === 'azs3copy') {
+    return {
+      cmd: process.execPath,
+      args: ['--import', 'tsx', join(ROOT, 'bench/copier.ts'), 'copy', '--azure-connection-string', azurite.connectionString,
+        '--container', CONTAINERS[set], '--bucket', bucket, '--s3-endpoint', moto.endpoint],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    };
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.AWS_CA_BUNDLE;
+  Object.assign(env, {
+    RCLONE_CONFIG_AZ_TYPE: 'azureblob',
+    RCLONE_CONFIG_AZ_SAS_URL: sasUrl(azurite, CONTAINERS[set]),
+    RCLONE_CONFIG_S3_TYPE: 's3',
+    RCLONE_CONFIG_S3_PROVIDER: 'Other',
+    RCLONE_CONFIG_S3_ENDPOINT: moto.endpoint,
+    RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'testing',
+    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'testing',
+    RCLONE_CONFIG_S3_REGION: 'us-east-1',
+    RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
+  });
+  // The SAS is the container's, so the source is AZ:container (keys then match azs3copy's: the blob names).
+  const args = ['copy', `AZ:${CONTAINERS[set]}`, `S3:${bucket}`, '--azureblob-encoding', RCLONE_ENCODING, '--s3-no-head',
+    '-v', '--stats', '1h', '--stats-one-line', '--config', '/dev/null'];
+  if (copier === 'rclone16') args.push('--transfers', '16');
+  return { cmd: 'rclone', args, env };
+}
+
+async function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, label: string) {
+  const timeFile = join(work, `${label}.time`);
+  const outFile = join(work, `${label}.out`);
+  const errFile = join(work, `${label}.err`);
+  const started = performance.now();
+  const code = await new Promise<number>((resolvePromise, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], {
+      env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c) => out.push(c));
+    child.stderr.on('data', (c) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (c) => {
+      writeFileSync(outFile, Buffer.concat(out));
+      writeFileSync(errFile, Buffer.concat(err));
+      resolvePromise(c ?? 1);
+    });
+  });
+  const wallSeconds = (performance.now() - started) / 1000;
+  const [, user, sys, rssKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { code, wallSeconds, cpuSeconds: user + sys, maxRssMiB: rssKiB / 1024, stdout: readFileSync(outFile, 'utf8'), stderr: readFileSync(errFile, 'utf8'), errFile };
+}
+
+async function verifyBucket(moto: CountingEmulator, bucket: string, set: DataSet): Promise<string> {
+  const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+  let objects = 0;
+  let bytes = 0;
+  let token: string | undefined;
+  do {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const o of out.Contents ?? []) {
+      if (o.Key!.startsWith('.azs3copy-state/')) continue;
+      objects++;
+      bytes += o.Size ?? 0;
+    }
+    token = out.NextContinuationToken;
+  } while (token);
+  client.destroy();
+  const want = totalOf(set);
+  return objects === want.objects && bytes === want.bytes ? 'ok' : `MISMATCH: ${objects} objects, ${bytes} bytes; want ${want.objects}, ${want.bytes}`;
+}
+
+async function runCopier(copier: CopierName, set: DataSet, bucket: string, azurite: CountingAzurite, moto: CountingEmulator, tag: string): Promise<RunResult> {
+  const { cmd, args, env } = commandFor(copier, set, bucket, azurite, moto);
+  const [s3Before, azBefore] = await Promise.all([moto.counts(), azurite.counts()]);
+  const motoCpu0 = cpuSecondsOf(moto.pid);
+  const azCpu0 = cpuSecondsOf(azurite.pid);
+  const run = await runTimed(cmd, args, env, `${copier}-${set}-${tag}`);
+  const motoCpu = cpuSecondsOf(moto.pid) - motoCpu0;
+  const azuriteCpu = cpuSecondsOf(azurite.pid) - azCpu0;
+  const [s3After, azAfter] = await Promise.all([moto.counts(), azurite.counts()]);
+  if (run.code !== 0) {
+    throw new Error(`${COPIER_LABEL[copier]} on ${set} exited ${run.code}: ${run.stderr.slice(-2000)}${run.stdout.slice(-1000)}`);
+  }
+  const s3 = diffCounts(s3After, s3Before);
+  const az = diffCounts(azAfter, azBefore);
+  let seconds = run.wallSeconds;
+  let cpuSeconds = run.cpuSeconds;
+  let objectsCopied: number;
+  let bytesCopied: number;
+  let startupCpuSeconds: number | undefined;
+  let startupSeconds: number | undefined;
+  if (copier === 'azs3copy') {
+    const line = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    seconds = line.seconds;
+    cpuSeconds = line.copyCpuSeconds;
+    startupCpuSeconds = run.cpuSeconds - line.copyCpuSeconds;
+    startupSeconds = run.wallSeconds - line.seconds;
+    objectsCopied = line.copied;
+    bytesCopied = line.bytes;
+  } else {
+    objectsCopied = (run.stderr.match(/: Copied \(/g) ?? []).length;
+    // The closing one-line stats: "INFO  :   1.316 MiB / 1.316 MiB, 100%, ..." (rounded; exact when 0).
+    const transferred = [...run.stderr.matchAll(/:\s+([\d.]+) (\w*)B \/ [\d.]+ \w*B,/g)].pop();
+    const unit = { '': 1, Ki: 1024, Mi: MiB, Gi: GiB, Ti: 1024 * GiB } as Record<string, number>;
+    bytesCopied = transferred ? Math.round(Number(transferred[1]) * (unit[transferred[2]] ?? 1)) : NaN;
+  }
+  const verified = await verifyBucket(moto, bucket, set);
+  return {
+    seconds, wallSeconds: run.wallSeconds, cpuSeconds, startupCpuSeconds, startupSeconds, maxRssMiB: run.maxRssMiB,
+    objectsCopied, bytesCopied, s3Requests: s3.total, azureRequests: az.total, s3ByMethod: s3.byMethod, azureByMethod: az.byMethod,
+    motoCpu, azuriteCpu, verified,
+  };
+}
+
+interface CopierResults {
+  big1?: RunResult;
+  big2?: RunResult;
+  small?: RunResult;
+  rerun?: RunResult;
+}
+
+async function benchCopier(copier: CopierName, azurite: CountingAzurite): Promise<CopierResults> {
+  // A fresh moto for each copier: same starting state, and no gigabytes of earlier copies in its memory.
+  const moto = await startCountingMoto();
+  const results: CopierResults = {};
+  try {
+    const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    for (const b of ['dest-1g', 'dest-2g', 'dest-small']) await client.send(new CreateBucketCommand({ Bucket: b }));
+    const label = COPIER_LABEL[copier];
+    say(`${label}: 1 GiB blob`);
+    results.big1 = await runCopier(copier, 'big1', 'dest-1g', azurite, moto, 'first');
+    await client.send(new DeleteObjectCommand({ Bucket: 'dest-1g', Key: 'big/blob-1g.bin' }));
+    if (!SKIP_2G) {
+      say(`${label}: 2 GiB blob`);
+      results.big2 = await runCopier(copier, 'big2', 'dest-2g', azurite, moto, 'first');
+      await client.send(new DeleteObjectCommand({ Bucket: 'dest-2g', Key: 'big/blob-2g.bin' }));
+    }
+    say(`${label}: ${SMALL_COUNT} small blobs`);
+    results.small = await runCopier(copier, 'small', 'dest-small', azurite, moto, 'first');
+    say(`${label}: unchanged re-run of the small blobs`);
+    results.rerun = await runCopier(copier, 'small', 'dest-small', azurite, moto, 'rerun');
+    client.destroy();
+  } finally {
+    await moto.stop();
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------- table
+
+const f0 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(0));
+const f1 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(1));
+const f2 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(2));
+
+function mibs(r: RunResult | undefined, bytes: number) {
+  return r ? bytes / MiB / r.seconds : undefined;
+}
+
+function table(rows: string[][]): string {
+  const cells = rows.filter((r) => r.length > 1);
+  const widths = rows[0].map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  return rows
+    .map((r) => (r.length === 1 ? r[0] : r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')))
+    .join('\n');
+}
+
+function report(raw: Raw | undefined, results: Partial<Record<CopierName, CopierResults>>, rcloneVersion: string) {
+  const copiers = COPIERS.filter((c) => results[c]);
+  const small = totalOf('small');
+  const col = (fn: (r: CopierResults) => string) => copiers.map((c) => fn(results[c]!));
+  const perGiB = (n: number, bytes: number) => (n / (bytes / GiB));
+  const rows: string[][] = [['', ...copiers.map((c) => COPIER_LABEL[c]), 'ceiling (emulator alone)']];
+  const section = (title: string) => rows.push([title]);
+  const bigRows = (set: 'big1' | 'big2', bytes: number) => {
+    rows.push(['  MiB/s', ...col((r) => f1(mibs(r[set], bytes))), raw ? `${f1(raw.motoWriteCrcMiBs)} (moto write, CRC32C)` : '']);
+    rows.push(['  wall s (whole process)', ...col((r) => f1(r[set]?.wallSeconds)), '']);
+    rows.push(['  CPU s/GiB (copier process)', ...col((r) => (r[set] ? f2(perGiB(r[set]!.cpuSeconds, bytes)) : '-')), '']);
+    rows.push(['  peak RSS MiB', ...col((r) => f0(r[set]?.maxRssMiB)), '']);
+    rows.push(['  S3 requests/GiB', ...col((r) => (r[set] ? f0(perGiB(r[set]!.s3Requests, bytes)) : '-')), '']);
+    rows.push(['  Azure requests/GiB', ...col((r) => (r[set] ? f0(perGiB(r[set]!.azureRequests, bytes)) : '-')), '']);
+    rows.push(['  moto / Azurite CPU s', ...col((r) => (r[set] ? `${f1(r[set]!.motoCpu)} / ${f1(r[set]!.azuriteCpu)}` : '-')), '']);
+    rows.push(['  copy verified (count, bytes)', ...col((r) => r[set]?.verified ?? '-'), '']);
+  };
+  section('one 1 GiB blob');
+  bigRows('big1', GiB);
+  if (!SKIP_2G) {
+    section('one 2 GiB blob');
+    bigRows('big2', 2 * GiB);
+  }
+  section(`${SMALL_COUNT} small blobs (1-64 KiB, ${f1(small.bytes / MiB)} MiB)`);
+  rows.push(['  blobs/s', ...col((r) => f0(r.small ? SMALL_COUNT / r.small.seconds : undefined)), raw ? `${f0(raw.motoSmallPutsPerSec)} (moto PutObject/s)` : '']);
+  rows.push(['  MiB/s', ...col((r) => f2(mibs(r.small, small.bytes))), '']);
+  rows.push(['  CPU s/GiB (copier process)', ...col((r) => (r.small ? f1(perGiB(r.small.cpuSeconds, small.bytes)) : '-')), '']);
+  rows.push(['  peak RSS MiB', ...col((r) => f0(r.small?.maxRssMiB)), '']);
+  rows.push(['  S3 requests/GiB', ...col((r) => (r.small ? f0(perGiB(r.small.s3Requests, small.bytes)) : '-')), '']);
+  rows.push(['  Azure requests/GiB', ...col((r) => (r.small ? f0(perGiB(r.small.azureRequests, small.bytes)) : '-')), '']);
+  rows.push(['  moto / Azurite CPU s', ...col((r) => (r.small ? `${f1(r.small.motoCpu)} / ${f1(r.small.azuriteCpu)}` : '-')), '']);
+  rows.push(['  copy verified (count, bytes)', ...col((r) => r.small?.verified ?? '-'), '']);
+  section(`unchanged re-run over the ${SMALL_COUNT} small blobs`);
+  rows.push(['  wall s (whole process)', ...col((r) => f2(r.rerun?.wallSeconds)), '']);
+  rows.push(['  objects / bytes copied', ...col((r) => (r.rerun ? `${r.rerun.objectsCopied} / ${r.rerun.bytesCopied}` : '-')), '']);
+  rows.push(['  S3 requests', ...col((r) => (r.rerun ? `${r.rerun.s3Requests} ${methods(r.rerun.s3ByMethod)}` : '-')), '']);
+  rows.push(['  Azure requests', ...col((r) => (r.rerun ? `${r.rerun.azureRequests} ${methods(r.rerun.azureByMethod)}` : '-')), '']);
+  rows.push(['  CPU s (copier process)', ...col((r) => f2(r.rerun?.cpuSeconds)), '']);
+  const a = results.azs3copy;
+  if (a?.big1?.startupSeconds !== undefined) {
+    rows.push([`azs3copy process start (tsx + module load; not in its figures above): ${f1(a.big1.startupSeconds)} s wall, ${f1(a.big1.startupCpuSeconds)} s CPU per run`]);
+  }
+
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(`azs3copy vs ${rcloneVersion} (Debian), Azurite (in memory) -> moto, on ${cpuCount()} cores; load average ${loadAtStart} at start, ${loadavg()} at end`);
+  lines.push('');
+  lines.push(table(rows));
+  if (raw) {
+    lines.push('');
+    lines.push('Each emulator alone (the ceiling here):');
+    lines.push(table([
+      ['', 'MiB/s'],
+      ['  Azurite read, 1 GiB blob, one streamed download', f1(raw.azuriteReadMiBs)],
+      [`  Azurite read, 1 GiB blob, ${partSizeFor(GiB, DEFAULT_PART_BYTES) / MiB} MiB ranges, ${DEFAULT_LOCAL_CONCURRENCY.parter} at once`, f1(raw.azuriteRangedReadMiBs)],
+      [`  moto write, 1 GiB multipart (${partSizeFor(GiB, DEFAULT_PART_BYTES) / MiB} MiB parts, ${DEFAULT_LOCAL_CONCURRENCY.parter} at once), CRC32C  <- fair ceiling`, f1(raw.motoWriteCrcMiBs)],
+      ['  moto write, same, no checksum', f1(raw.motoWritePlainMiBs)],
+    ]));
+    lines.push(`  moto small PutObject (CRC32C + Content-MD5) per second by concurrency: ${Object.entries(raw.motoSmallPutsByConcurrency).map(([c, r]) => `${c}: ${f0(r)}`).join(', ')}`);
+    lines.push('  The fair write ceiling is the one with CRC32C: azs3copy sends a CRC32C with every put and part, so moto does that work for it too.');
+  }
+  lines.push('');
+  lines.push(...targets(raw, results));
+  return lines.join('\n') + '\n';
+}
+
+function methods(by: Record<string, number>): string {
+  const e = Object.entries(by).sort();
+  return e.length ? `(${e.map(([m, n]) => `${m} ${n}`).join(', ')})` : '';
+}
+
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+const loadAtStart = loadavg();
+
+function cpuCount() {
+  return Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()) || '?';
+}
+
+function targets(raw: Raw | undefined, results: Partial<Record<CopierName, CopierResults>>): string[] {
+  const a = results.azs3copy;
+  if (!a) return ['(azs3copy not run: no targets checked)'];
+  const rclones = (['rclone', 'rclone16'] as const).map((c) => results[c]).filter((r): r is CopierResults => r !== undefined);
+  const small = totalOf('small');
+  const out = ['Issue 6 targets:'];
+  const mark = (ok: boolean | undefined) => (ok === undefined ? '  ?   ' : ok ? '  met ' : '  NOT ');
+  const bigA = mibs(a.big1, GiB)!;
+  const bigR = Math.max(...rclones.map((r) => mibs(r.big1, GiB) ?? 0));
+  out.push(`${mark(rclones.length ? bigA >= bigR : undefined)} large blob MiB/s >= rclone's best: ${f1(bigA)} vs ${f1(bigR)}`);
+  if (raw) out.push(`${mark(bigA >= 0.85 * raw.motoWriteCrcMiBs)} large blob MiB/s within 85% of moto's raw write (CRC32C): ${f1(bigA)} vs ${f1(raw.motoWriteCrcMiBs)} (${f0((100 * bigA) / raw.motoWriteCrcMiBs)}%)`);
+  const smallA = SMALL_COUNT / a.small!.seconds;
+  const smallR = Math.max(...rclones.map((r) => (r.small ? SMALL_COUNT / r.small.seconds : 0)));
+  if (raw) out.push(`${mark(smallA >= 0.9 * raw.motoSmallPutsPerSec)} small blobs/s within 90% of moto's raw PutObject rate: ${f0(smallA)} vs ${f0(raw.motoSmallPutsPerSec)} (${f0((100 * smallA) / raw.motoSmallPutsPerSec)}%)`);
+  out.push(`${mark(rclones.length ? smallA > smallR : undefined)} small blobs/s above rclone's best: ${f0(smallA)} vs ${f0(smallR)}`);
+  const cpuA = a.big1!.cpuSeconds / 1;
+  const cpuR = Math.min(...rclones.map((r) => r.big1?.cpuSeconds ?? Infinity));
+  out.push(`${mark(rclones.length ? cpuA <= cpuR : undefined)} CPU s/GiB <= rclone's (1 GiB blob, best rclone): ${f2(cpuA)} vs ${f2(cpuR)}`);
+  const cpuSmallA = a.small!.cpuSeconds / (small.bytes / GiB);
+  const cpuSmallR = Math.min(...rclones.map((r) => (r.small ? r.small.cpuSeconds / (small.bytes / GiB) : Infinity)));
+  out.push(`${mark(rclones.length ? cpuSmallA <= cpuSmallR : undefined)} CPU s/GiB <= rclone's (small blobs, best rclone): ${f1(cpuSmallA)} vs ${f1(cpuSmallR)}`);
+  out.push(`${mark(a.rerun!.bytesCopied === 0 && a.rerun!.objectsCopied === 0)} unchanged re-run copies 0 bytes: ${a.rerun!.objectsCopied} objects, ${a.rerun!.bytesCopied} bytes, ${f2(a.rerun!.wallSeconds)} s`);
+  if (a.big2) {
+    const grew = a.big2.maxRssMiB / a.big1!.maxRssMiB;
+    out.push(`${mark(grew <= 1.2)} peak RSS flat when the blob doubles: ${f0(a.big1!.maxRssMiB)} MiB (1 GiB) -> ${f0(a.big2.maxRssMiB)} MiB (2 GiB)`);
+  }
+  const allVerified = Object.values(results).every((r) => Object.values(r!).every((x) => !x || x.verified === 'ok'));
+  out.push(`${mark(allVerified)} every copy verified in the bucket (object count and bytes)`);
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  useEmulatorAwsCredentials();
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const rcloneVersion = COPIERS.some((c) => c.startsWith('rclone')) ? ensureRclone() : 'rclone (not run)';
+  say(`${rcloneVersion}; starting Azurite (in memory) and moto`);
+  const azurite = await startCountingAzurite();
+  const results: Partial<Record<CopierName, CopierResults>> = {};
+  let raw: Raw | undefined;
+  try {
+    const azure = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    say(`seeding: 1 GiB${SKIP_2G ? '' : ' and 2 GiB'} blobs, ${SMALL_COUNT} small blobs`);
+    await seed(azure);
+    if (!SKIP_RAW) {
+      const moto = await startCountingMoto();
+      try {
+        raw = await measureRaw(azure, moto);
+      } finally {
+        await moto.stop();
+      }
+    }
+    for (const copier of COPIERS) results[copier] = await benchCopier(copier, azurite);
+  } finally {
+    await azurite.stop();
+  }
+  process.stdout.write(report(raw, results, rcloneVersion));
+  writeFileSync(join(work, 'results.json'), JSON.stringify({ raw, results }, null, 2));
+  say(`raw results in ${join(work, 'results.json')}; total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
+
+  const bundles = join(ROOT, 'bench/bundles.ts');
+  if (existsSync(bundles)) {
+    process.stdout.write('\nbench/bundles.ts:\n');
+    const out = spawnSync('npx', ['tsx', bundles], { cwd: ROOT, stdio: 'inherit' });
+    if (out.status !== 0) process.stdout.write(`bench/bundles.ts exited ${out.status}\n`);
+  } else {
+    process.stdout.write('\n(bench/bundles.ts does not exist yet: bundle sizes skipped)\n');
+  }
+  if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
