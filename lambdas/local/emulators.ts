@@ -87,10 +87,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const require = createRequire(import.meta.url);
   const main = join(dirname(require.resolve('azurite/package.json')), 'dist/src/blob/main.js');
   const port = await freePort();
-  const location = mkdtempSync(join(tmpdir(), 'azs3copy-azurite-'));
-  const args = [main, '--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port),
+  // Azurite refuses --location together with --inMemoryPersistence.
+  const location = options.inMemory ? undefined : mkdtempSync(join(tmpdir(), 'azs3copy-azurite-'));
+  const args = [main, '--silent', '--blobHost', '127.0.0.1', '--blobPort', String(port),
     '--skipApiVersionCheck', '--loose', '--disableTelemetry'];
-  if (options.inMemory) args.push('--inMemoryPersistence');
+  args.push(...(location ? ['--location', location] : ['--inMemoryPersistence']));
   if (options.cert && options.key) args.push('--cert', options.cert, '--key', options.key);
   if (options.oauth) args.push('--oauth', 'basic');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -102,7 +103,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     account: AZURITE_ACCOUNT,
     connectionString:
       `DefaultEndpointsProtocol=${scheme};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
-    stop: stopper(child, () => rmSync(location, { recursive: true, force: true })),
+    stop: stopper(child, () => location && rmSync(location, { recursive: true, force: true })),
   };
 }
 

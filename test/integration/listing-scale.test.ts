@@ -25,7 +25,7 @@ describe('listing at scale', () => {
     await mapLimit(names, 48, (name, i) =>
       container.getBlockBlobClient(name).upload('x'.repeat(i % 5), i % 5).then(() => undefined),
     );
-  }, 240_000);
+  }, 400_000);
 
   it('routes every blob exactly once across many invocations', async () => {
     const source = azureSource(sourceOf(container));
