@@ -81,7 +81,10 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
       const id = `${settings.account}/${settings.container}/${settings.blobEndpoint ?? ''}/${config.source.credentials.kind}`;
       let source = sources.get(id);
       if (!source) {
-        source = azureSource({ ...config.source, account: settings.account, container: settings.container, blobEndpoint: settings.blobEndpoint });
+        source = azureSource(
+          { ...config.source, account: settings.account, container: settings.container, blobEndpoint: settings.blobEndpoint },
+          { onWarning: (m) => log.warn(m) },
+        );
         sources.set(id, source);
       }
       return source;

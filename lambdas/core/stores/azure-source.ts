@@ -24,6 +24,8 @@ export interface AzureSourceOptions {
   maxTries?: number;
   /** How often a body cut mid-stream is resumed from where it broke. */
   maxStreamResumes?: number;
+  /** Told of something the user should know that does not stop the copy. */
+  onWarning?: (message: string) => void;
   /** Time each request to the Entra ID authority has (default 30 s, or TOKEN_TIMEOUT_ENV). */
   tokenTimeoutMs?: number;
 }
@@ -82,6 +84,7 @@ export function blobServiceClient(config: SourceConfig, options: AzureSourceOpti
 export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
   const container = blobServiceClient(config, options).getContainerClient(config.container);
   const maxStreamResumes = options.maxStreamResumes ?? 10;
+  let includeTags = true;
   const where = `container "${config.container}" in storage account "${config.account}"`;
   const { credentials } = config;
   const signIn = credentials.kind === 'service-principal'
@@ -98,12 +101,21 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
     },
 
     async listPage(continuation, maxPageSize) {
-      let page;
-      try {
-        page = await container
-          .listBlobsFlat({ includeMetadata: true, includeTags: true })
+      const list = () =>
+        container
+          .listBlobsFlat({ includeMetadata: true, includeTags })
           .byPage({ continuationToken: continuation, maxPageSize })
           .next();
+      let page;
+      try {
+        page = await list().catch((error: unknown) => {
+          // Reading index tags takes its own permission (blobs/tags/read), which "Storage Blob Data
+          // Reader" lacks: copy without tags rather than not at all, and say so once.
+          if (!includeTags || codeOf(error) !== 'AuthorizationPermissionMismatch') throw error;
+          includeTags = false;
+          options.onWarning?.('blob index tags cannot be read (grant "Storage Blob Data Owner" or tags read to copy them); copying without tags');
+          return list();
+        });
       } catch (error) {
         throw explainAccessError(error, where, signIn);
       }
