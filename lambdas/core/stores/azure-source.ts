@@ -40,15 +40,25 @@ export const TOKEN_TIMEOUT_ENV = 'AZS3COPY_AZURE_TOKEN_TIMEOUT_MS';
  * A token request that hangs must not hang the copy: each request the credential makes
  * gets its own deadline (an abort signal passed to getToken does not reach MSAL's requests).
  * It is an abort signal, not request.timeout: that one stops counting once the headers
- * arrive, so an answer whose body stalls would still hang for ever.
+ * arrive, so an answer whose body stalls would still hang for ever. And it is a plain
+ * controller and timer: on Node 20 a signal from AbortSignal.any over AbortSignal.timeout
+ * can be garbage-collected before it fires (measured: the hang then lasts for ever).
  */
 function tokenRequestTimeout(timeoutMs: number): PipelinePolicy {
   return {
     name: 'azs3copyTokenTimeout',
     sendRequest(request, next) {
-      const deadline = AbortSignal.timeout(timeoutMs);
-      request.abortSignal = request.abortSignal ? AbortSignal.any([request.abortSignal as AbortSignal, deadline]) : deadline;
-      return next(request);
+      const deadline = new AbortController();
+      const caller = request.abortSignal;
+      const forward = () => deadline.abort();
+      if (caller?.aborted) deadline.abort();
+      else caller?.addEventListener('abort', forward);
+      request.abortSignal = deadline.signal;
+      const timer = setTimeout(() => deadline.abort(), timeoutMs);
+      return next(request).finally(() => {
+        clearTimeout(timer);
+        caller?.removeEventListener('abort', forward);
+      });
     },
   };
 }
