@@ -27,6 +27,7 @@ import { emulators, newBucket, objectDigest, s3, uniqueName } from '../helpers/s
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
+/** Each request to the authority gets this long (through AZS3COPY_AZURE_TOKEN_TIMEOUT_MS; 30 s by default). */
 const TOKEN_TIMEOUT_MS = 1500;
 
 const BLOBS: BlobSpec[] = [
