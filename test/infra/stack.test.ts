@@ -24,11 +24,11 @@ const NAMES = {
 const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
 
 let s: Synthesized;
-/** A second deployment: another prefix, a versioned bucket. */
+/** A second deployment: another prefix, a versioned bucket, no schedule. */
 let other: Synthesized;
 beforeAll(() => {
   s = synthesize({ prefix: 'etl', alarmEmail: 'ops@example.com' });
-  other = synthesize({ prefix: 'etl2', versioned: 'true' });
+  other = synthesize({ prefix: 'etl2', versioned: 'true', schedule: 'off' });
 }, 180_000);
 
 const fnProps = (stage: keyof typeof NAMES) => s.json.Resources[functionId(s.json, NAMES[stage])].Properties;
@@ -182,6 +182,10 @@ describe('schedule', () => {
       Principal: 'events.amazonaws.com',
       FunctionName: { 'Fn::GetAtt': [functionId(s.json, NAMES.qualify), 'Arn'] },
     });
+  });
+
+  it('is left out with schedule=off, for runs started by hand only', () => {
+    expect(resourcesOf(other.json, 'AWS::Events::Rule')).toEqual({});
   });
 });
 
