@@ -6,7 +6,7 @@
  */
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { METRIC } from '../../lambdas/core/metrics';
+import { METRIC, type MetricName } from '../../lambdas/core/metrics';
 import type { StageName } from '../../lambdas/core/stages';
 import { functionMetric, pipelineMetric, type LambdaMetricName } from '../metrics';
 import type { Naming } from '../naming';
@@ -34,6 +34,19 @@ export function latestFailuresQuery(rows: number): string[] {
     `limit ${rows}`,
   ];
 }
+
+/** How each custom metric reads on the dashboard. */
+const LABEL: Record<MetricName, string> = {
+  [METRIC.objectsCopied]: 'objects copied',
+  [METRIC.bytesCopied]: 'bytes copied',
+  [METRIC.blobsSkipped]: 'blobs skipped',
+  [METRIC.blobsFailed]: 'blobs failed',
+  [METRIC.blobsListed]: 'blobs listed',
+  [METRIC.blobsUnchanged]: 'blobs unchanged',
+  [METRIC.configErrors]: 'configuration errors',
+};
+/** The per-blob counts, graphed together. */
+const BLOB_COUNTS: MetricName[] = [METRIC.objectsCopied, METRIC.blobsSkipped, METRIC.blobsFailed, METRIC.blobsUnchanged, METRIC.blobsListed];
 
 export class CopyDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -65,15 +78,7 @@ export class CopyDashboard extends Construct {
         width: 24,
         height: 4,
         setPeriodToTimeRange: true,
-        metrics: [
-          pipelineMetric(METRIC.objectsCopied, 'objects copied'),
-          pipelineMetric(METRIC.bytesCopied, 'bytes copied'),
-          pipelineMetric(METRIC.blobsSkipped, 'blobs skipped'),
-          pipelineMetric(METRIC.blobsFailed, 'blobs failed'),
-          pipelineMetric(METRIC.blobsListed, 'blobs listed'),
-          pipelineMetric(METRIC.blobsUnchanged, 'blobs unchanged'),
-          pipelineMetric(METRIC.configErrors, 'configuration errors'),
-        ],
+        metrics: [...BLOB_COUNTS, METRIC.bytesCopied, METRIC.configErrors].map((name) => pipelineMetric(name, LABEL[name])),
       }),
     );
     this.dashboard.addWidgets(
@@ -81,20 +86,14 @@ export class CopyDashboard extends Construct {
         title: 'Blobs',
         width: 12,
         height: 6,
-        left: [
-          pipelineMetric(METRIC.objectsCopied, 'copied'),
-          pipelineMetric(METRIC.blobsSkipped, 'skipped'),
-          pipelineMetric(METRIC.blobsFailed, 'failed'),
-          pipelineMetric(METRIC.blobsUnchanged, 'unchanged'),
-          pipelineMetric(METRIC.blobsListed, 'listed'),
-        ],
-        right: [pipelineMetric(METRIC.configErrors, 'configuration errors')],
+        left: BLOB_COUNTS.map((name) => pipelineMetric(name, LABEL[name])),
+        right: [pipelineMetric(METRIC.configErrors, LABEL[METRIC.configErrors])],
       }),
       new cloudwatch.GraphWidget({
         title: 'Bytes copied',
         width: 12,
         height: 6,
-        left: [pipelineMetric(METRIC.bytesCopied, 'bytes copied')],
+        left: [pipelineMetric(METRIC.bytesCopied, LABEL[METRIC.bytesCopied])],
       }),
     );
     this.dashboard.addWidgets(
