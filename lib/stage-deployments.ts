@@ -65,7 +65,8 @@ export const STAGE_DEPLOYMENTS: Record<StageName, StageDeployment> = {
     description: 'Copies small blobs, each streamed into one PUT',
     sizing: { memoryMiB: 1024, timeoutMinutes: 15, reservedConcurrency: 50 },
     publishesTo: [],
-    bucketAccess: { objects: ['s3:PutObject', 's3:PutObjectTagging'] },
+    // DeleteObject: a streamed copy whose bytes turn out not to match the blob's Content-MD5 is deleted.
+    bucketAccess: { objects: ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'] },
   },
   'largefile-initializer': {
     description: 'Starts or resumes the multipart upload of a large blob and plans its parts',

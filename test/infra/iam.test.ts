@@ -57,7 +57,7 @@ const writeKey = ['kms:Decrypt on bucket key', 'kms:GenerateDataKey on bucket ke
 const EXPECTED: Record<StageName, string[]> = {
   qualify: [...publish('find-blobs'), 's3:ListBucket on bucket'],
   'find-blobs': [...publish('find-blobs', 'download', 'largefile-initializer'), 's3:ListBucket on bucket', 's3:GetObject on objects', ...readKey],
-  download: ['s3:PutObject on objects', 's3:PutObjectTagging on objects', ...writeKey],
+  download: ['s3:PutObject on objects', 's3:PutObjectTagging on objects', 's3:DeleteObject on objects', ...writeKey],
   'largefile-initializer': [
     ...publish('parter', 'recombinator'),
     's3:ListBucket on bucket',
