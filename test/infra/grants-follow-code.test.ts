@@ -1,0 +1,72 @@
+/**
+ * The grants in lib/stage-deployments.ts against what each stage's code calls:
+ * when a stage starts calling another sink method, this names the permission
+ * its function now lacks (before a deployed copy finds out with AccessDenied).
+ * A text scan of each stage's own source, plus the manifest helpers it uses.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ObjectSink } from '../../lambdas/core/stores/types';
+import { STAGE_NAMES, type StageName } from '../../lambdas/core/stages';
+import { PROJECT_ROOT } from '../../lib/bundling';
+import { STAGE_DEPLOYMENTS, type BucketAccess } from '../../lib/stage-deployments';
+
+type Scope = keyof BucketAccess;
+type Need = [action: string, scope: Scope];
+
+/**
+ * What each sink method takes in S3 (lambdas/core/stores/s3-sink.ts). HEAD and GET of a key that
+ * may be missing need s3:ListBucket too, or S3 answers 403 instead of 404.
+ */
+const SINK_NEEDS: Record<keyof ObjectSink, Need[]> = {
+  check: [['s3:ListBucket', 'bucket']],
+  put: [['s3:PutObject', 'objects'], ['s3:PutObjectTagging', 'objects']],
+  head: [['s3:GetObject', 'objects'], ['s3:ListBucket', 'bucket']],
+  list: [['s3:ListBucket', 'bucket']],
+  read: [['s3:GetObject', 'objects']],
+  delete: [['s3:DeleteObject', 'objects']],
+  createUpload: [['s3:PutObject', 'objects'], ['s3:PutObjectTagging', 'objects']],
+  uploadPart: [['s3:PutObject', 'objects']],
+  listParts: [['s3:ListMultipartUploadParts', 'objects']],
+  listUploads: [['s3:ListBucketMultipartUploads', 'bucket']],
+  complete: [['s3:PutObject', 'objects']],
+  abort: [['s3:AbortMultipartUpload', 'objects']],
+  getJson: [['s3:GetObject', 'state'], ['s3:ListBucket', 'bucket']],
+  putJson: [['s3:PutObject', 'state']],
+};
+
+/** The manifest helpers in lambdas/core/uploads.ts work on state objects only. */
+const HELPER_NEEDS: Record<string, Need[]> = {
+  readManifest: [['s3:GetObject', 'state'], ['s3:ListBucket', 'bucket']],
+  clearManifest: [['s3:GetObject', 'state'], ['s3:ListBucket', 'bucket'], ['s3:DeleteObject', 'state']],
+};
+
+function needsOf(stage: StageName): Need[] {
+  const source = readFileSync(join(PROJECT_ROOT, 'lambdas', 'core', 'stages', `${stage}.ts`), 'utf8');
+  const needs: Need[] = [];
+  // Deleting a manifest (under the state prefix) needs only the state grant.
+  const stateDelete = /\bsink\.delete\(manifestKey\(/g;
+  if (stateDelete.test(source)) needs.push(['s3:DeleteObject', 'state']);
+  for (const [, method] of source.replace(stateDelete, '').matchAll(/\bsink(?:For\([^)]*\))?\.(\w+)\(/g)) {
+    const need = SINK_NEEDS[method as keyof ObjectSink];
+    if (!need) throw new Error(`${stage} calls sink.${method}, which this test does not know: add it to SINK_NEEDS`);
+    needs.push(...need);
+  }
+  for (const [, helper] of source.matchAll(/\b(readManifest|clearManifest)\(/g)) needs.push(...HELPER_NEEDS[helper]);
+  return needs;
+}
+
+function granted(access: BucketAccess, [action, scope]: Need): boolean {
+  // An action on every object covers the state objects too.
+  return (access[scope] ?? []).includes(action) || (scope === 'state' && (access.objects ?? []).includes(action));
+}
+
+describe('grants follow the code', () => {
+  it.each(STAGE_NAMES)('%s is granted every S3 action its code needs', (stage) => {
+    const missing = needsOf(stage)
+      .filter((need) => !granted(STAGE_DEPLOYMENTS[stage].bucketAccess, need))
+      .map(([action, scope]) => `${action} on ${scope}`);
+    expect([...new Set(missing)], `add to STAGE_DEPLOYMENTS['${stage}'].bucketAccess in lib/stage-deployments.ts`).toEqual([]);
+  });
+});
