@@ -71,7 +71,8 @@ export const STAGE_DEPLOYMENTS: Record<StageName, StageDeployment> = {
   'largefile-initializer': {
     description: 'Starts or resumes the multipart upload of a large blob and plans its parts',
     sizing: { memoryMiB: 512, timeoutMinutes: 5, reservedConcurrency: 5 },
-    publishesTo: ['parter', 'recombinator'],
+    // download and itself: a blob that changed since it was listed is re-planned (replan).
+    publishesTo: ['parter', 'recombinator', 'download', 'largefile-initializer'],
     bucketAccess: {
       bucket: [LIST, 's3:ListBucketMultipartUploads'],
       objects: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],

@@ -1,14 +1,16 @@
 /**
- * The grants in lib/stage-deployments.ts against what each stage's code calls:
- * when a stage starts calling another sink method, this names the permission
- * its function now lacks (before a deployed copy finds out with AccessDenied).
- * A text scan of each stage's own source, plus the manifest helpers it uses.
+ * The grants in lib/stage-deployments.ts against what each stage's code does:
+ * when a stage starts calling another sink method or sending another kind of
+ * message, this names the permission or topic its function now lacks (before a
+ * deployed copy finds out with AccessDenied or a missing variable). A text scan
+ * of each stage's own source, plus the helpers it uses.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ObjectSink } from '../../lambdas/core/stores/types';
-import { STAGE_NAMES, type StageName } from '../../lambdas/core/stages';
+import { STAGE_NAMES, stageOf, type StageName } from '../../lambdas/core/stages';
+import type { StageMessage } from '../../lambdas/core/messages';
 import { PROJECT_ROOT } from '../../lib/bundling';
 import { STAGE_DEPLOYMENTS, type BucketAccess } from '../../lib/stage-deployments';
 
@@ -57,6 +59,18 @@ function needsOf(stage: StageName): Need[] {
   return needs;
 }
 
+/** The stages whose topics a stage publishes to, from the messages its source builds. */
+function topicsOf(stage: StageName): string[] {
+  const source = readFileSync(join(PROJECT_ROOT, 'lambdas', 'core', 'stages', `${stage}.ts`), 'utf8');
+  const kinds = new Set<string>();
+  for (const [, kind] of source.matchAll(/\bkind: '([a-z-]+)'/g)) kinds.add(kind);
+  // `{ ...message, ... } satisfies ListPageMessage`: a message built from another, named by its type.
+  for (const [, type] of source.matchAll(/satisfies (\w+)Message\b/g)) kinds.add(type.replace(/(?<!^)([A-Z])/g, '-$1').toLowerCase());
+  // replan (largefile-initializer.ts) sends the changed blob to download or back to largefile-initializer.
+  if (/\breplan\(/.test(source)) ['copy-blobs', 'large-blob'].forEach((k) => kinds.add(k));
+  return [...kinds].map((kind) => stageOf(kind as StageMessage['kind'])).sort();
+}
+
 function granted(access: BucketAccess, [action, scope]: Need): boolean {
   // An action on every object covers the state objects too.
   return (access[scope] ?? []).includes(action) || (scope === 'state' && (access.objects ?? []).includes(action));
@@ -68,5 +82,11 @@ describe('grants follow the code', () => {
       .filter((need) => !granted(STAGE_DEPLOYMENTS[stage].bucketAccess, need))
       .map(([action, scope]) => `${action} on ${scope}`);
     expect([...new Set(missing)], `add to STAGE_DEPLOYMENTS['${stage}'].bucketAccess in lib/stage-deployments.ts`).toEqual([]);
+  });
+
+  it.each(STAGE_NAMES)('%s may publish to exactly the topics of the messages its code sends', (stage) => {
+    expect([...STAGE_DEPLOYMENTS[stage].publishesTo].sort(), `publishesTo of '${stage}' in lib/stage-deployments.ts`).toEqual(
+      [...new Set(topicsOf(stage))],
+    );
   });
 });

@@ -59,7 +59,7 @@ const EXPECTED: Record<StageName, string[]> = {
   'find-blobs': [...publish('find-blobs', 'download', 'largefile-initializer'), 's3:ListBucket on bucket', 's3:GetObject on objects', ...readKey],
   download: ['s3:PutObject on objects', 's3:PutObjectTagging on objects', 's3:DeleteObject on objects', ...writeKey],
   'largefile-initializer': [
-    ...publish('parter', 'recombinator'),
+    ...publish('parter', 'recombinator', 'download', 'largefile-initializer'),
     's3:ListBucket on bucket',
     's3:ListBucketMultipartUploads on bucket',
     ...['GetObject', 'PutObject', 'PutObjectTagging', 'ListMultipartUploadParts', 'AbortMultipartUpload'].map((a) => `s3:${a} on objects`),

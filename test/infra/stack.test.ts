@@ -121,7 +121,7 @@ describe('topics', () => {
       qualify: ['find-blobs'],
       'find-blobs': ['find-blobs', 'download', 'largefile-initializer'],
       download: [],
-      'largefile-initializer': ['parter', 'recombinator'],
+      'largefile-initializer': ['parter', 'recombinator', 'download', 'largefile-initializer'],
       parter: ['recombinator', 'largefile-initializer', 'download'],
       recombinator: [],
     };
