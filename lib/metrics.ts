@@ -5,23 +5,16 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambdas/core/metrics';
-
-/**
- * The dimension the handlers put on outcome and listing metrics (lambdas/core/aws-runtime.ts
- * writes `{ Pipeline: 'azs3copy' }`); configuration errors carry `{ Stage: 'qualify' }` instead.
- */
-export const PIPELINE_DIMENSIONS = { Pipeline: 'azs3copy' } as const;
-export const CONFIG_ERROR_DIMENSIONS = { Stage: 'qualify' } as const;
+import { METRICS_NAMESPACE, metricDimensions, type MetricName } from '../lambdas/core/metrics';
 
 const PERIOD = Duration.minutes(5);
 
 /** One of the handlers' custom metrics, summed over the period. */
-export function pipelineMetric(name: MetricName, label?: string): cloudwatch.Metric {
+export function pipelineMetric(pipeline: string, name: MetricName, label?: string): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName: name,
-    dimensionsMap: name === METRIC.configErrors ? { ...CONFIG_ERROR_DIMENSIONS } : { ...PIPELINE_DIMENSIONS },
+    dimensionsMap: metricDimensions(pipeline),
     statistic: 'Sum',
     period: PERIOD,
     label: label ?? name,

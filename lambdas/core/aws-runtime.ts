@@ -15,7 +15,7 @@ import { ENV, numberFrom, required, topicEnv } from './env';
 import type { Ledger, Outcome } from './ledger';
 import { createLogger, type Logger } from './log';
 import type { RunSettings, StageMessage } from './messages';
-import { METRIC, emfRecord } from './metrics';
+import { METRIC, emfRecord, metricDimensions } from './metrics';
 import { stageOf } from './stages';
 import { azureSource } from './stores/azure-source';
 import { s3Client, s3Sink } from './stores/s3-sink';
@@ -25,6 +25,7 @@ const CONFIG_TTL_MS = 60_000;
 
 export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env): Runtime {
   const log = createLogger({ stage });
+  const dimensions = metricDimensions(env[ENV.pipeline] ?? 'azs3copy');
   const secretArn = required(ENV.secretArn, env);
   const secrets = new SecretsManagerClient({});
   const sns = new SNSClient({});
@@ -98,7 +99,8 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
       return sink;
     },
     publish,
-    ledger: metricsLedger(log),
+    ledger: metricsLedger(log, dimensions),
+    metricDimensions: dimensions,
     log,
     tuning: { ...DEFAULT_TUNING, downloadConcurrency: numberFrom(ENV.downloadConcurrency, DEFAULT_TUNING.downloadConcurrency, env) },
     remainingMs: () => Number.POSITIVE_INFINITY,
@@ -106,7 +108,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
 }
 
 /** Outcomes as log lines that carry embedded metrics; the dashboard and Logs Insights read them. */
-export function metricsLedger(log: Logger): Ledger {
+export function metricsLedger(log: Logger, dimensions: Record<string, string>): Ledger {
   const metricOf: Record<Outcome['status'], string> = {
     copied: METRIC.objectsCopied, skipped: METRIC.blobsSkipped, failed: METRIC.blobsFailed,
   };
@@ -114,12 +116,12 @@ export function metricsLedger(log: Logger): Ledger {
     async record(runId, outcome) {
       const metrics = { [metricOf[outcome.status]]: 1, ...(outcome.status === 'copied' ? { [METRIC.bytesCopied]: outcome.bytes } : {}) };
       const line = outcome.status === 'failed' ? log.error : log.info;
-      line(`blob ${outcome.status}`, { runId, outcome: outcome.status, ...outcome, ...emfRecord(metrics, { Pipeline: 'azs3copy' }) });
+      line(`blob ${outcome.status}`, { runId, outcome: outcome.status, ...outcome, ...emfRecord(metrics, dimensions) });
     },
     async listed(runId, progress) {
       log.info('listing progress', {
         runId, ...progress,
-        ...emfRecord({ [METRIC.blobsListed]: progress.listed, [METRIC.blobsUnchanged]: progress.unchanged }, { Pipeline: 'azs3copy' }),
+        ...emfRecord({ [METRIC.blobsListed]: progress.listed, [METRIC.blobsUnchanged]: progress.unchanged }, dimensions),
       });
     },
   };

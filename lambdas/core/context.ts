@@ -58,6 +58,8 @@ export interface Runtime {
   ledger: Ledger;
   log: Logger;
   tuning: Tuning;
+  /** Dimensions of the custom metrics this runtime emits. */
+  metricDimensions?: Record<string, string>;
   /** Milliseconds this invocation has left (Lambda's clock; the local runner's budget). */
   remainingMs(): number;
 }

@@ -11,6 +11,8 @@ export const ENV = {
   largeBlobBytes: 'AZS3COPY_LARGE_BLOB_BYTES',
   partBytes: 'AZS3COPY_PART_BYTES',
   downloadConcurrency: 'AZS3COPY_DOWNLOAD_CONCURRENCY',
+  /** The deployment's prefix code, the value of the metrics' Pipeline dimension. */
+  pipeline: 'AZS3COPY_PIPELINE',
 } as const;
 
 /** The variable holding the ARN of the topic that feeds a stage. */

@@ -4,7 +4,7 @@
  * platform retries and, after that, dead-letters the message for a later redrive.
  * The local bus calls these same functions with the same envelopes.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { contextFor, type Runtime } from './context';
 import { ConfigError, errorMessage } from './errors';
 import { parseStageMessage, MessageError } from './messages';
@@ -80,7 +80,8 @@ export function qualifyHandler(runtimeOf: () => Runtime) {
       return await qualify(runtime);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      runtime.log.error(errorMessage(error), { stage: 'qualify', ...emfRecord({ [METRIC.configErrors]: 1 }, { Stage: 'qualify' }) });
+      const dimensions = runtime.metricDimensions ?? {};
+      runtime.log.error(errorMessage(error), { stage: 'qualify', ...emfRecord({ [METRIC.configErrors]: 1 }, dimensions) });
       return { started: false, error: errorMessage(error) };
     }
   };

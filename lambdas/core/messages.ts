@@ -6,7 +6,7 @@
  * Messages carry identifiers and non-secret run settings only. Credentials are
  * re-read from the secret by each stage that needs them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const MESSAGE_VERSION = 1 as const;
 

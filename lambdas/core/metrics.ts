@@ -17,6 +17,16 @@ export const METRIC = {
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
+/**
+ * Every custom metric carries one dimension naming its deployment (the prefix code), so two
+ * deployments in one account keep their numbers apart.
+ */
+export const PIPELINE_DIMENSION = 'Pipeline';
+
+export function metricDimensions(pipeline: string): Record<string, string> {
+  return { [PIPELINE_DIMENSION]: pipeline };
+}
+
 export function emfRecord(
   metrics: Partial<Record<MetricName, number>>,
   dimensions: Record<string, string>,

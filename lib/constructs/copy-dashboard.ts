@@ -78,7 +78,7 @@ export class CopyDashboard extends Construct {
         width: 24,
         height: 4,
         setPeriodToTimeRange: true,
-        metrics: [...BLOB_COUNTS, METRIC.bytesCopied, METRIC.configErrors].map((name) => pipelineMetric(name, LABEL[name])),
+        metrics: [...BLOB_COUNTS, METRIC.bytesCopied, METRIC.configErrors].map((name) => pipelineMetric(naming.prefix, name, LABEL[name])),
       }),
     );
     this.dashboard.addWidgets(
@@ -86,14 +86,14 @@ export class CopyDashboard extends Construct {
         title: 'Blobs',
         width: 12,
         height: 6,
-        left: BLOB_COUNTS.map((name) => pipelineMetric(name, LABEL[name])),
-        right: [pipelineMetric(METRIC.configErrors, LABEL[METRIC.configErrors])],
+        left: BLOB_COUNTS.map((name) => pipelineMetric(naming.prefix, name, LABEL[name])),
+        right: [pipelineMetric(naming.prefix, METRIC.configErrors, LABEL[METRIC.configErrors])],
       }),
       new cloudwatch.GraphWidget({
         title: 'Bytes copied',
         width: 12,
         height: 6,
-        left: [pipelineMetric(METRIC.bytesCopied, LABEL[METRIC.bytesCopied])],
+        left: [pipelineMetric(naming.prefix, METRIC.bytesCopied, LABEL[METRIC.bytesCopied])],
       }),
     );
     this.dashboard.addWidgets(

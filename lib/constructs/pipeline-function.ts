@@ -106,7 +106,7 @@ export class PipelineFunction extends Construct {
       logGroup: this.logGroup,
       layers: props.layers,
       bundling: functionBundling(),
-      environment: { NODE_OPTIONS: FUNCTION_NODE_OPTIONS },
+      environment: { NODE_OPTIONS: FUNCTION_NODE_OPTIONS, [ENV.pipeline]: props.naming.prefix },
       // Asynchronous invocations (SNS, the schedule): two retries, then the failed-events queue.
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),

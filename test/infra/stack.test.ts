@@ -46,6 +46,7 @@ describe('functions', () => {
       expect(props.Architectures).toEqual(['arm64']);
       expect(props.Handler).toBe('index.handler');
       expect(props.Environment.Variables.NODE_OPTIONS).toBe(FUNCTION_NODE_OPTIONS);
+      expect(props.Environment.Variables[ENV.pipeline]).toBe('etl');
     }
   });
 
@@ -257,10 +258,10 @@ describe('dashboard', () => {
 
   it('shows the handlers\' custom metrics under their namespace and dimension', () => {
     const text = body();
-    for (const metric of [METRIC.objectsCopied, METRIC.bytesCopied, METRIC.blobsSkipped, METRIC.blobsFailed]) {
-      expect(text).toContain(`["${METRICS_NAMESPACE}","${metric}","Pipeline","azs3copy"`);
+    // The dimension is the deployment's prefix, which each function gets as AZS3COPY_PIPELINE.
+    for (const metric of [METRIC.objectsCopied, METRIC.bytesCopied, METRIC.blobsSkipped, METRIC.blobsFailed, METRIC.configErrors]) {
+      expect(text).toContain(`["${METRICS_NAMESPACE}","${metric}","Pipeline","etl"`);
     }
-    expect(text).toContain(`["${METRICS_NAMESPACE}","${METRIC.configErrors}","Stage","qualify"`);
   });
 
   it('shows every dead-letter queue\'s depth and a query of the latest failures over all six log groups', () => {

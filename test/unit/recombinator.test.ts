@@ -87,6 +87,8 @@ describe('recombinator', () => {
       ContentLength: blob.size,
       Metadata: { [SOURCE_META.etag]: blob.etag, [SOURCE_META.size]: String(blob.size) },
     });
+    // The manifest is gone too: whoever completed it also checked and recorded it.
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('no manifest'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
 
     const ledger = await run();
 
