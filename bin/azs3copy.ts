@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, errorMessage } from '../lambdas/core/errors';
 import { redact } from '../lambdas/core/log';
-import { copyCommand, demoCommand, USAGE } from '../lambdas/local/commands';
+import { checkSecretCommand, copyCommand, demoCommand, USAGE } from '../lambdas/local/commands';
+import { redriveCommand } from '../lambdas/local/redrive-commands';
 
 const OPTIONS = {
   'azure-connection-string': { type: 'string' },
@@ -24,6 +25,12 @@ const OPTIONS = {
   'part-mib': { type: 'string' },
   concurrency: { type: 'string' },
   'log-file': { type: 'string' },
+  'secret-file': { type: 'string' },
+  'run-id': { type: 'string' },
+  'dead-letters': { type: 'string' },
+  'queue-url': { type: 'string' },
+  'topic-arn': { type: 'string' },
+  'max-messages': { type: 'string' },
   quiet: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -41,14 +48,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined && !parsed.values.help ? 2 : 0;
   }
+  if (command === 'check-secret') {
+    if (rest.length !== 1) throw new ConfigError('check-secret takes the secret\'s file: azs3copy check-secret FILE');
+    return checkSecretCommand(rest[0]);
+  }
   if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"; run "azs3copy --help" for the options`);
   switch (command) {
     case 'copy':
       return copyCommand(parsed.values, process.env);
+    case 'redrive':
+      return redriveCommand(parsed.values, process.env);
     case 'demo':
       return demoCommand(parsed.values);
     default:
-      throw new ConfigError(`unknown command "${command}": use "copy" or "demo"`);
+      throw new ConfigError(`unknown command "${command}": use "copy", "redrive", "check-secret" or "demo"`);
   }
 }
 
