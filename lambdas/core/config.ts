@@ -37,7 +37,8 @@ export interface CopyConfig {
 const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'on']);
 const FALSE_WORDS = new Set(['false', 'no', 'n', '0', 'off']);
 
-export function parseSwitch(key: string, value: unknown): boolean {
+/** `subject` names the value in messages: `the secret x key "isactive"`, `--flag`. */
+export function parseSwitch(subject: string, value: unknown): boolean {
   if (typeof value === 'boolean') return value;
   if (typeof value === 'number' && (value === 0 || value === 1)) return value === 1;
   if (typeof value === 'string') {
@@ -45,45 +46,51 @@ export function parseSwitch(key: string, value: unknown): boolean {
     if (TRUE_WORDS.has(word)) return true;
     if (FALSE_WORDS.has(word)) return false;
   }
-  throw new ConfigError(
-    `"${key}" is ${JSON.stringify(value)}, which is neither on nor off: set it to "True" or "False"`,
-  );
+  throw new ConfigError(`${subject} is ${JSON.stringify(value)}, which is neither on nor off: set it to "True" or "False"`);
 }
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?$/i;
 
 /** An ISO 8601 date or date-time; without a zone it is read as UTC. Returns the ISO instant. */
-export function parseBeginDate(key: string, value: unknown): string | undefined {
+export function parseBeginDate(subject: string, value: unknown): string | undefined {
   if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
     return undefined;
   }
   const fix = `set it to an ISO 8601 date such as 2024-01-31 or 2024-01-31T08:00:00Z, or leave it empty to copy every blob`;
-  if (typeof value !== 'string') throw new ConfigError(`"${key}" is ${JSON.stringify(value)}: ${fix}`);
+  if (typeof value !== 'string') throw new ConfigError(`${subject} is ${JSON.stringify(value)}: ${fix}`);
   const text = value.trim();
   let iso: string | undefined;
   if (DATE_ONLY.test(text)) iso = `${text}T00:00:00Z`;
   const m = DATE_TIME.exec(text);
   if (m) iso = `${m[1]}T${m[2]}${m[5] ? m[5].toUpperCase() : 'Z'}`;
   const time = iso ? Date.parse(iso) : NaN;
-  if (!iso || Number.isNaN(time)) throw new ConfigError(`"${key}" is ${JSON.stringify(value)}: ${fix}`);
+  if (!iso || Number.isNaN(time)) throw new ConfigError(`${subject} is ${JSON.stringify(value)}: ${fix}`);
   const canonical = new Date(time).toISOString();
   // Date.parse rolls 2024-02-31 over to March; a typo must not silently move the window.
-  if (!canonical.startsWith(iso.slice(0, 10))) throw new ConfigError(`"${key}" is ${JSON.stringify(value)}, not a real date: ${fix}`);
+  if (!canonical.startsWith(iso.slice(0, 10))) throw new ConfigError(`${subject} is ${JSON.stringify(value)}, not a real date: ${fix}`);
   return canonical;
 }
 
-/** The account name a connection string names (also for `UseDevelopmentStorage=true`). */
+/** The account name a connection string names (also for `UseDevelopmentStorage=true`, and a SAS one's BlobEndpoint). */
 export function accountOfConnectionString(connectionString: string): string {
   const fields = parseConnectionString(connectionString);
   if (fields.usedevelopmentstorage?.toLowerCase() === 'true') return 'devstoreaccount1';
-  const account = fields.accountname;
+  const account = fields.accountname ?? accountOfEndpoint(fields.blobendpoint);
   if (!account) {
     throw new ConfigError(
       'the Azure connection string has no AccountName: copy it whole from the storage account\'s "Access keys" page',
     );
   }
   return account;
+}
+
+/** https://ACCOUNT.blob.core.windows.net, or an emulator's http://127.0.0.1:10000/ACCOUNT. */
+function accountOfEndpoint(endpoint: string | undefined): string | undefined {
+  if (!endpoint || !URL.canParse(endpoint)) return undefined;
+  const url = new URL(endpoint);
+  const byPath = /^(\d+\.\d+\.\d+\.\d+|localhost|\[[0-9a-f:]+\])$/i.test(url.hostname);
+  return (byPath ? url.pathname.split('/').find(Boolean) : url.hostname.split('.')[0]) || undefined;
 }
 
 export function parseConnectionString(connectionString: string): Record<string, string> {
@@ -101,6 +108,23 @@ function normaliseKeys(raw: Record<string, unknown>): Map<string, { key: string;
   for (const [key, value] of Object.entries(raw)) out.set(key.toLowerCase().replace(/[_\-\s]/g, ''), { key, value });
   return out;
 }
+
+/** What each key holds, for the message that asks for it. */
+const KEY_FORMS: Record<string, string> = {
+  tenantid: 'the directory (tenant) id, a GUID such as 72f988bf-0000-4000-8000-000000000000',
+  clientid: 'the application (client) id of the service principal, a GUID',
+  clientsecret: 'the value of one of the service principal\'s client secrets',
+  storageaccount: 'the storage account\'s name (3-24 lowercase letters and digits)',
+  container: 'the container\'s name (3-63 lowercase letters, digits and hyphens)',
+  connectionstring: 'the storage account\'s connection string',
+  blobendpoint: 'the blob service\'s URL',
+  bucket: 'the destination bucket\'s name',
+  prefix: 'the destination key prefix',
+  authorityhost: 'the Entra ID authority\'s URL',
+};
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TENANT_DOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/i;
 
 export const SECRET_TEMPLATE = {
   tenantid: '00000000-0000-0000-0000-000000000000',
@@ -130,21 +154,22 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
   const keys = normaliseKeys(raw as Record<string, unknown>);
   const text_ = (name: string, required: boolean): string | undefined => {
     const entry = keys.get(name);
+    const form = KEY_FORMS[name] ?? 'text';
     if (entry === undefined || entry.value === null || entry.value === '') {
-      if (required) throw new ConfigError(`${where} has no "${name}": add it (see the template in the README)`);
+      if (required) throw new ConfigError(`${where} has no "${name}": add it, set to ${form}`);
       return undefined;
     }
     if (typeof entry.value !== 'string') {
-      throw new ConfigError(`${where} key "${entry.key}" must be a string, not ${typeof entry.value}`);
+      throw new ConfigError(`${where} key "${entry.key}" must be a string (${form}), not a ${typeof entry.value}: put it in quotes`);
     }
     return entry.value.trim();
   };
 
   const isActiveEntry = keys.get('isactive');
   if (!isActiveEntry) throw new ConfigError(`${where} has no "isactive": add "isactive": "True" to run or "False" to pause`);
-  const isActive = parseSwitch(isActiveEntry.key, isActiveEntry.value);
+  const isActive = parseSwitch(`${where} key "${isActiveEntry.key}"`, isActiveEntry.value);
   const beginDateEntry = keys.get('begindate');
-  const beginDate = parseBeginDate(beginDateEntry?.key ?? 'begindate', beginDateEntry?.value);
+  const beginDate = parseBeginDate(`${where} key "${beginDateEntry?.key ?? 'begindate'}"`, beginDateEntry?.value);
 
   const connectionString = text_('connectionstring', false);
   let credentials: AzureCredentials;
@@ -156,6 +181,13 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
     const tenantId = text_('tenantid', true)!;
     const clientId = text_('clientid', true)!;
     const clientSecret = text_('clientsecret', true)!;
+    // The values are not echoed: a secret pasted into the wrong key would be.
+    if (!GUID.test(clientId)) {
+      throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
+    }
+    if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
+      throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
+    }
     if (clientSecret === SECRET_TEMPLATE.clientsecret) {
       throw new ConfigError(`${where} still holds the placeholder "clientsecret": paste the service principal's client secret value`);
     }
@@ -169,13 +201,28 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
   }
   const container = text_('container', true)!;
   checkContainerName(container, `${where} key "container"`);
+  const blobEndpoint = text_('blobendpoint', false);
+  if (blobEndpoint !== undefined && !URL.canParse(blobEndpoint)) {
+    throw new ConfigError(`${where} key "blobendpoint" is "${blobEndpoint}", not a URL: use the blob service's endpoint, such as https://ACCOUNT.blob.core.windows.net, or leave it out`);
+  }
+  const bucket = text_('bucket', false);
+  if (bucket !== undefined) checkBucketName(bucket, `${where} key "bucket"`);
   return {
-    source: { account, container, blobEndpoint: text_('blobendpoint', false), credentials },
+    source: { account, container, blobEndpoint, credentials },
     isActive,
     beginDate,
-    bucket: text_('bucket', false),
+    bucket,
     prefix: text_('prefix', false),
   };
+}
+
+/** S3's rules for a bucket name, checked before a request makes them a 400 or a 404. */
+export function checkBucketName(bucket: string, where: string): void {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
+    throw new ConfigError(
+      `${where} is "${bucket}", not a valid S3 bucket name: use 3-63 lowercase letters, digits, dots and hyphens (the name, not an s3:// URL or ARN)`,
+    );
+  }
 }
 
 export function checkContainerName(container: string, where: string): void {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { accountOfConnectionString, checkContainerName, checkPrefix, parseBeginDate, type SourceConfig } from '../core/config';
+import { accountOfConnectionString, checkBucketName, checkContainerName, checkPrefix, parseBeginDate, type SourceConfig } from '../core/config';
 import { MiB } from '../core/context';
 import { ConfigError } from '../core/errors';
 import { createLogger, registerSecret, type Level } from '../core/log';
@@ -131,6 +131,7 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
   const source = secret ? { ...secret.source, blobEndpoint: blobEndpointFlag(values) ?? secret.source.blobEndpoint } : sourceFromFlags(values, env);
   const bucket = str(values, 'bucket') ?? secret?.bucket;
   if (!bucket) throw new ConfigError('--bucket is missing: name the destination S3 bucket');
+  checkBucketName(bucket, '--bucket');
   const s3Endpoint = str(values, 's3-endpoint');
   if (s3Endpoint && !URL.canParse(s3Endpoint)) throw new ConfigError(`--s3-endpoint "${s3Endpoint}" is not a URL: give one like http://127.0.0.1:9000`);
   const prefix = typeof values.prefix === 'string' ? values.prefix : (secret?.prefix ?? '');

@@ -103,10 +103,22 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
 
   return {
     async check() {
+      let page;
       try {
-        await container.listBlobsFlat().byPage({ maxPageSize: 1 }).next();
+        page = await container.listBlobsFlat().byPage({ maxPageSize: 1 }).next();
       } catch (error) {
         throw explainAccessError(error, where, signIn);
+      }
+      // Listing and reading are separate permissions (a SAS can grant one without the other): read one blob's properties.
+      const first = page.done ? undefined : page.value.segment.blobItems[0];
+      if (!first) return;
+      try {
+        await container.getBlobClient(first.name).getProperties();
+      } catch (error) {
+        if (statusOf(error) !== 403) return; // gone since it was listed, say: the copy itself will tell
+        throw new ConfigError(
+          `Azure lets these credentials list ${where} but not read its blobs (${httpCode(error)}): grant "Storage Blob Data Reader" (a SAS needs the "r" permission as well as "l")`,
+        );
       }
     },
 
@@ -254,6 +266,12 @@ export interface SignIn {
   tenantId: string;
 }
 
+/** "403 AuthenticationFailed": the status and the service's code, when it sent one (a HEAD answer has no body to carry it). */
+function httpCode(error: unknown): string {
+  const code = codeOf(error);
+  return [statusOf(error), code && code !== 'RestError' ? code : undefined].filter(Boolean).join(' ');
+}
+
 /** Container-level failures are the user's to fix: one line that says how. */
 export function explainAccessError(error: unknown, where: string, signIn?: SignIn): unknown {
   const status = statusOf(error);
@@ -299,7 +317,7 @@ export function explainAccessError(error: unknown, where: string, signIn?: SignI
   }
   if (status === 403 || code === 'AuthenticationFailed' || code === 'AuthorizationFailure' || code === 'AuthorizationPermissionMismatch') {
     return new ConfigError(
-      `Azure refused access to ${where} (${status ?? ''} ${code ?? ''}): check the account key, or grant the service principal "Storage Blob Data Reader" on it`.replace(/\( /, '('),
+      `Azure refused access to ${where} (${httpCode(error)}): check the account key (or the SAS and its "rl" permissions), or grant the service principal "Storage Blob Data Reader" on it`,
     );
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ECONNREFUSED' || code === 'REQUEST_SEND_ERROR') {
