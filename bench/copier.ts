@@ -26,6 +26,8 @@ const { values } = parseArgs({
 });
 
 const options = copyOptionsFromFlags({ ...values, quiet: true }, process.env);
+// For experiments: stage concurrencies other than the defaults, e.g. BENCH_STAGE_CONCURRENCY='{"parter":4}'.
+if (process.env.BENCH_STAGE_CONCURRENCY) options.concurrency = { ...options.concurrency, ...JSON.parse(process.env.BENCH_STAGE_CONCURRENCY) };
 const before = process.resourceUsage();
 const started = performance.now();
 const result = await runLocalCopy(options);

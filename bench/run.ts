@@ -32,9 +32,9 @@ import {
 } from '@azure/storage-blob';
 import { mapLimit } from '../lambdas/core/batching';
 import { DEFAULT_PART_BYTES, MiB } from '../lambdas/core/context';
+import { crc32cBase64 } from '../lambdas/core/crc32c';
 import { partSizeFor } from '../lambdas/core/plan';
 import { s3Client } from '../lambdas/core/stores/s3-sink';
-import { UPLOAD_CHUNK_BYTES } from '../lambdas/core/streams';
 import { DEFAULT_LOCAL_CONCURRENCY } from '../lambdas/local/runner';
 import { patternBytes, uploadBlob } from '../lambdas/local/seed';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
@@ -139,34 +139,30 @@ async function rawAzuriteRead(azure: BlobServiceClient): Promise<{ single: numbe
   return { single, ranged };
 }
 
-/** A body that hands over `size` bytes in frames of `frame`, from one reusable buffer (no generation cost). */
-function bodyOf(buffer: Buffer, size: number, frame = UPLOAD_CHUNK_BYTES): Readable {
-  let left = size;
-  return new Readable({
-    highWaterMark: frame,
-    read() {
-      if (left <= 0) return void this.push(null);
-      const n = Math.min(left, frame, buffer.length);
-      left -= n;
-      this.push(buffer.subarray(0, n));
-    },
-  });
-}
-
-/** A 1 GiB multipart upload as the copier makes it: same part size, parts in flight, frames and checksum. */
+/**
+ * A 1 GiB multipart upload as the copier sends one: the same part size and parts in
+ * flight; with the checksum, each part whole with its CRC32C in the header (computed
+ * beforehand, outside the timing, as the copier computes it while reading), through
+ * the copier's own S3 client; without, a plain body with no checksum at all.
+ */
 async function rawMotoWrite(client: S3Client, bucket: string, key: string, checksum: boolean): Promise<number> {
   const part = partSizeFor(GiB, DEFAULT_PART_BYTES);
   const buffer = await patternBytes('raw', part);
+  const count = Math.ceil(GiB / part);
+  const crcs = new Map<number, string>();
+  for (let n = 1; n <= count; n++) {
+    const length = Math.min(part, GiB - (n - 1) * part);
+    if (!crcs.has(length)) crcs.set(length, crc32cBase64(buffer.subarray(0, length)));
+  }
   const started = performance.now();
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({
     Bucket: bucket, Key: key, ChecksumAlgorithm: checksum ? 'CRC32C' : undefined,
   }));
-  const numbers = Array.from({ length: Math.ceil(GiB / part) }, (_, i) => i + 1);
-  const parts = await mapLimit(numbers, DEFAULT_LOCAL_CONCURRENCY.parter, async (PartNumber) => {
+  const parts = await mapLimit(Array.from({ length: count }, (_, i) => i + 1), DEFAULT_LOCAL_CONCURRENCY.parter, async (PartNumber) => {
     const length = Math.min(part, GiB - (PartNumber - 1) * part);
     const out = await client.send(new UploadPartCommand({
-      Bucket: bucket, Key: key, UploadId, PartNumber, Body: bodyOf(buffer, length), ContentLength: length,
-      ChecksumAlgorithm: checksum ? 'CRC32C' : undefined,
+      Bucket: bucket, Key: key, UploadId, PartNumber, Body: Readable.from([buffer.subarray(0, length)], { objectMode: false }),
+      ContentLength: length, ChecksumAlgorithm: checksum ? 'CRC32C' : undefined, ChecksumCRC32C: checksum ? crcs.get(length) : undefined,
     }));
     return { PartNumber, ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C };
   });
@@ -176,19 +172,20 @@ async function rawMotoWrite(client: S3Client, bucket: string, key: string, check
   return rate;
 }
 
-/** Small PutObjects with what the copier sends (CRC32C and Content-MD5), at several concurrencies. */
+/** Small PutObjects as the copier sends them (whole, CRC32C in the header, Content-MD5), at several concurrencies. */
 async function rawMotoSmallPuts(client: S3Client, bucket: string): Promise<Record<number, number>> {
   const count = 1000;
   const bodies = await Promise.all(Array.from({ length: 64 }, (_, i) => patternBytes(`small-${i}`, smallSize(i))));
   const md5s = bodies.map((b) => createHashMd5(b));
+  const crcs = bodies.map((b) => crc32cBase64(b));
   const rates: Record<number, number> = {};
   for (const concurrency of [1, 4, 16, 64]) {
     const started = performance.now();
     await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
       const body = bodies[i % bodies.length];
       await client.send(new PutObjectCommand({
-        Bucket: bucket, Key: `raw-small/c${concurrency}/${i}`, Body: Readable.from([body]), ContentLength: body.length,
-        ContentMD5: md5s[i % bodies.length], ChecksumAlgorithm: 'CRC32C',
+        Bucket: bucket, Key: `raw-small/c${concurrency}/${i}`, Body: body, ContentLength: body.length,
+        ContentMD5: md5s[i % bodies.length], ChecksumAlgorithm: 'CRC32C', ChecksumCRC32C: crcs[i % bodies.length],
       }));
     });
     rates[concurrency] = count / ((performance.now() - started) / 1000);
@@ -488,6 +485,7 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
     ]));
     lines.push(`  moto small PutObject (CRC32C + Content-MD5) per second by concurrency: ${Object.entries(raw.motoSmallPutsByConcurrency).map(([c, r]) => `${c}: ${f0(r)}`).join(', ')}`);
     lines.push('  The fair write ceiling is the one with CRC32C: azs3copy sends a CRC32C with every put and part, so moto does that work for it too.');
+    lines.push('  Each is measured from this process with the copier\'s own S3 client, with no copy running, and includes CompleteMultipartUpload.');
   }
   lines.push('');
   lines.push(...targets(raw, results));

@@ -28,7 +28,9 @@ export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
   'find-blobs': 1,
   download: 6,
   'largefile-initializer': 2,
-  parter: 8,
+  // Each parter holds its part (64 MiB by default) in memory; three keep one S3 server busy (moto takes one
+  // request at a time) while the next parts are read, and bound memory to about 3 parts. More only add memory.
+  parter: 3,
   recombinator: 2,
 };
 

@@ -1,8 +1,10 @@
 /**
- * Stage 3: copy small blobs, each streamed from Azure straight into one S3 PUT.
- * Nothing is held whole in memory or on disk; the PUT is atomic, so no partial
- * object is ever visible, and S3 checks a CRC32C (and the blob's Content-MD5 when
- * it has one) before it stores a byte.
+ * Stage 3: copy small blobs, each in one S3 PUT. A blob of up to 8 MiB (most of
+ * them) is read whole into memory, checked against its Content-MD5, and sent with
+ * the CRC32C computed while reading it in the request's header; a larger one is
+ * streamed from Azure straight into the PUT, never held whole. Nothing goes to
+ * disk; the PUT is atomic, so no partial object is ever visible, and S3 checks the
+ * CRC32C (and the Content-MD5 when the blob has one) before it stores a byte.
  */
 import { createHash } from 'node:crypto';
 import { objectAttributes } from '../attributes';
@@ -12,7 +14,7 @@ import { BlobFailure, SourceChangedError, codeOf, errorMessage, statusOf } from 
 import { destinationKey } from '../keys';
 import type { BlobRef, CopyBlobsMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
-import { byteCounter } from '../streams';
+import { UPLOAD_CHUNK_BYTES, byteCounter, collectBody } from '../streams';
 
 export async function download(ctx: StageContext, message: CopyBlobsMessage): Promise<void> {
   const transient: { name: string; error: unknown }[] = [];
@@ -50,6 +52,19 @@ export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise
       return await withRetry(async () => {
         const read = await ctx.source.read(blob.name, blob.etag);
         const md5 = read.contentMd5 ? createHash('md5') : undefined;
+        if (read.length <= UPLOAD_CHUNK_BYTES && read.length === blob.size) {
+          // Most blobs: read whole (a few MiB at most per blob in flight), checked before a byte is written,
+          // and sent with the CRC32C computed on the way in the request's header.
+          const body = await collectBody(read.body, read.length, { hash: md5 });
+          const written = md5?.digest('base64');
+          if (written !== read.contentMd5) {
+            throw new BlobFailure(`the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; nothing was written`);
+          }
+          await ctx.sink.put(key, body.buffer, objectAttributes(read, blob), {
+            length: read.length, contentMd5: read.contentMd5, checksumCrc32c: body.crc32c,
+          });
+          return read.length;
+        }
         const counted = byteCounter(read.body, { hash: md5 });
         try {
           // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.

@@ -1,13 +1,16 @@
 /**
  * Stage 5: copy one byte range of a blob into one part of its multipart upload.
+ * A part of up to 128 MiB (every part of a blob up to about 1.2 TiB with the default
+ * part size) is read whole into memory, then sent with its CRC32C in the header;
+ * a larger one is streamed.
  * The read is pinned to the blob's ETag: if the blob changed, the whole upload is
  * abandoned and the blob re-planned, so parts of two versions are never mixed.
  */
 import type { StageContext } from '../context';
 import { SourceChangedError, codeOf } from '../errors';
 import type { CopyPartMessage, PartsDoneMessage } from '../messages';
-import { withRetry } from '../retry';
-import { byteCounter } from '../streams';
+import { isTransient, withRetry } from '../retry';
+import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody } from '../streams';
 import { clearManifest } from '../uploads';
 import { replan } from './largefile-initializer';
 
@@ -18,6 +21,17 @@ export async function parter(ctx: StageContext, message: CopyPartMessage): Promi
   try {
     await withRetry(async () => {
       const read = await ctx.source.read(blob.name, blob.etag, part);
+      if (length <= MAX_BUFFERED_BODY_BYTES) {
+        // The usual case: the part read whole, its CRC32C computed on the way and sent in the header.
+        if (read.length !== length) {
+          read.body.on('error', () => undefined).destroy();
+          throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
+        }
+        const body = await collectBody(read.body, length);
+        const sent = await ctx.sink.uploadPart(key, uploadId, part.partNumber, body.buffer, length, body.crc32c);
+        releaseBody(body);
+        return sent;
+      }
       const counted = byteCounter(read.body);
       let uploaded;
       try {
@@ -29,7 +43,12 @@ export async function parter(ctx: StageContext, message: CopyPartMessage): Promi
       }
       if (counted.bytes() !== length) throw new Error(`sent ${counted.bytes()} bytes for a part of ${length}`);
       return uploaded;
-    }, { ...ctx.tuning.retry, onRetry: (error, attempt) => log.warn('retrying part', { attempt, error }) });
+    }, {
+      ...ctx.tuning.retry,
+      // The sink found the upload gone (completed or abandoned by another delivery): retrying cannot help.
+      isRetryable: (error) => codeOf(error) !== 'NoSuchUpload' && isTransient(error),
+      onRetry: (error, attempt) => log.warn('retrying part', { attempt, error }),
+    });
   } catch (error) {
     if (error instanceof SourceChangedError) {
       await abandon(ctx, message);

@@ -5,7 +5,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -21,6 +21,8 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
+import { Crc32c } from '../crc32c';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
 import { unquotaedRetryStrategy } from './s3-retry';
 import type { ObjectAttributes, ObjectSink, UploadedPart } from './types';
@@ -35,15 +37,35 @@ export interface S3SinkOptions {
   maxSockets?: number;
 }
 
+/**
+ * A body sent whole with its CRC32C in a header is signed as UNSIGNED-PAYLOAD. SigV4
+ * would otherwise hash every byte with SHA-256 before sending (about 40% of a part's
+ * upload time here, and CPU that Lambda bills), to protect bytes that the CRC32C,
+ * which S3 checks, already protects. Streamed bodies are unsigned by the SDK already.
+ */
+const unsignedChecksummedPayload: BuildMiddleware<object, MetadataBearer> = (next, context) => async (args) => {
+  const request = args.request as { headers?: Record<string, string>; body?: unknown };
+  if (
+    (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') &&
+    request.headers?.['x-amz-checksum-crc32c'] !== undefined &&
+    request.body instanceof Uint8Array
+  ) {
+    request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  }
+  return next(args);
+};
+
 export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
   const maxSockets = options.maxSockets ?? 64;
-  return new S3Client({
+  const client = new S3Client({
     region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: options.endpoint,
     forcePathStyle: options.endpoint !== undefined,
     retryStrategy: unquotaedRetryStrategy({ maxAttempts: options.maxAttempts ?? 8 }),
     // The SDK otherwise writes warnings to the console; the stages log failures themselves.
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+    // The SDK's CRC32C is byte-at-a-time JavaScript; this one is about 3.5 times faster.
+    checksumAlgorithms: { CRC32C: Crc32c },
     requestHandler: {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
@@ -51,6 +73,8 @@ export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
       requestTimeout: 120_000,
     },
   });
+  client.middlewareStack.add(unsignedChecksummedPayload, { step: 'build', priority: 'low', name: 'azs3copyUnsignedChecksummedPayload' });
+  return client;
 }
 
 /** S3's tagging header is a URL query string. */
@@ -109,6 +133,8 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
           ContentLength: put.length,
           ContentMD5: put.contentMd5,
           ChecksumAlgorithm: 'CRC32C',
+          // Computed while the body was read: sent as a header, so the SDK neither recomputes it nor streams a trailer.
+          ChecksumCRC32C: put.checksumCrc32c,
           ...headerFields(attributes),
         }),
       );
@@ -161,16 +187,20 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
       return out.UploadId!;
     },
 
-    async uploadPart(key, uploadId, partNumber, body, length) {
+    async uploadPart(key, uploadId, partNumber, body, length, checksumCrc32c) {
       const out = await client.send(
         new UploadPartCommand({
           Bucket,
           Key: key,
           UploadId: uploadId,
           PartNumber: partNumber,
-          Body: body,
+          // A part in memory still goes as a stream: the SDK does not retry a streamed request itself, so a 5xx
+          // is looked into below (the upload may be gone) before the stage retries, rather than retried blindly
+          // for a minute. With its CRC32C in the header it goes as a plain body, unsigned, without aws-chunked.
+          Body: Buffer.isBuffer(body) ? Readable.from([body], { objectMode: false }) : body,
           ContentLength: length,
           ChecksumAlgorithm: 'CRC32C',
+          ChecksumCRC32C: checksumCrc32c,
         }),
       ).catch(async (error: unknown) => {
         // Some servers answer a part for a finished upload with a 500, not NoSuchUpload: look before retrying.

@@ -73,6 +73,11 @@ export interface PutOptions {
   length: number;
   /** Base64 MD5 the bytes must match; the sink has the store reject the write if they do not. */
   contentMd5?: string;
+  /**
+   * Base64 CRC32C of the bytes, when the caller computed it while reading them (a buffered body):
+   * sent in the request's header. Without it the sink has the SDK compute one (as a trailer for a stream).
+   */
+  checksumCrc32c?: string;
 }
 
 export interface StoredObject {
@@ -100,7 +105,7 @@ export interface ObjectSink {
   /** Fail with a ConfigError if the bucket cannot be reached or written. */
   check(): Promise<void>;
   /** Write one object atomically; returns its CRC32C as the store computed it. */
-  put(key: string, body: Readable, attributes: ObjectAttributes, options: PutOptions): Promise<{ checksumCrc32c?: string }>;
+  put(key: string, body: Readable | Buffer, attributes: ObjectAttributes, options: PutOptions): Promise<{ checksumCrc32c?: string }>;
   head(key: string): Promise<StoredObject | undefined>;
   /** Keys after `startAfter` in S3 order, beginning with `prefix`. */
   list(prefix: string, startAfter: string | undefined, maxKeys: number): Promise<{ objects: ListedObject[]; truncated: boolean }>;
@@ -108,7 +113,8 @@ export interface ObjectSink {
   delete(key: string): Promise<void>;
 
   createUpload(key: string, attributes: ObjectAttributes): Promise<string>;
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, length: number): Promise<UploadedPart>;
+  /** `checksumCrc32c` as in PutOptions: the part's CRC32C when the caller already has it. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Readable | Buffer, length: number, checksumCrc32c?: string): Promise<UploadedPart>;
   /**
    * Every part of the upload, across as many pages as it takes (or fewer, once `stopEarly` says the answer
    * is known); undefined when the upload no longer exists.
