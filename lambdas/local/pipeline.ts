@@ -88,13 +88,15 @@ export function localPipeline(options: LocalCopyOptions) {
   const routed = new Map<string, number>();
   const client = s3Client({ endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts });
   const source = (options.wrapSource ?? ((s) => s))(azureSource(options.source, { onWarning: (m) => log.warn(m), ...options.azure }));
-  const plainSink = (options.wrapSink ?? ((s) => s))(s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client));
+  const bareSink = s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client);
+  const stagesSink = (options.wrapSink ?? ((s) => s))(bareSink);
   const sink: ObjectSink = {
-    ...plainSink,
+    ...stagesSink,
     // Locally the user's own credentials write: check that they may, before the first blob finds out.
+    // The probe is the runner's own request, not a stage's: it goes past any wrapper counting those.
     async check() {
-      await plainSink.check();
-      await probeWrite(plainSink, options.bucket, runId);
+      await stagesSink.check();
+      await probeWrite(bareSink, options.bucket, runId);
     },
   };
   const config: CopyConfig = { source: options.source, isActive: options.isActive ?? true, beginDate: options.beginDate };
