@@ -65,18 +65,21 @@ export const FUNCTION_BUNDLE = {
  */
 export const FUNCTION_NODE_OPTIONS = '--enable-source-maps';
 
-/** The handler source of a stage. */
-export function entryOf(stage: StageName): string {
-  return join(PROJECT_ROOT, 'lambdas', stage, 'index.ts');
+/** A deployed function's handler directory under `lambdas/`: a stage's, or the operator's redrive. */
+export type FunctionEntry = StageName | 'redrive';
+
+/** The handler source of a function. */
+export function entryOf(entry: FunctionEntry): string {
+  return join(PROJECT_ROOT, 'lambdas', entry, 'index.ts');
 }
 
 /** esbuild options for one function bundle written to `outfile` (used by the bench). */
-export function functionBuildOptions(stage: StageName, outfile: string): BuildOptions {
+export function functionBuildOptions(entry: FunctionEntry, outfile: string): BuildOptions {
   return {
     ...FUNCTION_BUNDLE,
     external: [...FUNCTION_BUNDLE.external],
     mainFields: [...FUNCTION_BUNDLE.mainFields],
-    entryPoints: [entryOf(stage)],
+    entryPoints: [entryOf(entry)],
     outfile,
     absWorkingDir: PROJECT_ROOT,
   };
@@ -132,7 +135,7 @@ export interface BuiltTree {
  * lays them out for a function: the layers merged into `nodejs/node_modules`, and
  * each bundle where walking up from it finds them (and nothing else of the project's).
  */
-export function buildLambdaTree(root: string, stages: readonly StageName[]): BuiltTree {
+export function buildLambdaTree(root: string, stages: readonly FunctionEntry[]): BuiltTree {
   const layers = (Object.keys(AZURE_LAYERS) as AzureLayerName[]).flatMap((layer) => buildLayer(layer, root));
   const bundles: BuiltTree['bundles'] = {};
   for (const stage of stages) {

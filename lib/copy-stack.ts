@@ -10,6 +10,7 @@ import { CopyPipeline } from './constructs/copy-pipeline';
 import { CopySchedule } from './constructs/copy-schedule';
 import { CopySecret } from './constructs/copy-secret';
 import { OperatorAlerts } from './constructs/operator-alerts';
+import { RedriveFunction } from './constructs/redrive-function';
 import { Naming } from './naming';
 import type { CopySettings } from './settings';
 
@@ -19,6 +20,7 @@ export interface CopyStackProps extends StackProps {
 
 export class CopyStack extends Stack {
   readonly pipeline: CopyPipeline;
+  readonly redrive: RedriveFunction;
 
   constructor(scope: Construct, id: string, props: CopyStackProps) {
     const naming = new Naming(props.settings.prefix);
@@ -42,6 +44,12 @@ export class CopyStack extends Stack {
       new CopySchedule(this, 'Schedule', { naming, expression: settings.schedule, target: this.pipeline.functions.qualify });
     }
     const deadLetterQueues = this.pipeline.deadLetterQueues();
+    this.redrive = new RedriveFunction(this, 'Redrive', {
+      naming,
+      deadLetterQueues,
+      topics: this.pipeline.topics,
+      logRetentionDays: settings.logRetentionDays,
+    });
     const alerts = new OperatorAlerts(this, 'Alerts', {
       naming,
       key: this.pipeline.topicKey,
@@ -57,6 +65,10 @@ export class CopyStack extends Stack {
     new CfnOutput(this, 'SecretName', { value: secret.secret.secretName, description: 'Edit this secret to configure and switch on the copy' });
     new CfnOutput(this, 'BucketName', { value: bucket.bucket.bucketName, description: 'Where the copies land' });
     new CfnOutput(this, 'StartFunction', { value: this.pipeline.functions.qualify.function.functionName, description: 'Invoke to start a run by hand' });
+    new CfnOutput(this, 'RedriveFunction', {
+      value: this.redrive.function.functionName,
+      description: 'Once a failure\'s cause is fixed, invoke with {"queueUrl": "<a dead-letter queue\'s URL>"} to send its messages back to their stage',
+    });
     new CfnOutput(this, 'OperatorTopic', { value: alerts.topic.topicArn, description: 'Dead-letter alarms notify this topic' });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName, description: 'CloudWatch dashboard' });
   }

@@ -34,6 +34,11 @@ export class Naming {
     return `${this.prefix}-${stageNumber(stage)}-${stage}`;
   }
 
+  /** The operator's tool that sends dead letters back to their stage: `<prefix>-redrive` (not a stage, so unnumbered). */
+  get redriveFunctionName(): string {
+    return `${this.prefix}-redrive`;
+  }
+
   /** The topic that feeds a stage: `<prefix>-to-download`. */
   topicName(stage: TopicStage): string {
     return `${this.prefix}-to-${stage}`;

@@ -6,7 +6,7 @@
  */
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { required, topicEnv } from '../core/env';
 import { createLogger } from '../core/log';
 import { MessageError } from '../core/messages';

@@ -14,7 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { AZURE_LAYERS, buildLayer, installedVersion, layerSourceDir, type AzureLayerName } from '../bundling';
 import type { Naming } from '../naming';
-import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './pipeline-function';
+import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './copy-function';
 
 export interface AzureLayersProps {
   readonly naming: Naming;

@@ -64,12 +64,14 @@ export class CopyDashboard extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
         width: 24,
-        height: 2,
+        height: 3,
         markdown:
           `# azs3copy \`${naming.prefix}\`\n` +
           `Runs start at \`${naming.functionName('qualify')}\` (schedule or by hand). ` +
           'Copies, skips and failures are counted below; any message in a dead-letter queue raises an alarm. ' +
-          'The last widget lists the latest failure lines with their reason.',
+          'The last widget lists the latest failure lines with their reason.\n\n' +
+          `Once a failure's cause is fixed, send a dead-letter queue's messages back to their stage: invoke \`${naming.redriveFunctionName}\` ` +
+          'with `{"queueUrl": "https://sqs..."}` (the queue\'s URL, from the SQS console).',
       }),
     );
     this.dashboard.addWidgets(

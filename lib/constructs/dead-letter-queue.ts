@@ -5,6 +5,7 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { acknowledge } from '../nag';
 import { Construct } from 'constructs';
@@ -45,5 +46,19 @@ export class DeadLetterQueue extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+  }
+
+  /**
+   * What a redrive needs to empty this queue (lambdas/core/redrive.ts): receive,
+   * delete what it sent on, and make what it keeps visible again. The queue is
+   * encrypted with an SQS-owned key, so no KMS permission is needed.
+   */
+  redriveStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+        resources: [this.queue.queueArn],
+      }),
+    ];
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The bundles as deployed: NodejsFunction and the bench share one set of esbuild
  * settings; the layers provide what the bundles leave out; a bundle loads with
- * nothing but the layers beside it; and a synth with bundling works offline
- * without Docker.
+ * nothing but the layers beside it (the redrive's, which needs no Azure SDK, with
+ * nothing at all); and a synth with bundling works offline without Docker.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -11,12 +11,27 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_LAYERS, FUNCTION_BUNDLE, LAYER_MODULES, NODE_MAJOR, PROJECT_ROOT, buildLambdaTree, layerSourceDir, type AzureLayerName, type BuiltTree } from '../../lib/bundling';
-import { LAMBDA_RUNTIME, functionBundling } from '../../lib/constructs/pipeline-function';
+import { LAMBDA_RUNTIME, functionBundling } from '../../lib/constructs/copy-function';
 import { synthesize } from './synth';
 
 const scratch = mkdtempSync(join(tmpdir(), 'azs3copy-bundling-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
+
+/** Import a bundle in a fresh Node process, outside the project, and say what its `handler` export is. */
+function loadInFreshNode(file: string) {
+  const script = `const m = await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(typeof m.handler);`;
+  return spawnSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], {
+    cwd: tmpdir(),
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH ?? '',
+      AZS3COPY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x',
+      AWS_REGION: 'eu-west-1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+  });
+}
 
 describe('settings', () => {
   it('gives NodejsFunction the shared esbuild settings: local, minified ESM with source maps, Azure SDK external', () => {
@@ -61,38 +76,31 @@ describe('a bundle with its layers', () => {
   });
 
   it('loads in a fresh Node process with only the layers beside it, and exports the handler', () => {
-    const script = `const m = await import(${JSON.stringify(pathToFileURL(bundle.file).href)}); process.stdout.write(typeof m.handler);`;
-    const run = spawnSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], {
-      cwd: tmpdir(),
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH ?? '',
-        AZS3COPY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x',
-        AWS_REGION: 'eu-west-1',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    });
+    const run = loadInFreshNode(bundle.file);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('function');
   });
 });
 
 describe('synth with bundling', () => {
-  it('bundles the six functions and two layers locally, without Docker or the network', () => {
-    const outdir = join(scratch, 'cdk.out');
+  const outdir = join(scratch, 'cdk.out');
+  let json: Record<string, any>;
+  beforeAll(() => {
     // Any fall-back to Docker would fail here: CDK runs docker through CDK_DOCKER.
     const docker = process.env.CDK_DOCKER;
     process.env.CDK_DOCKER = join(scratch, 'no-docker-here');
-    let json: Record<string, any>;
     try {
       json = synthesize({}, { bundle: true, outdir }).json;
     } finally {
       if (docker === undefined) delete process.env.CDK_DOCKER;
       else process.env.CDK_DOCKER = docker;
     }
+  }, 240_000);
+
+  it('bundles the six stage functions, the redrive and two layers locally, without Docker or the network', () => {
     const assetDirs = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
     const functionAssets = assetDirs.filter((d) => existsSync(join(outdir, d, 'index.mjs')));
-    expect(functionAssets).toHaveLength(6);
+    expect(functionAssets).toHaveLength(7);
     for (const d of functionAssets) expect(readdirSync(join(outdir, d)).sort()).toEqual(['index.mjs', 'index.mjs.map']);
     const layerAssets = assetDirs.filter((d) => existsSync(join(outdir, d, 'nodejs', 'node_modules')));
     expect(layerAssets).toHaveLength(2);
@@ -101,6 +109,16 @@ describe('synth with bundling', () => {
     const codeKeys = Object.values(json.Resources as Record<string, any>)
       .filter((r) => r.Type === 'AWS::Lambda::Function' || r.Type === 'AWS::Lambda::LayerVersion')
       .map((r) => (r.Properties.Code ?? r.Properties.Content).S3Key);
-    expect(new Set(codeKeys).size).toBe(8);
-  }, 240_000);
+    expect(new Set(codeKeys).size).toBe(9);
+  });
+
+  it('builds the redrive without the Azure SDK: it loads with no layer at all', () => {
+    const fn = Object.values(json.Resources as Record<string, any>).find((r) => r.Properties?.FunctionName === 'etl-redrive')!;
+    expect(fn.Properties.Layers).toBeUndefined();
+    const file = join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`, 'index.mjs');
+    expect(readFileSync(file, 'utf8')).not.toMatch(/@azure\//);
+    const run = loadInFreshNode(file);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('function');
+  });
 });

@@ -3,15 +3,21 @@
  * when a stage starts calling another sink method or sending another kind of
  * message, this names the permission or topic its function now lacks (before a
  * deployed copy finds out with AccessDenied or a missing variable). A text scan
- * of each stage's own source, plus the helpers it uses.
+ * of each stage's own source, plus the helpers it uses; and of the redrive's,
+ * against the statements the queues and topics grant it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Stack } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { describe, expect, it } from 'vitest';
 import type { ObjectSink } from '../../lambdas/core/stores/types';
 import { STAGE_NAMES, stageOf, type StageName } from '../../lambdas/core/stages';
 import type { StageMessage } from '../../lambdas/core/messages';
 import { PROJECT_ROOT } from '../../lib/bundling';
+import { DeadLetterQueue } from '../../lib/constructs/dead-letter-queue';
+import { StageTopic } from '../../lib/constructs/stage-topic';
+import { Naming } from '../../lib/naming';
 import { STAGE_DEPLOYMENTS, type BucketAccess } from '../../lib/stage-deployments';
 
 type Scope = keyof BucketAccess;
@@ -88,5 +94,30 @@ describe('grants follow the code', () => {
     expect([...STAGE_DEPLOYMENTS[stage].publishesTo].sort(), `publishesTo of '${stage}' in lib/stage-deployments.ts`).toEqual(
       [...new Set(topicsOf(stage))],
     );
+  });
+});
+
+/** The SQS and SNS actions a source sends: each `XxxCommand` imported from the service's client. */
+function awsActionsOf(source: string): string[] {
+  const actions: string[] = [];
+  for (const [, names, service] of source.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-(sqs|sns)'/g)) {
+    for (const name of names.split(',').map((n) => n.replace(/^\s*type\s+/, '').trim())) {
+      if (name.endsWith('Command')) actions.push(`${service}:${name.slice(0, -'Command'.length)}`);
+    }
+  }
+  return actions.sort();
+}
+
+describe('the redrive\'s grants follow its code', () => {
+  it('may do on a dead-letter queue and a stage topic exactly what lambdas/core/redrive.ts sends', () => {
+    const source = readFileSync(join(PROJECT_ROOT, 'lambdas', 'core', 'redrive.ts'), 'utf8');
+    const stack = new Stack();
+    const queue = new DeadLetterQueue(stack, 'Queue', { queueName: 'q', holds: 'test messages' });
+    const topic = new StageTopic(stack, 'Topic', { naming: new Naming('etl'), stage: 'download', key: new kms.Key(stack, 'Key') });
+    const granted = [...queue.redriveStatements(), ...topic.publishStatements()]
+      .flatMap((st) => st.actions)
+      .filter((a) => !a.startsWith('kms:'));
+    expect(awsActionsOf(source)).toEqual(['sns:Publish', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+    expect([...granted].sort(), 'DeadLetterQueue.redriveStatements() in lib/constructs/dead-letter-queue.ts').toEqual(awsActionsOf(source));
   });
 });

@@ -1,17 +1,21 @@
 /**
  * Least privilege: each function's role holds exactly the grants its stage
  * needs, written out here independently of lib/stage-deployments.ts, and no
- * wildcard action or resource beyond the object ARNs a copier must have.
+ * wildcard action or resource beyond the object ARNs a copier must have. The
+ * redrive may only empty the dead-letter queues and publish to the stage topics.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { STAGE_NAMES, type StageName } from '../../lambdas/core/stages';
+import { STAGE_NAMES, type StageName, type TopicStage } from '../../lambdas/core/stages';
 import { Naming } from '../../lib/naming';
 import { flat, resourcesOf, statementsOf, synthesize, type Synthesized } from './synth';
 
 const naming = new Naming('etl');
+const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
+/** Every function: the six stages, then the redrive. */
+const FUNCTION_NAMES = [...STAGE_NAMES.map((stage) => naming.functionName(stage)), naming.redriveFunctionName];
 
-/** Every grant of a role as "action on what", with what named by its kind. */
-function grants(s: Synthesized, stage: StageName): string[] {
+/** Every grant of a function's role as "action on what", with what named by its kind. */
+function grants(s: Synthesized, functionName: string): string[] {
   const kindOf = (resource: string): string => {
     const ids = Object.fromEntries(Object.entries(s.json.Resources as Record<string, any>).map(([id, r]) => [id, r]));
     const m = /^<([A-Za-z0-9]+)(\.Arn)?>(.*)$/.exec(resource);
@@ -31,7 +35,7 @@ function grants(s: Synthesized, stage: StageName): string[] {
     }
     return resource;
   };
-  return statementsOf(s.json, naming.functionName(stage)).flatMap((st) => {
+  return statementsOf(s.json, functionName).flatMap((st) => {
     expect(st.Effect).toBe('Allow');
     const actions = [st.Action].flat() as string[];
     const resources = [st.Resource].flat().map(flat);
@@ -82,6 +86,16 @@ const EXPECTED: Record<StageName, string[]> = {
   ],
 };
 
+/** The redrive: receive, delete and release on every dead-letter queue, publish to every stage topic. */
+const REDRIVE_EXPECTED = [
+  `logs:CreateLogStream on logs /aws/lambda/${naming.redriveFunctionName}`,
+  `logs:PutLogEvents on logs /aws/lambda/${naming.redriveFunctionName}`,
+  ...[...STAGE_NAMES.map((stage) => naming.failedQueueName(stage)), ...TOPIC_STAGES.map((stage) => naming.undeliveredQueueName(stage))].flatMap(
+    (queue) => ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility'].map((a) => `sqs:${a} on queue ${queue}`),
+  ),
+  ...publish(...TOPIC_STAGES),
+];
+
 let created: Synthesized;
 let existing: Synthesized;
 beforeAll(() => {
@@ -91,31 +105,48 @@ beforeAll(() => {
 
 describe('function roles', () => {
   it.each(STAGE_NAMES)('%s holds exactly its own grants', (stage) => {
-    expect(grants(created, stage).sort()).toEqual([...common(stage), ...EXPECTED[stage]].sort());
+    expect(grants(created, naming.functionName(stage)).sort()).toEqual([...common(stage), ...EXPECTED[stage]].sort());
+  });
+
+  it('the redrive holds exactly its own grants: the eleven dead-letter queues and the five stage topics', () => {
+    expect(REDRIVE_EXPECTED.filter((g) => g.startsWith('sqs:'))).toHaveLength(3 * 11);
+    expect(grants(created, naming.redriveFunctionName).sort()).toEqual([...REDRIVE_EXPECTED].sort());
   });
 
   it('gives each function a role of its own', () => {
     const roles = Object.values(resourcesOf(created.json, 'AWS::Lambda::Function')).map((f) => f.Properties.Role['Fn::GetAtt'][0]);
-    expect(new Set(roles).size).toBe(STAGE_NAMES.length);
+    expect(roles).toHaveLength(FUNCTION_NAMES.length);
+    expect(new Set(roles).size).toBe(FUNCTION_NAMES.length);
   });
 
   it('has no wildcard action and no wildcard resource beyond the bucket\'s objects and state prefix', () => {
-    for (const stage of STAGE_NAMES) {
-      for (const st of statementsOf(created.json, naming.functionName(stage))) {
-        for (const action of [st.Action].flat()) expect(action, stage).not.toMatch(/\*/);
+    for (const name of FUNCTION_NAMES) {
+      for (const st of statementsOf(created.json, name)) {
+        for (const action of [st.Action].flat()) expect(action, name).not.toMatch(/\*/);
         for (const resource of [st.Resource].flat().map(flat)) {
-          if (resource.includes('*')) expect(resource, stage).toMatch(/^<DestinationBucket[0-9A-F]{8}\.Arn>\/(\.azs3copy-state\/)?\*$/);
+          if (resource.includes('*')) expect(resource, name).toMatch(/^<DestinationBucket[0-9A-F]{8}\.Arn>\/(\.azs3copy-state\/)?\*$/);
         }
+      }
+    }
+    const redriveResources = statementsOf(created.json, naming.redriveFunctionName).flatMap((st) => [st.Resource].flat().map(flat));
+    expect(redriveResources.filter((r) => r.includes('*'))).toEqual([]);
+  });
+
+  it('decrypts with the secret key and the bucket key only through their services', () => {
+    for (const name of FUNCTION_NAMES) {
+      for (const st of statementsOf(created.json, name)) {
+        if (![st.Action].flat().some((a: string) => a.startsWith('kms:'))) continue;
+        expect(flat(st.Condition.StringEquals['kms:ViaService'])).toMatch(/^(secretsmanager|s3|sns)\.<AWS::Region>\.amazonaws\.com$/);
       }
     }
   });
 
-  it('decrypts with the secret key and the bucket key only through their services', () => {
-    for (const stage of STAGE_NAMES) {
-      for (const st of statementsOf(created.json, naming.functionName(stage))) {
-        if (![st.Action].flat().some((a: string) => a.startsWith('kms:'))) continue;
-        expect(flat(st.Condition.StringEquals['kms:ViaService'])).toMatch(/^(secretsmanager|s3|sns)\.<AWS::Region>\.amazonaws\.com$/);
-      }
+  it('needs no key for the dead-letter queues: SQS encrypts them with its own', () => {
+    const queues = Object.values(resourcesOf(created.json, 'AWS::SQS::Queue'));
+    expect(queues).toHaveLength(11);
+    for (const queue of queues) {
+      expect(queue.Properties.SqsManagedSseEnabled, queue.Properties.QueueName).toBe(true);
+      expect(queue.Properties.KmsMasterKeyId, queue.Properties.QueueName).toBeUndefined();
     }
   });
 });
@@ -129,7 +160,10 @@ describe('an existing bucket named by context', () => {
     expect(resources).toContain('arn:<AWS::Partition>:s3:::my-existing-bucket');
     expect(resources).toContain('arn:<AWS::Partition>:s3:::my-existing-bucket/*');
     expect(resources).toContain('arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab');
-    const env = Object.values(resourcesOf(existing.json, 'AWS::Lambda::Function')).map((f) => f.Properties.Environment.Variables.AZS3COPY_BUCKET);
+    const env = Object.values(resourcesOf(existing.json, 'AWS::Lambda::Function'))
+      .filter((f) => f.Properties.FunctionName !== naming.redriveFunctionName)
+      .map((f) => f.Properties.Environment.Variables.AZS3COPY_BUCKET);
+    expect(env).toHaveLength(STAGE_NAMES.length);
     expect(new Set(env)).toEqual(new Set(['my-existing-bucket']));
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The synthesized template: the six functions and their settings, which topic
- * feeds which function, which variables point to which topic, the dead-letter
- * queues and their alarms, the schedule, the secret, the bucket and the dashboard.
+ * The synthesized template: the six stage functions and the redrive, and their
+ * settings, which topic feeds which function, which variables point to which
+ * topic, the dead-letter queues and their alarms, the schedule, the secret, the
+ * bucket, the dashboard and the outputs.
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,7 @@ const NAMES = {
   parter: 'etl-lambda05-parter',
   recombinator: 'etl-lambda06-recombinator',
 } as const;
+const REDRIVE = 'etl-redrive';
 const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
 
 let s: Synthesized;
@@ -32,14 +34,16 @@ beforeAll(() => {
 }, 180_000);
 
 const fnProps = (stage: keyof typeof NAMES) => s.json.Resources[functionId(s.json, NAMES[stage])].Properties;
+const redriveProps = () => s.json.Resources[functionId(s.json, REDRIVE)].Properties;
 /** The stage a topic (by logical id) feeds, from its name. */
 const topicIdOf = (stage: TopicStage) =>
   Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === `etl-to-${stage}`)![0];
 
 describe('functions', () => {
-  it('deploys the six stages under their numbered names, on current Node.js and arm64', () => {
+  it('deploys the six stages under their numbered names, and the redrive beside them, on current Node.js and arm64', () => {
     const names = Object.values(resourcesOf(s.json, 'AWS::Lambda::Function')).map((f) => f.Properties.FunctionName);
-    expect(names.sort()).toEqual(Object.values(NAMES).sort());
+    expect(names.sort()).toEqual([...Object.values(NAMES), REDRIVE].sort());
+    expect(names.filter((n) => /-lambda\d\d-/.test(n)).sort()).toEqual(STAGE_NAMES.map((stage, i) => `etl-lambda0${i + 1}-${stage}`).sort());
     for (const stage of STAGE_NAMES) {
       const props = fnProps(stage);
       expect(props.Runtime).toBe(`nodejs${NODE_MAJOR}.x`);
@@ -91,6 +95,23 @@ describe('functions', () => {
     expect(fnProps('qualify').Environment.Variables[ENV.prefix]).toBe('');
   });
 
+  it('deploys the redrive small, one at a time, with no layer, no secret and no bucket, logging to its own group', () => {
+    const props = redriveProps();
+    expect(props.Runtime).toBe(`nodejs${NODE_MAJOR}.x`);
+    expect(props.Architectures).toEqual(['arm64']);
+    expect(props.Handler).toBe('index.handler');
+    expect([props.MemorySize, props.ReservedConcurrentExecutions]).toEqual([256, 1]);
+    expect(props.Timeout).toBeGreaterThanOrEqual(5 * 60);
+    expect(props.Timeout).toBeLessThanOrEqual(15 * 60);
+    expect(props.Layers).toBeUndefined();
+    const env = props.Environment.Variables;
+    expect(env.NODE_OPTIONS).toBe(FUNCTION_NODE_OPTIONS);
+    expect(env[ENV.pipeline]).toBe('etl');
+    for (const name of [ENV.secretArn, ENV.bucket, ENV.prefix]) expect(env[name], name).toBeUndefined();
+    const logGroupId = props.LoggingConfig.LogGroup.Ref;
+    expect(s.json.Resources[logGroupId].Properties).toMatchObject({ LogGroupName: `/aws/lambda/${REDRIVE}`, RetentionInDays: 30 });
+  });
+
   it('sends failed asynchronous invocations to a queue of the function\'s own, after two retries', () => {
     for (const stage of STAGE_NAMES) {
       const id = functionId(s.json, NAMES[stage]);
@@ -132,6 +153,26 @@ describe('topics', () => {
       expect(topicVars, stage).toEqual(expected[stage].map(topicEnv).sort());
       for (const target of expected[stage]) expect(flat(env[topicEnv(target)])).toBe(`<${topicIdOf(target)}>`);
     }
+  });
+
+  it('points the redrive\'s topic variables at every stage\'s topic', () => {
+    const env = redriveProps().Environment.Variables as Record<string, unknown>;
+    expect(Object.keys(env).filter((k) => k.startsWith('AZS3COPY_TOPIC_')).sort()).toEqual(TOPIC_STAGES.map(topicEnv).sort());
+    for (const stage of TOPIC_STAGES) expect(flat(env[topicEnv(stage)]), stage).toBe(`<${topicIdOf(stage)}>`);
+  });
+
+  it('starts the redrive only by hand: no subscription, schedule, event source, permission or asynchronous setting', () => {
+    const id = functionId(s.json, REDRIVE);
+    const mentions = (type: string) =>
+      Object.entries(resourcesOf(s.json, type)).filter(([, r]) => JSON.stringify(r.Properties).includes(`"${id}"`)).map(([rid]) => rid);
+    for (const type of ['AWS::SNS::Subscription', 'AWS::Events::Rule', 'AWS::Lambda::EventSourceMapping', 'AWS::Lambda::Permission', 'AWS::Lambda::EventInvokeConfig']) {
+      expect(mentions(type), type).toEqual([]);
+    }
+    // Nothing but its outputs refers to it.
+    const referrers = Object.entries(s.json.Resources as Record<string, any>)
+      .filter(([rid, r]) => rid !== id && JSON.stringify(r).includes(`"${id}"`))
+      .map(([rid]) => rid);
+    expect(referrers).toEqual([]);
   });
 
   it('lets SNS write to each subscription dead-letter queue only from its own topic', () => {
@@ -242,6 +283,15 @@ describe('bucket', () => {
   });
 });
 
+describe('outputs', () => {
+  it('names the secret, the bucket, the start and redrive functions, the operator topic and the dashboard', () => {
+    const outputs = s.json.Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(['BucketName', 'DashboardName', 'OperatorTopic', 'RedriveFunction', 'SecretName', 'StartFunction']);
+    expect(flat(outputs.StartFunction.Value)).toBe(`<${functionId(s.json, NAMES.qualify)}>`);
+    expect(flat(outputs.RedriveFunction.Value)).toBe(`<${functionId(s.json, REDRIVE)}>`);
+  });
+});
+
 describe('dashboard', () => {
   const body = () => {
     const dashboard = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Dashboard'))[0];
@@ -262,6 +312,13 @@ describe('dashboard', () => {
     for (const metric of [METRIC.objectsCopied, METRIC.bytesCopied, METRIC.blobsSkipped, METRIC.blobsFailed, METRIC.configErrors]) {
       expect(text).toContain(`["${METRICS_NAMESPACE}","${metric}","Pipeline","etl"`);
     }
+  });
+
+  it('tells how to start a run and how to redrive a dead-letter queue', () => {
+    const text = body();
+    expect(text).toContain(`\`${NAMES.qualify}\``);
+    expect(text).toContain(`\`${REDRIVE}\``);
+    expect(text).toContain('queueUrl');
   });
 
   it('shows every dead-letter queue\'s depth and a query of the latest failures over all six log groups', () => {
