@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import type { SourceConfig } from '../../lambdas/core/config';
 import { silentLogger } from '../../lambdas/core/log';
 import { s3Client } from '../../lambdas/core/stores/s3-sink';
 import { useEmulatorAwsCredentials } from '../../lambdas/local/emulators';
 import { runLocalCopy, type LocalCopyOptions } from '../../lambdas/local/runner';
-import { digestOf } from '../../lambdas/local/seed';
+import { STATE_PREFIX } from '../../lambdas/core/keys';
+import { digestOf, patternStream, type BlobSpec } from '../../lambdas/local/seed';
 
 useEmulatorAwsCredentials();
 
@@ -83,4 +84,18 @@ export async function listKeys(client: S3Client, bucket: string, prefix = ''): P
 export async function openUploads(client: S3Client, bucket: string) {
   const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return out.Uploads ?? [];
+}
+
+/** Each blob's object holds exactly the bytes the seed wrote for it, under its name. */
+export async function expectExactCopies(client: S3Client, bucket: string, specs: BlobSpec[]): Promise<void> {
+  for (const spec of specs) {
+    const [got, want] = await Promise.all([objectDigest(client, bucket, spec.name), digestOf(patternStream(spec.seed ?? spec.name, spec.size))]);
+    expect({ name: spec.name, ...got }).toEqual({ name: spec.name, ...want });
+  }
+}
+
+/** No multipart upload left open, and nothing left under the pipeline's state prefix. */
+export async function expectNothingLeftOver(client: S3Client, bucket: string): Promise<void> {
+  expect(await openUploads(client, bucket)).toEqual([]);
+  expect(await listKeys(client, bucket, STATE_PREFIX)).toEqual([]);
 }

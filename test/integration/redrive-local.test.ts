@@ -10,13 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerClient } from '@azure/storage-blob';
-import { STATE_PREFIX } from '../../lambdas/core/keys';
 import { DEAD_LETTER_PREFIX } from '../../lambdas/local/dead-letters';
-import { digestOf, patternStream, uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
+import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
 import { runCli, type CliResult } from '../helpers/cli';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import type { LocalRunResult } from '../../lambdas/local/runner';
-import { copyLocally, emulators, listKeys, newBucket, newContainer, objectDigest, openUploads, s3 } from '../helpers/stores';
+import { copyLocally, emulators, expectExactCopies, expectNothingLeftOver, listKeys, newBucket, newContainer, openUploads, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 const BLOBS: BlobSpec[] = [
@@ -92,12 +91,8 @@ describe('azs3copy redrive of a local run\'s dead letters', () => {
   });
 
   it('leaves every blob byte for byte, no upload open and no state behind', async () => {
-    for (const spec of BLOBS) {
-      const [got, want] = await Promise.all([objectDigest(client, bucket, spec.name), digestOf(patternStream(spec.name, spec.size))]);
-      expect({ name: spec.name, ...got }).toEqual({ name: spec.name, ...want });
-    }
-    expect(await openUploads(client, bucket)).toEqual([]);
-    expect(await listKeys(client, bucket, STATE_PREFIX)).toEqual([]);
+    await expectExactCopies(client, bucket, BLOBS);
+    await expectNothingLeftOver(client, bucket);
   });
 
   it('has nothing to do the second time', () => {
