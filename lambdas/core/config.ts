@@ -168,52 +168,73 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
   const isActiveEntry = keys.get('isactive');
   if (!isActiveEntry) throw new ConfigError(`${where} has no "isactive": add "isactive": "True" to run or "False" to pause`);
   const isActive = parseSwitch(`${where} key "${isActiveEntry.key}"`, isActiveEntry.value);
-  const beginDateEntry = keys.get('begindate');
-  const beginDate = parseBeginDate(`${where} key "${beginDateEntry?.key ?? 'begindate'}"`, beginDateEntry?.value);
+  if (!isActive) {
+    // Switched off wins: a fresh deployment's template (off, placeholder secret) is a paused copy, not an error.
+    try {
+      return parseSecretBody();
+    } catch (error) {
+      if (error instanceof ConfigError) throw new SwitchedOffError(error.message);
+      throw error;
+    }
+  }
+  return parseSecretBody();
 
-  const connectionString = text_('connectionstring', false);
-  let credentials: AzureCredentials;
-  let account: string;
-  if (connectionString) {
-    credentials = { kind: 'connection-string', connectionString };
-    account = text_('storageaccount', false) ?? accountOfConnectionString(connectionString);
-  } else {
-    const tenantId = text_('tenantid', true)!;
-    const clientId = text_('clientid', true)!;
-    const clientSecret = text_('clientsecret', true)!;
-    // The values are not echoed: a secret pasted into the wrong key would be.
-    if (!GUID.test(clientId)) {
-      throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
+  function parseSecretBody(): CopyConfig {
+    const beginDateEntry = keys.get('begindate');
+    const beginDate = parseBeginDate(`${where} key "${beginDateEntry?.key ?? 'begindate'}"`, beginDateEntry?.value);
+
+    const connectionString = text_('connectionstring', false);
+    let credentials: AzureCredentials;
+    let account: string;
+    if (connectionString) {
+      credentials = { kind: 'connection-string', connectionString };
+      account = text_('storageaccount', false) ?? accountOfConnectionString(connectionString);
+    } else {
+      const tenantId = text_('tenantid', true)!;
+      const clientId = text_('clientid', true)!;
+      const clientSecret = text_('clientsecret', true)!;
+      // The values are not echoed: a secret pasted into the wrong key would be.
+      if (!GUID.test(clientId)) {
+        throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
+      }
+      if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
+        throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
+      }
+      if (clientSecret === SECRET_TEMPLATE.clientsecret) {
+        throw new ConfigError(`${where} still holds the placeholder "clientsecret": paste the service principal's client secret value`);
+      }
+      credentials = { kind: 'service-principal', tenantId, clientId, clientSecret, authorityHost: text_('authorityhost', false) };
+      account = text_('storageaccount', true)!;
     }
-    if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
-      throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
+    if (!/^[a-z0-9]{3,24}$/.test(account) && !connectionString) {
+      throw new ConfigError(
+        `${where} key "storageaccount" is "${account}": use the storage account's name (3-24 lowercase letters and digits), not its URL`,
+      );
     }
-    if (clientSecret === SECRET_TEMPLATE.clientsecret) {
-      throw new ConfigError(`${where} still holds the placeholder "clientsecret": paste the service principal's client secret value`);
+    const container = text_('container', true)!;
+    checkContainerName(container, `${where} key "container"`);
+    const blobEndpoint = text_('blobendpoint', false);
+    if (blobEndpoint !== undefined && !URL.canParse(blobEndpoint)) {
+      throw new ConfigError(`${where} key "blobendpoint" is "${blobEndpoint}", not a URL: use the blob service's endpoint, such as https://ACCOUNT.blob.core.windows.net, or leave it out`);
     }
-    credentials = { kind: 'service-principal', tenantId, clientId, clientSecret, authorityHost: text_('authorityhost', false) };
-    account = text_('storageaccount', true)!;
+    const bucket = text_('bucket', false);
+    if (bucket !== undefined) checkBucketName(bucket, `${where} key "bucket"`);
+    return {
+      source: { account, container, blobEndpoint, credentials },
+      isActive,
+      beginDate,
+      bucket,
+      prefix: text_('prefix', false),
+    };
   }
-  if (!/^[a-z0-9]{3,24}$/.test(account) && !connectionString) {
-    throw new ConfigError(
-      `${where} key "storageaccount" is "${account}": use the storage account's name (3-24 lowercase letters and digits), not its URL`,
-    );
-  }
-  const container = text_('container', true)!;
-  checkContainerName(container, `${where} key "container"`);
-  const blobEndpoint = text_('blobendpoint', false);
-  if (blobEndpoint !== undefined && !URL.canParse(blobEndpoint)) {
-    throw new ConfigError(`${where} key "blobendpoint" is "${blobEndpoint}", not a URL: use the blob service's endpoint, such as https://ACCOUNT.blob.core.windows.net, or leave it out`);
-  }
-  const bucket = text_('bucket', false);
-  if (bucket !== undefined) checkBucketName(bucket, `${where} key "bucket"`);
-  return {
-    source: { account, container, blobEndpoint, credentials },
-    isActive,
-    beginDate,
-    bucket,
-    prefix: text_('prefix', false),
-  };
+}
+
+/**
+ * The secret says the copy is off and is incomplete as well (as the deployed template is):
+ * a run is simply not started; the problem is only worth a mention.
+ */
+export class SwitchedOffError extends ConfigError {
+  override name = 'SwitchedOffError';
 }
 
 /** S3's rules for a bucket name, checked before a request makes them a 400 or a 404. */

@@ -100,3 +100,21 @@ describe('qualify handler', () => {
     expect(JSON.parse(lines[0])).toMatchObject({ level: 'error', message: '"isactive" is "maybe": fix it', ConfigErrors: 1 });
   });
 });
+
+describe('a freshly deployed secret', () => {
+  it('is a paused copy, not an error: switched off wins over the placeholders', async () => {
+    const { parseSecret, SECRET_TEMPLATE } = await import('../../lambdas/core/config');
+    const lines: string[] = [];
+    const handler = qualifyHandler(() => runtime({ loadConfig: async () => parseSecret(JSON.stringify(SECRET_TEMPLATE)) }, lines));
+    expect(await handler({})).toEqual({ started: false, reason: expect.stringMatching(/^the copy is switched off .*not ready yet either: .*placeholder "clientsecret"/) });
+    expect(lines.map((l) => JSON.parse(l).level)).toEqual(['info']);
+  });
+});
+
+describe('a blob failure in the report', () => {
+  it('says what to grant when S3 refuses the write', async () => {
+    const { failureReason } = await import('../../lambdas/core/stages/download');
+    const denied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    expect(failureReason(denied)).toBe('S3 refused the write (403 AccessDenied): allow s3:PutObject, and s3:PutObjectTagging for blobs with index tags, on the bucket');
+  });
+});

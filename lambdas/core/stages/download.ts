@@ -114,6 +114,9 @@ export function failureReason(error: unknown): string {
   if (code === 'BadDigest' || code === 'InvalidDigest') {
     return 'the bytes read differ from the blob\'s Content-MD5; S3 refused them (BadDigest): the blob may be corrupt at the source';
   }
+  if (status === 403 || code === 'AccessDenied') {
+    return 'S3 refused the write (403 AccessDenied): allow s3:PutObject, and s3:PutObjectTagging for blobs with index tags, on the bucket';
+  }
   const detail = errorMessage(error);
   return [code && !detail.includes(code) ? code : undefined, status ? `HTTP ${status}` : undefined, detail]
     .filter(Boolean)

@@ -2,7 +2,7 @@
  * Stage 1: decide whether a run starts, fix its settings, and start the listing.
  */
 import { randomBytes } from 'node:crypto';
-import { checkPrefix } from '../config';
+import { SwitchedOffError, checkPrefix } from '../config';
 import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
@@ -16,7 +16,15 @@ export function newRunId(now = new Date()): string {
 }
 
 export async function qualify(runtime: Runtime, options: { runId?: string } = {}): Promise<QualifyResult> {
-  const config = await runtime.loadConfig();
+  let config;
+  try {
+    config = await runtime.loadConfig();
+  } catch (error) {
+    if (!(error instanceof SwitchedOffError)) throw error;
+    const reason = `the copy is switched off ("isactive" is false in the configuration); the rest of it is not ready yet either: ${error.message}`;
+    runtime.log.info('run not started', { reason });
+    return { started: false, reason };
+  }
   if (!config.isActive) {
     const reason = 'the copy is switched off ("isactive" is false in the configuration)';
     runtime.log.info('run not started', { reason });
