@@ -1,4 +1,4 @@
-/** The azs3copy CDK app: one stack, configured from CDK context (see docs/deploy.md). */
+/** The azs3copy CDK app: one stack, configured from CDK context (see "Deploying to AWS" in the README). */
 import { App } from 'aws-cdk-lib';
 import { CopyStack } from '../lib/copy-stack';
 import { settingsFromContext } from '../lib/settings';
