@@ -19,7 +19,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,7 @@ const SMALL_COUNT = Number(process.env.BENCH_SMALL ?? 5000);
 const COPIERS = (process.env.BENCH_COPIERS ?? 'azs3copy,rclone,rclone16').split(',') as CopierName[];
 const SKIP_2G = process.env.BENCH_SKIP_2G === '1';
 const SKIP_RAW = process.env.BENCH_SKIP_RAW === '1';
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const RCLONE_ENCODING = 'Slash,BackSlash,Del,RightPeriod,InvalidUtf8';
 
 type CopierName = 'azs3copy' | 'rclone' | 'rclone16';
@@ -75,7 +76,7 @@ function ensureRclone(): string {
       }
     }
   }
-  return spawnSync('rclone', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0].trim();
+  return `${spawnSync('rclone', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0].trim()} (Debian)`;
 }
 
 // ---------------------------------------------------------------- seeding
@@ -111,11 +112,19 @@ function totalOf(set: DataSet): { objects: number; bytes: number } {
 interface Raw {
   azuriteReadMiBs: number;
   azuriteRangedReadMiBs: number;
-  motoWriteCrcMiBs: number;
+  /** moto alone, once per round (the best is the ceiling). */
+  motoWriteCrcRuns: number[];
   motoWritePlainMiBs: number;
-  motoSmallPutsPerSec: number;
+  /** The first sweep over concurrencies; the best concurrency is then measured once per round. */
   motoSmallPutsByConcurrency: Record<number, number>;
+  motoSmallBestConcurrency: number;
+  motoSmallRuns: number[];
 }
+
+const best = (runs: number[]) => Math.max(...runs);
+const crcCeiling = (raw: Raw) => best(raw.motoWriteCrcRuns);
+const smallCeiling = (raw: Raw) => best(raw.motoSmallRuns);
+const spread = (runs: number[], digits = 1) => runs.map((r) => r.toFixed(digits)).join(', ');
 
 async function drain(stream: NodeJS.ReadableStream): Promise<number> {
   let n = 0;
@@ -172,53 +181,68 @@ async function rawMotoWrite(client: S3Client, bucket: string, key: string, check
   return rate;
 }
 
-/** Small PutObjects as the copier sends them (whole, CRC32C in the header, Content-MD5), at several concurrencies. */
-async function rawMotoSmallPuts(client: S3Client, bucket: string): Promise<Record<number, number>> {
-  const count = 1000;
+const RAW_SMALL_PUTS = 1000;
+
+/** Small PutObjects as the copier sends them (whole, CRC32C in the header, Content-MD5), at one concurrency. */
+async function rawMotoSmallPuts(client: S3Client, bucket: string, concurrency: number): Promise<number> {
   const bodies = await Promise.all(Array.from({ length: 64 }, (_, i) => patternBytes(`small-${i}`, smallSize(i))));
-  const md5s = bodies.map((b) => createHashMd5(b));
+  const md5s = bodies.map((b) => createHash('md5').update(b).digest('base64'));
   const crcs = bodies.map((b) => crc32cBase64(b));
-  const rates: Record<number, number> = {};
-  for (const concurrency of [1, 4, 16, 64]) {
-    const started = performance.now();
-    await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
-      const body = bodies[i % bodies.length];
-      await client.send(new PutObjectCommand({
-        Bucket: bucket, Key: `raw-small/c${concurrency}/${i}`, Body: body, ContentLength: body.length,
-        ContentMD5: md5s[i % bodies.length], ChecksumAlgorithm: 'CRC32C', ChecksumCRC32C: crcs[i % bodies.length],
-      }));
-    });
-    rates[concurrency] = count / ((performance.now() - started) / 1000);
-  }
-  return rates;
-}
-
-function createHashMd5(buffer: Buffer): string {
-  return createHash('md5').update(buffer).digest('base64');
-}
-
-async function measureRaw(azure: BlobServiceClient, moto: CountingEmulator): Promise<Raw> {
-  const client = s3Client({ endpoint: moto.endpoint });
-  const plain = new S3Client({
-    endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED',
+  const started = performance.now();
+  await mapLimit(Array.from({ length: RAW_SMALL_PUTS }, (_, i) => i), concurrency, async (i) => {
+    const body = bodies[i % bodies.length];
+    await client.send(new PutObjectCommand({
+      Bucket: bucket, Key: `raw-small/c${concurrency}/${i}`, Body: body, ContentLength: body.length,
+      ContentMD5: md5s[i % bodies.length], ChecksumAlgorithm: 'CRC32C', ChecksumCRC32C: crcs[i % bodies.length],
+    }));
   });
+  return RAW_SMALL_PUTS / ((performance.now() - started) / 1000);
+}
+
+/** The copier's own S3 client (CRC32C, unsigned checksummed bodies), or a plain one with no checksum. */
+async function rawClients(moto: CountingEmulator) {
+  const client = s3Client({ endpoint: moto.endpoint });
+  const plain = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED' });
   await client.send(new CreateBucketCommand({ Bucket: 'raw' }));
+  return { client, plain, done: () => (client.destroy(), plain.destroy()) };
+}
+
+async function rawMotoWriteOn(moto: CountingEmulator, checksum: boolean): Promise<number> {
+  const c = await rawClients(moto);
+  try {
+    return await rawMotoWrite(checksum ? c.client : c.plain, 'raw', 'raw-1g', checksum);
+  } finally {
+    c.done();
+  }
+}
+
+async function rawMotoSmallPutsOn(moto: CountingEmulator, concurrency: number): Promise<number> {
+  const c = await rawClients(moto);
+  try {
+    return await rawMotoSmallPuts(c.client, 'raw', concurrency);
+  } finally {
+    c.done();
+  }
+}
+
+/** Each emulator alone, before any copy: Azurite's reads, moto's write without checksum, moto's small-put sweep. */
+async function measureRaw(azure: BlobServiceClient): Promise<Raw> {
   say('raw: reading the 1 GiB blob from Azurite');
   const read = await rawAzuriteRead(azure);
-  say('raw: writing 1 GiB to moto with CRC32C, then without');
-  const motoWriteCrcMiBs = await rawMotoWrite(client, 'raw', 'raw-crc32c', true);
-  const motoWritePlainMiBs = await rawMotoWrite(plain, 'raw', 'raw-plain', false);
-  say('raw: small PutObjects to moto at concurrency 1, 4, 16, 64');
-  const byConcurrency = await rawMotoSmallPuts(client, 'raw');
-  client.destroy();
-  plain.destroy();
+  say('raw: writing 1 GiB to moto without a checksum');
+  const motoWritePlainMiBs = await onFreshMoto((moto) => rawMotoWriteOn(moto, false));
+  say(`raw: ${RAW_SMALL_PUTS} small PutObjects to moto at concurrency 1, 4, 16, 64`);
+  const byConcurrency: Record<number, number> = {};
+  for (const c of [1, 4, 16, 64]) byConcurrency[c] = await onFreshMoto((moto) => rawMotoSmallPutsOn(moto, c));
+  const bestConcurrency = Number(Object.entries(byConcurrency).sort((a, b) => b[1] - a[1])[0][0]);
   return {
     azuriteReadMiBs: read.single,
     azuriteRangedReadMiBs: read.ranged,
-    motoWriteCrcMiBs,
+    motoWriteCrcRuns: [],
     motoWritePlainMiBs,
-    motoSmallPutsPerSec: Math.max(...Object.values(byConcurrency)),
     motoSmallPutsByConcurrency: byConcurrency,
+    motoSmallBestConcurrency: bestConcurrency,
+    motoSmallRuns: [byConcurrency[bestConcurrency]],
   };
 }
 
@@ -378,32 +402,74 @@ interface CopierResults {
   big2?: RunResult;
   small?: RunResult;
   rerun?: RunResult;
+  /** Every timed run, to show the spread between rounds. */
+  big1Runs: number[];
+  smallRuns: number[];
 }
 
-async function benchCopier(copier: CopierName, azurite: CountingAzurite): Promise<CopierResults> {
-  // A fresh moto for each copier: same starting state, and no gigabytes of earlier copies in its memory.
+/** One copy on a fresh moto (same starting state each time, and no gigabytes of earlier copies in its memory). */
+async function onFreshMoto<T>(fn: (moto: CountingEmulator) => Promise<T>): Promise<T> {
   const moto = await startCountingMoto();
-  const results: CopierResults = {};
   try {
-    const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
-    for (const b of ['dest-1g', 'dest-2g', 'dest-small']) await client.send(new CreateBucketCommand({ Bucket: b }));
-    const label = COPIER_LABEL[copier];
-    say(`${label}: 1 GiB blob`);
-    results.big1 = await runCopier(copier, 'big1', 'dest-1g', azurite, moto, 'first');
-    await client.send(new DeleteObjectCommand({ Bucket: 'dest-1g', Key: 'big/blob-1g.bin' }));
-    if (!SKIP_2G) {
-      say(`${label}: 2 GiB blob`);
-      results.big2 = await runCopier(copier, 'big2', 'dest-2g', azurite, moto, 'first');
-      await client.send(new DeleteObjectCommand({ Bucket: 'dest-2g', Key: 'big/blob-2g.bin' }));
-    }
-    say(`${label}: ${SMALL_COUNT} small blobs`);
-    results.small = await runCopier(copier, 'small', 'dest-small', azurite, moto, 'first');
-    say(`${label}: unchanged re-run of the small blobs`);
-    results.rerun = await runCopier(copier, 'small', 'dest-small', azurite, moto, 'rerun');
-    client.destroy();
+    return await fn(moto);
   } finally {
     await moto.stop();
   }
+}
+
+async function copyOnce(copier: CopierName, set: DataSet, azurite: CountingAzurite, withRerun: boolean) {
+  return onFreshMoto(async (moto) => {
+    const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
+    await client.send(new CreateBucketCommand({ Bucket: 'dest' }));
+    client.destroy();
+    const first = await runCopier(copier, set, 'dest', azurite, moto, 'first');
+    const rerun = withRerun ? await runCopier(copier, set, 'dest', azurite, moto, 'rerun') : undefined;
+    return { first, rerun };
+  });
+}
+
+const faster = (a: RunResult | undefined, b: RunResult) => (a === undefined || b.seconds < a.seconds ? b : a);
+
+/**
+ * The copies, interleaved: each round runs every copier once on a data set, right after
+ * measuring moto alone, so a machine whose load changes over the minutes treats all alike;
+ * each copier's fastest round is reported (the spread is printed too).
+ */
+async function benchCopies(azure: BlobServiceClient, azurite: CountingAzurite, raw: Raw | undefined) {
+  const results = Object.fromEntries(COPIERS.map((c) => [c, { big1Runs: [], smallRuns: [] } as CopierResults])) as Record<CopierName, CopierResults>;
+  for (let round = 1; round <= ROUNDS; round++) {
+    if (raw) {
+      say(`round ${round}: moto alone, 1 GiB multipart with CRC32C`);
+      raw.motoWriteCrcRuns.push(await onFreshMoto((moto) => rawMotoWriteOn(moto, true)));
+    }
+    for (const copier of COPIERS) {
+      say(`round ${round}: ${COPIER_LABEL[copier]}, 1 GiB blob`);
+      const { first } = await copyOnce(copier, 'big1', azurite, false);
+      results[copier].big1 = faster(results[copier].big1, first);
+      results[copier].big1Runs.push(GiB / MiB / first.seconds);
+    }
+  }
+  if (!SKIP_2G) {
+    for (const copier of COPIERS) {
+      say(`${COPIER_LABEL[copier]}, 2 GiB blob`);
+      results[copier].big2 = (await copyOnce(copier, 'big2', azurite, false)).first;
+    }
+  }
+  for (let round = 1; round <= ROUNDS; round++) {
+    if (raw) {
+      say(`round ${round}: moto alone, ${RAW_SMALL_PUTS} small PutObjects at concurrency ${raw.motoSmallBestConcurrency}`);
+      raw.motoSmallRuns.push(await onFreshMoto((moto) => rawMotoSmallPutsOn(moto, raw.motoSmallBestConcurrency)));
+    }
+    for (const copier of COPIERS) {
+      // The unchanged re-run follows the first round's copy, on the same moto.
+      say(`round ${round}: ${COPIER_LABEL[copier]}, ${SMALL_COUNT} small blobs${round === 1 ? ', then an unchanged re-run' : ''}`);
+      const { first, rerun } = await copyOnce(copier, 'small', azurite, round === 1);
+      results[copier].small = faster(results[copier].small, first);
+      results[copier].smallRuns.push(SMALL_COUNT / first.seconds);
+      if (rerun) results[copier].rerun = rerun;
+    }
+  }
+  void azure;
   return results;
 }
 
@@ -433,7 +499,7 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
   const rows: string[][] = [['', ...copiers.map((c) => COPIER_LABEL[c]), 'ceiling (emulator alone)']];
   const section = (title: string) => rows.push([title]);
   const bigRows = (set: 'big1' | 'big2', bytes: number) => {
-    rows.push(['  MiB/s', ...col((r) => f1(mibs(r[set], bytes))), raw ? `${f1(raw.motoWriteCrcMiBs)} (moto write, CRC32C)` : '']);
+    rows.push(['  MiB/s', ...col((r) => f1(mibs(r[set], bytes))), raw ? `${f1(crcCeiling(raw))} (moto write, CRC32C)` : '']);
     rows.push(['  wall s (whole process)', ...col((r) => f1(r[set]?.wallSeconds)), '']);
     rows.push(['  CPU s/GiB (copier process)', ...col((r) => (r[set] ? f2(perGiB(r[set]!.cpuSeconds, bytes)) : '-')), '']);
     rows.push(['  peak RSS MiB', ...col((r) => f0(r[set]?.maxRssMiB)), '']);
@@ -442,14 +508,16 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
     rows.push(['  moto / Azurite CPU s', ...col((r) => (r[set] ? `${f1(r[set]!.motoCpu)} / ${f1(r[set]!.azuriteCpu)}` : '-')), '']);
     rows.push(['  copy verified (count, bytes)', ...col((r) => r[set]?.verified ?? '-'), '']);
   };
-  section('one 1 GiB blob');
+  section(`one 1 GiB blob (fastest of ${ROUNDS} rounds)`);
   bigRows('big1', GiB);
+  rows.push(['  MiB/s in each round', ...col((r) => spread(r.big1Runs)), raw ? spread(raw.motoWriteCrcRuns) : '']);
   if (!SKIP_2G) {
     section('one 2 GiB blob');
     bigRows('big2', 2 * GiB);
   }
-  section(`${SMALL_COUNT} small blobs (1-64 KiB, ${f1(small.bytes / MiB)} MiB)`);
-  rows.push(['  blobs/s', ...col((r) => f0(r.small ? SMALL_COUNT / r.small.seconds : undefined)), raw ? `${f0(raw.motoSmallPutsPerSec)} (moto PutObject/s)` : '']);
+  section(`${SMALL_COUNT} small blobs (1-64 KiB, ${f1(small.bytes / MiB)} MiB; fastest of ${ROUNDS} rounds)`);
+  rows.push(['  blobs/s', ...col((r) => f0(r.small ? SMALL_COUNT / r.small.seconds : undefined)), raw ? `${f0(smallCeiling(raw))} (moto PutObject/s)` : '']);
+  rows.push(['  blobs/s in each round', ...col((r) => spread(r.smallRuns, 0)), raw ? spread(raw.motoSmallRuns, 0) : '']);
   rows.push(['  MiB/s', ...col((r) => f2(mibs(r.small, small.bytes))), '']);
   rows.push(['  CPU s/GiB (copier process)', ...col((r) => (r.small ? f1(perGiB(r.small.cpuSeconds, small.bytes)) : '-')), '']);
   rows.push(['  peak RSS MiB', ...col((r) => f0(r.small?.maxRssMiB)), '']);
@@ -470,7 +538,7 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
 
   const lines: string[] = [];
   lines.push('');
-  lines.push(`azs3copy vs ${rcloneVersion} (Debian), Azurite (in memory) -> moto, on ${cpuCount()} cores; load average ${loadAtStart} at start, ${loadavg()} at end`);
+  lines.push(`azs3copy vs ${rcloneVersion}; Azurite (in memory) -> moto on ${cpuCount()} cores; load average ${loadAtStart} at start, ${loadavg()} at end`);
   lines.push('');
   lines.push(table(rows));
   if (raw) {
@@ -480,12 +548,13 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
       ['', 'MiB/s'],
       ['  Azurite read, 1 GiB blob, one streamed download', f1(raw.azuriteReadMiBs)],
       [`  Azurite read, 1 GiB blob, ${partSizeFor(GiB, DEFAULT_PART_BYTES) / MiB} MiB ranges, ${DEFAULT_LOCAL_CONCURRENCY.parter} at once`, f1(raw.azuriteRangedReadMiBs)],
-      [`  moto write, 1 GiB multipart (${partSizeFor(GiB, DEFAULT_PART_BYTES) / MiB} MiB parts, ${DEFAULT_LOCAL_CONCURRENCY.parter} at once), CRC32C  <- fair ceiling`, f1(raw.motoWriteCrcMiBs)],
+      [`  moto write, 1 GiB multipart (${partSizeFor(GiB, DEFAULT_PART_BYTES) / MiB} MiB parts, ${DEFAULT_LOCAL_CONCURRENCY.parter} at once), CRC32C, best of ${raw.motoWriteCrcRuns.length}  <- fair ceiling`, f1(crcCeiling(raw))],
       ['  moto write, same, no checksum', f1(raw.motoWritePlainMiBs)],
     ]));
-    lines.push(`  moto small PutObject (CRC32C + Content-MD5) per second by concurrency: ${Object.entries(raw.motoSmallPutsByConcurrency).map(([c, r]) => `${c}: ${f0(r)}`).join(', ')}`);
+    lines.push(`  moto small PutObject (CRC32C + Content-MD5) per second by concurrency: ${Object.entries(raw.motoSmallPutsByConcurrency).map(([c, r]) => `${c}: ${f0(r)}`).join(', ')}; then at ${raw.motoSmallBestConcurrency} before each round: ${spread(raw.motoSmallRuns.slice(1), 0)}`);
     lines.push('  The fair write ceiling is the one with CRC32C: azs3copy sends a CRC32C with every put and part, so moto does that work for it too.');
-    lines.push('  Each is measured from this process with the copier\'s own S3 client, with no copy running, and includes CompleteMultipartUpload.');
+    lines.push('  Each is measured from this process with the copier\'s own S3 client, with no copy running (moto\'s write includes CompleteMultipartUpload),');
+    lines.push('  right before each round of copies, so that the copiers and the ceiling see the same machine.');
   }
   lines.push('');
   lines.push(...targets(raw, results));
@@ -516,10 +585,10 @@ function targets(raw: Raw | undefined, results: Partial<Record<CopierName, Copie
   const bigA = mibs(a.big1, GiB)!;
   const bigR = Math.max(...rclones.map((r) => mibs(r.big1, GiB) ?? 0));
   out.push(`${mark(rclones.length ? bigA >= bigR : undefined)} large blob MiB/s >= rclone's best: ${f1(bigA)} vs ${f1(bigR)}`);
-  if (raw) out.push(`${mark(bigA >= 0.85 * raw.motoWriteCrcMiBs)} large blob MiB/s within 85% of moto's raw write (CRC32C): ${f1(bigA)} vs ${f1(raw.motoWriteCrcMiBs)} (${f0((100 * bigA) / raw.motoWriteCrcMiBs)}%)`);
+  if (raw) out.push(`${mark(bigA >= 0.85 * crcCeiling(raw))} large blob MiB/s within 85% of moto's raw write (CRC32C): ${f1(bigA)} vs ${f1(crcCeiling(raw))} (${f0((100 * bigA) / crcCeiling(raw))}%)`);
   const smallA = SMALL_COUNT / a.small!.seconds;
   const smallR = Math.max(...rclones.map((r) => (r.small ? SMALL_COUNT / r.small.seconds : 0)));
-  if (raw) out.push(`${mark(smallA >= 0.9 * raw.motoSmallPutsPerSec)} small blobs/s within 90% of moto's raw PutObject rate: ${f0(smallA)} vs ${f0(raw.motoSmallPutsPerSec)} (${f0((100 * smallA) / raw.motoSmallPutsPerSec)}%)`);
+  if (raw) out.push(`${mark(smallA >= 0.9 * smallCeiling(raw))} small blobs/s within 90% of moto's raw PutObject rate: ${f0(smallA)} vs ${f0(smallCeiling(raw))} (${f0((100 * smallA) / smallCeiling(raw))}%)`);
   out.push(`${mark(rclones.length ? smallA > smallR : undefined)} small blobs/s above rclone's best: ${f0(smallA)} vs ${f0(smallR)}`);
   const cpuA = a.big1!.cpuSeconds / 1;
   const cpuR = Math.min(...rclones.map((r) => r.big1?.cpuSeconds ?? Infinity));
@@ -532,38 +601,46 @@ function targets(raw: Raw | undefined, results: Partial<Record<CopierName, Copie
     const grew = a.big2.maxRssMiB / a.big1!.maxRssMiB;
     out.push(`${mark(grew <= 1.2)} peak RSS flat when the blob doubles: ${f0(a.big1!.maxRssMiB)} MiB (1 GiB) -> ${f0(a.big2.maxRssMiB)} MiB (2 GiB)`);
   }
-  const allVerified = Object.values(results).every((r) => Object.values(r!).every((x) => !x || x.verified === 'ok'));
+  const runs = Object.values(results).flatMap((r) => [r!.big1, r!.big2, r!.small, r!.rerun]);
+  const allVerified = runs.every((x) => !x || x.verified === 'ok');
   out.push(`${mark(allVerified)} every copy verified in the bucket (object count and bytes)`);
   return out;
 }
 
 // ---------------------------------------------------------------- main
 
+/**
+ * Other work on a shared machine shifts the figures from one minute to the next: the
+ * bench, and with it the emulators and copiers it starts, asks for a higher priority.
+ */
+function raisePriority(): string {
+  try {
+    setPriority(0, -10);
+    return 'bench, emulators and copiers at nice -10';
+  } catch {
+    return 'normal priority (not allowed to raise it)';
+  }
+}
+
 async function main() {
+  const priority = raisePriority();
   useEmulatorAwsCredentials();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const rcloneVersion = COPIERS.some((c) => c.startsWith('rclone')) ? ensureRclone() : 'rclone (not run)';
   say(`${rcloneVersion}; starting Azurite (in memory) and moto`);
   const azurite = await startCountingAzurite();
-  const results: Partial<Record<CopierName, CopierResults>> = {};
+  let results: Partial<Record<CopierName, CopierResults>> = {};
   let raw: Raw | undefined;
   try {
     const azure = BlobServiceClient.fromConnectionString(azurite.connectionString);
     say(`seeding: 1 GiB${SKIP_2G ? '' : ' and 2 GiB'} blobs, ${SMALL_COUNT} small blobs`);
     await seed(azure);
-    if (!SKIP_RAW) {
-      const moto = await startCountingMoto();
-      try {
-        raw = await measureRaw(azure, moto);
-      } finally {
-        await moto.stop();
-      }
-    }
-    for (const copier of COPIERS) results[copier] = await benchCopier(copier, azurite);
+    if (!SKIP_RAW) raw = await measureRaw(azure);
+    results = await benchCopies(azure, azurite, raw);
   } finally {
     await azurite.stop();
   }
-  process.stdout.write(report(raw, results, rcloneVersion));
+  process.stdout.write(report(raw, results, `${rcloneVersion}; ${priority}`));
   writeFileSync(join(work, 'results.json'), JSON.stringify({ raw, results }, null, 2));
   say(`raw results in ${join(work, 'results.json')}; total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
 

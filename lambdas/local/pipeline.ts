@@ -31,7 +31,9 @@ export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
   // Each parter holds its part (64 MiB by default) in memory; three keep one S3 server busy (moto takes one
   // request at a time) while the next parts are read, and bound memory to about 3 parts. More only add memory.
   parter: 3,
-  recombinator: 2,
+  // One at a time: the last two parts of an upload often finish together, and two recombinators would then both
+  // complete it; on moto each completion rewrites the whole object (about 6 s of its CPU per GiB).
+  recombinator: 1,
 };
 
 export interface LocalCopyOptions {
