@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    reporters: ['default', './test/helpers/plain-summary.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Two cores: more workers would only fight over the single-threaded S3 emulator.
