@@ -22,7 +22,7 @@ export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
  * server must take apart and search for the trailer. moto here spends about 11 s of
  * CPU per GiB on streamed 64 MiB parts and about 6 s on the same parts sent whole
  * (the same as with no checksum at all), and moto is the bottleneck. Memory stays
- * bounded: a part is at most this size (larger parts, for blobs over 640 GiB, stream).
+ * bounded: a part is at most this size (larger parts, for blobs over about 1.2 TiB, stream).
  */
 export const MAX_BUFFERED_BODY_BYTES = 128 * 1024 * 1024;
 
