@@ -102,18 +102,21 @@ const isMissing = (error: unknown) => {
   return statusOf(error) === 404 || code === 'NoSuchUpload' || code === 'NotFound' || code === 'NoSuchKey';
 };
 
+/** The call's answer, or `fallback` when S3 says the key or the upload does not exist. */
+async function orIfMissing<T, F>(call: Promise<T>, fallback: F): Promise<T | F> {
+  try {
+    return await call;
+  } catch (error) {
+    if (isMissing(error)) return fallback;
+    throw error;
+  }
+}
+
 export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(options)): ObjectSink {
   const Bucket = options.bucket;
 
-  const uploadExists = async (key: string, uploadId: string) => {
-    try {
-      await client.send(new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, MaxParts: 1 }));
-      return true;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
-  };
+  const uploadExists = (key: string, uploadId: string) =>
+    orIfMissing(client.send(new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, MaxParts: 1 })).then(() => true), false);
 
   return {
     async check() {
@@ -142,18 +145,14 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
     },
 
     async head(key) {
-      try {
-        const out = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
-        return {
-          key,
-          size: out.ContentLength ?? 0,
-          lastModified: (out.LastModified ?? new Date(0)).toISOString(),
-          metadata: out.Metadata ?? {},
-        };
-      } catch (error) {
-        if (isMissing(error)) return undefined;
-        throw error;
-      }
+      const out = await orIfMissing(client.send(new HeadObjectCommand({ Bucket, Key: key })), undefined);
+      if (!out) return undefined;
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        lastModified: (out.LastModified ?? new Date(0)).toISOString(),
+        metadata: out.Metadata ?? {},
+      };
     },
 
     async list(prefix, startAfter, maxKeys) {
@@ -216,15 +215,11 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
       const parts: UploadedPart[] = [];
       let marker: string | undefined;
       for (;;) {
-        let out;
-        try {
-          out = await client.send(
-            new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker, MaxParts: 1000 }),
-          );
-        } catch (error) {
-          if (isMissing(error)) return undefined;
-          throw error;
-        }
+        const out = await orIfMissing(
+          client.send(new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker, MaxParts: 1000 })),
+          undefined,
+        );
+        if (!out) return undefined;
         for (const p of out.Parts ?? []) {
           parts.push({ partNumber: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0, checksumCrc32c: p.ChecksumCRC32C });
         }
@@ -252,40 +247,26 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
     },
 
     async complete(key, uploadId, parts) {
-      try {
-        await client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket,
-            Key: key,
-            UploadId: uploadId,
-            MultipartUpload: {
-              Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumCRC32C: p.checksumCrc32c })),
-            },
-          }),
-        );
-        return 'completed';
-      } catch (error) {
-        if (isMissing(error)) return 'missing';
-        throw error;
-      }
+      const completion = client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: {
+            Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumCRC32C: p.checksumCrc32c })),
+          },
+        }),
+      );
+      return orIfMissing(completion.then(() => 'completed' as const), 'missing' as const);
     },
 
     async abort(key, uploadId) {
-      try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId }));
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-      }
+      await orIfMissing(client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId })), undefined);
     },
 
     async getJson<T>(key: string) {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
-        return JSON.parse(await out.Body!.transformToString('utf8')) as T;
-      } catch (error) {
-        if (isMissing(error)) return undefined;
-        throw error;
-      }
+      const out = await orIfMissing(client.send(new GetObjectCommand({ Bucket, Key: key })), undefined);
+      return out ? (JSON.parse(await out.Body!.transformToString('utf8')) as T) : undefined;
     },
 
     async putJson(key, value, opts) {
