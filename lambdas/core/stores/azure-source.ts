@@ -5,17 +5,13 @@
  */
 import { ClientSecretCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import {
-  BlobServiceClient,
-  type BlobDownloadResponseParsed,
-  type BlobItem,
-  type StoragePipelineOptions,
-} from '@azure/storage-blob';
-import type { Readable } from 'node:stream';
+import { BlobServiceClient, type BlobItem, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { SourceConfig } from '../config';
 import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
+import { blobGetter, headerOf, metadataOf, sharedTokenCredential } from './azure-get';
+import { httpExchange } from './http-exchange';
 import { resumableRead } from './resumable-read';
 import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListPage, ListedBlob } from './types';
 
@@ -80,19 +76,22 @@ export function blobServiceClient(config: SourceConfig, options: AzureSourceOpti
     }
   }
   registerSecret(credentials.clientSecret);
-  const credential = new ClientSecretCredential(credentials.tenantId, credentials.clientId, credentials.clientSecret, {
+  const credential = sharedTokenCredential(new ClientSecretCredential(credentials.tenantId, credentials.clientId, credentials.clientSecret, {
     authorityHost: credentials.authorityHost,
     // Instance discovery calls the public cloud; with a custom authority it must be skipped.
     disableInstanceDiscovery: credentials.authorityHost !== undefined,
     additionalPolicies: [{ policy: tokenRequestTimeout(options.tokenTimeoutMs ?? numberFrom(TOKEN_TIMEOUT_ENV, 30_000)), position: 'perCall' }],
     retryOptions: { maxRetries: 2 },
-  });
+  }));
   const endpoint = config.blobEndpoint ?? `https://${config.account}.blob.core.windows.net`;
   return new BlobServiceClient(endpoint, credential, pipeline);
 }
 
 export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
-  const container = blobServiceClient(config, options).getContainerClient(config.container);
+  const service = blobServiceClient(config, options);
+  const container = service.getContainerClient(config.container);
+  // Reads, one or more per blob, skip the SDK's pipeline (see azure-get.ts); listing and properties use it.
+  const getter = blobGetter(service, config.container, httpExchange(), { maxTries: options.maxTries ?? 6 });
   const maxStreamResumes = options.maxStreamResumes ?? 10;
   let includeTags = true;
   const where = `container "${config.container}" in storage account "${config.account}"`;
@@ -170,46 +169,41 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       const offset = range?.start ?? 0;
       const download = async (from: number, count: number | undefined) => {
         try {
-          // The SDK's own resume is off (maxRetryRequests 0): resumableRead does it, pinned to the same ETag.
-          return await container.getBlobClient(name).download(from, count, { conditions: { ifMatch: etag }, maxRetryRequests: 0 });
+          return await getter.get(name, {
+            ifMatch: etag,
+            range: from === 0 && count === undefined ? undefined : { start: from, end: count === undefined ? undefined : from + count - 1 },
+          });
         } catch (error) {
           throw explainReadError(error, name);
         }
       };
-      const response: BlobDownloadResponseParsed = await download(offset, range ? range.end - range.start + 1 : undefined);
-      const length = response.contentLength ?? 0;
+      const answer = await download(offset, range ? range.end - range.start + 1 : undefined);
+      const header = (h: string) => headerOf(answer, h);
+      const length = Number(header('content-length') ?? 0);
+      // Content-Range: bytes 0-99/12345
+      const total = header('content-range')?.split('/')[1];
       const body = resumableRead(
-        bodyOf(response),
-        async (received) => bodyOf(await download(offset + received, length - received)),
+        answer.body,
+        async (received) => (await download(offset + received, length - received)).body,
         { length, maxResumes: maxStreamResumes, what: `blob "${name}"` },
       );
       return {
         body,
         length,
-        etag: response.etag!,
-        size: blobSizeOf(response),
-        lastModified: response.lastModified!.toISOString(),
-        // On a ranged read contentMD5 is the range's; the blob's own is blobContentMD5.
-        contentMd5: md5Base64(range ? response.blobContentMD5 : (response.contentMD5 ?? response.blobContentMD5)),
-        metadata: response.metadata ?? {},
-        contentType: response.contentType,
-        contentEncoding: response.contentEncoding,
-        contentLanguage: response.contentLanguage,
-        contentDisposition: response.contentDisposition,
-        cacheControl: response.cacheControl,
+        etag: header('etag')!,
+        size: total && total !== '*' ? Number(total) : length,
+        lastModified: new Date(header('last-modified')!).toISOString(),
+        // On a ranged read Content-MD5 is the range's (when asked for); the blob's own is x-ms-blob-content-md5.
+        contentMd5: (range ? undefined : header('content-md5')) || header('x-ms-blob-content-md5') || undefined,
+        metadata: metadataOf(answer),
+        contentType: header('content-type'),
+        contentEncoding: header('content-encoding'),
+        contentLanguage: header('content-language'),
+        contentDisposition: header('content-disposition'),
+        cacheControl: header('cache-control'),
       } satisfies BlobRead;
     },
   };
-}
-
-function bodyOf(response: BlobDownloadResponseParsed): Readable {
-  return response.readableStreamBody as NodeJS.ReadableStream as Readable;
-}
-
-function blobSizeOf(response: BlobDownloadResponseParsed): number {
-  // Content-Range: bytes 0-99/12345
-  const total = response.contentRange?.split('/')[1];
-  return total && total !== '*' ? Number(total) : (response.contentLength ?? 0);
 }
 
 /** Listings give an ETag bare, reads give it quoted; one form, so copies of a version can be recognised. */

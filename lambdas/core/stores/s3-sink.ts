@@ -22,10 +22,12 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
-import { Crc32c } from '../crc32c';
+import { Crc32c, crc32cBase64 } from '../crc32c';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
 import { unquotaedRetryStrategy } from './s3-retry';
-import type { ObjectAttributes, ObjectSink, UploadedPart } from './types';
+import { httpExchange } from './http-exchange';
+import { s3Putter } from './s3-put';
+import type { ObjectAttributes, ObjectSink, PutOptions, UploadedPart } from './types';
 
 export interface S3SinkOptions {
   bucket: string;
@@ -112,8 +114,27 @@ async function orIfMissing<T, F>(call: Promise<T>, fallback: F): Promise<T | F> 
   }
 }
 
+/** PutObject's headers for a body sent by s3Putter (the SDK maps the same fields to the same headers). */
+export function putHeaders(attributes: ObjectAttributes, put: PutOptions, checksumCrc32c: string): Record<string, string> {
+  const headers: Record<string, string> = { 'x-amz-checksum-crc32c': checksumCrc32c, 'x-amz-sdk-checksum-algorithm': 'CRC32C' };
+  const set = (name: string, value: string | undefined) => {
+    if (value !== undefined) headers[name] = value;
+  };
+  set('content-md5', put.contentMd5);
+  set('content-type', attributes.contentType);
+  set('content-encoding', attributes.contentEncoding);
+  set('content-language', attributes.contentLanguage);
+  set('content-disposition', attributes.contentDisposition);
+  set('cache-control', attributes.cacheControl);
+  set('x-amz-tagging', taggingHeader(attributes.tags));
+  for (const [key, value] of Object.entries(attributes.metadata)) headers[`x-amz-meta-${key.toLowerCase()}`] = value;
+  return headers;
+}
+
 export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(options)): ObjectSink {
   const Bucket = options.bucket;
+  // Bodies in memory (small blobs) skip the SDK's layers: one signed request each (see s3-put.ts).
+  const putter = s3Putter(client, httpExchange({ maxSockets: options.maxSockets ?? 64 }), { bucket: Bucket, maxAttempts: options.maxAttempts ?? 8 });
 
   const uploadExists = (key: string, uploadId: string) =>
     orIfMissing(client.send(new ListPartsCommand({ Bucket, Key: key, UploadId: uploadId, MaxParts: 1 })).then(() => true), false);
@@ -128,6 +149,9 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
     },
 
     async put(key, body, attributes, put) {
+      if (Buffer.isBuffer(body)) {
+        return putter.put({ key, body, headers: putHeaders(attributes, put, put.checksumCrc32c ?? crc32cBase64(body)) });
+      }
       const out = await client.send(
         new PutObjectCommand({
           Bucket,
