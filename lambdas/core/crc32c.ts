@@ -1,15 +1,33 @@
 /**
- * CRC32C (Castagnoli), the checksum every put and part carries, at about 1 GB/s in
- * plain JavaScript: slicing-by-16 over 32-bit words. The AWS SDK's own is a
+ * CRC32C (Castagnoli), the checksum every put and part carries. Node has none of its
+ * own. Where @node-rs/crc32's prebuilt native module loads (it ships binaries for the
+ * common platforms, no build step), it is used: about 2.9 GB/s here. Elsewhere (a
+ * Lambda bundle, which carries no native module) a plain JavaScript one does it at
+ * about 0.6-1 GB/s: slicing-by-16 over 32-bit words. The AWS SDK's own is a
  * byte-at-a-time loop (about 300 MB/s here), which made checksumming the largest
- * single cost of copying a large blob (3.5 s of CPU per GiB). Node has no native
- * CRC32C, and a native addon would have to be built for every Lambda platform.
+ * single cost of copying a large blob (3.5 s of CPU per GiB; 1.9 s with the
+ * JavaScript one, 0.4 s native).
  *
  * `Crc32c` implements the SDK's Checksum interface, so the S3 client uses it too
  * (for the bodies it streams), and the copy path uses it to checksum a body while
  * reading it, to send the value in the request's header.
  */
+import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
+
+/** The native CRC32C, when its module loads here; `state` and the result are finished (non-inverted) values. */
+const native: ((input: Buffer, state: number) => number) | undefined = (() => {
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: (input: Buffer, state: number) => number }).crc32c;
+  } catch {
+    return undefined;
+  }
+})();
+/** Below this many bytes the call into native code costs more than it saves. */
+const NATIVE_MIN_BYTES = 512;
+
+/** Which implementation runs here (for the bench's report). */
+export const CRC32C_IMPLEMENTATION = native ? 'native (@node-rs/crc32)' : 'JavaScript';
 
 const SLICES = 16;
 const T = new Int32Array(256 * SLICES);
@@ -28,6 +46,15 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Continue a CRC32C (in its inverted, running form: start from ~0) over `data`. */
 export function crc32cUpdate(crc: number, data: Uint8Array): number {
+  if (native && data.length >= NATIVE_MIN_BYTES) {
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+    return ~native(bytes, ~crc >>> 0);
+  }
+  return crc32cUpdateJs(crc, data);
+}
+
+/** The JavaScript CRC32C, whatever else is available (exported for the tests that hold both to the same answers). */
+export function crc32cUpdateJs(crc: number, data: Uint8Array): number {
   const n = data.length;
   let i = 0;
   // Bytes up to a 4-byte boundary, so that the middle can be read as 32-bit words.

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Crc32c, crc32cBase64, crc32cUpdate } from '../../lambdas/core/crc32c';
+import { CRC32C_IMPLEMENTATION, Crc32c, crc32cBase64, crc32cUpdate, crc32cUpdateJs } from '../../lambdas/core/crc32c';
 import { collectBody } from '../../lambdas/core/streams';
 
 /** The definition, one bit at a time: slow and obviously right. */
@@ -45,9 +45,23 @@ describe('crc32c', () => {
   it('agrees with the bitwise definition for every length and alignment', () => {
     const data = pseudoRandom(4096 + 64);
     for (const offset of [0, 1, 2, 3, 5]) {
-      for (const length of [0, 1, 3, 4, 15, 16, 17, 31, 33, 64, 100, 1023, 4096]) {
+      for (const length of [0, 1, 3, 4, 15, 16, 17, 31, 33, 64, 100, 511, 512, 513, 1023, 4096]) {
         const view = data.subarray(offset, offset + length);
         expect(finish(crc32cUpdate(-1, view)), `offset ${offset} length ${length}`).toBe(reference(view));
+      }
+    }
+  });
+
+  it('the JavaScript one (used where the native module is absent, as in a Lambda bundle) agrees too, native here', () => {
+    // npm ci installs the native module on this platform; losing it would silently slow every copy.
+    expect(CRC32C_IMPLEMENTATION).toBe('native (@node-rs/crc32)');
+    expect(finish(crc32cUpdateJs(-1, Buffer.from('123456789')))).toBe(0xe3069283);
+    const data = pseudoRandom(70_000 + 5, 5);
+    for (const offset of [0, 1, 3]) {
+      for (const length of [511, 512, 513, 4096, 70_000]) {
+        const view = data.subarray(offset, offset + length);
+        expect(finish(crc32cUpdateJs(-1, view)), `offset ${offset} length ${length}`).toBe(reference(view));
+        expect(crc32cUpdate(crc32cUpdateJs(-1, view.subarray(0, 100)), view.subarray(100))).toBe(crc32cUpdateJs(-1, view));
       }
     }
   });
