@@ -25,7 +25,7 @@ const { values } = parseArgs({
   },
 });
 
-const options = copyOptionsFromFlags({ ...values, quiet: true }, process.env);
+const options = copyOptionsFromFlags({ ...values, quiet: process.env.BENCH_VERBOSE !== '1' }, process.env);
 // For experiments: stage concurrencies other than the defaults, e.g. BENCH_STAGE_CONCURRENCY='{"parter":4}'.
 if (process.env.BENCH_STAGE_CONCURRENCY) options.concurrency = { ...options.concurrency, ...JSON.parse(process.env.BENCH_STAGE_CONCURRENCY) };
 const before = process.resourceUsage();

@@ -39,6 +39,7 @@ function counter(child: ChildProcess, stream: NodeJS.ReadableStream, markerPath:
   let total = 0;
   const waiting = new Map<string, () => void>();
   createInterface({ input: stream }).on('line', (line) => {
+    if (process.env.BENCH_ACCESS_LOG) process.stderr.write(`${process.env.BENCH_ACCESS_LOG} ${line}\n`);
     const m = LINE.exec(line);
     if (!m) return;
     const [, method, path] = m;

@@ -53,7 +53,7 @@ try {
   child.stderr.on('data', (c) => (out.stderr += c));
   await new Promise((done) => child.on('close', done));
   const [s3After, azAfter] = await Promise.all([moto.counts(), azurite.counts()]);
-  process.stderr.write(out.stderr.slice(-3000));
+  process.stderr.write(process.env.BENCH_VERBOSE === '1' ? out.stderr : out.stderr.slice(-3000));
   const line = JSON.parse(out.stdout.trim().split('\n').pop()!);
   console.log(JSON.stringify({
     ...line,

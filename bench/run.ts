@@ -32,16 +32,16 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
+  ListObjectsV2Command, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import {
   BlobServiceClient, ContainerSASPermissions, SASProtocol, StorageSharedKeyCredential, generateBlobSASQueryParameters,
 } from '@azure/storage-blob';
 import { mapLimit } from '../lambdas/core/batching';
 import { DEFAULT_PART_BYTES, MiB } from '../lambdas/core/context';
-import { crc32cBase64 } from '../lambdas/core/crc32c';
+import { CRC32C_IMPLEMENTATION, crc32cBase64 } from '../lambdas/core/crc32c';
 import { partSizeFor } from '../lambdas/core/plan';
-import { s3Client } from '../lambdas/core/stores/s3-sink';
+import { s3Client, s3Sink } from '../lambdas/core/stores/s3-sink';
 import { DEFAULT_LOCAL_CONCURRENCY } from '../lambdas/local/runner';
 import { patternBytes, uploadBlob } from '../lambdas/local/seed';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
@@ -192,18 +192,19 @@ async function rawMotoWrite(client: S3Client, bucket: string, key: string, check
 
 const RAW_SMALL_PUTS = 1000;
 
-/** Small PutObjects as the copier sends them (whole, CRC32C in the header, Content-MD5), at one concurrency. */
-async function rawMotoSmallPuts(client: S3Client, bucket: string, concurrency: number): Promise<number> {
+/**
+ * Small PutObjects as the copier sends them: through its own sink (one signed request per
+ * object, whole, CRC32C in the header, Content-MD5), at one concurrency.
+ */
+async function rawMotoSmallPuts(moto: CountingEmulator, bucket: string, concurrency: number): Promise<number> {
+  const sink = s3Sink({ bucket, endpoint: moto.endpoint });
   const bodies = await Promise.all(Array.from({ length: 64 }, (_, i) => patternBytes(`small-${i}`, smallSize(i))));
   const md5s = bodies.map((b) => createHash('md5').update(b).digest('base64'));
   const crcs = bodies.map((b) => crc32cBase64(b));
   const started = performance.now();
   await mapLimit(Array.from({ length: RAW_SMALL_PUTS }, (_, i) => i), concurrency, async (i) => {
-    const body = bodies[i % bodies.length];
-    await client.send(new PutObjectCommand({
-      Bucket: bucket, Key: `raw-small/c${concurrency}/${i}`, Body: body, ContentLength: body.length,
-      ContentMD5: md5s[i % bodies.length], ChecksumAlgorithm: 'CRC32C', ChecksumCRC32C: crcs[i % bodies.length],
-    }));
+    const n = i % bodies.length;
+    await sink.put(`raw-small/c${concurrency}/${i}`, bodies[n], { metadata: {} }, { length: bodies[n].length, contentMd5: md5s[n], checksumCrc32c: crcs[n] });
   });
   return RAW_SMALL_PUTS / ((performance.now() - started) / 1000);
 }
@@ -228,7 +229,7 @@ async function rawMotoWriteOn(moto: CountingEmulator, checksum: boolean): Promis
 async function rawMotoSmallPutsOn(moto: CountingEmulator, concurrency: number): Promise<number> {
   const c = await rawClients(moto);
   try {
-    return await rawMotoSmallPuts(c.client, 'raw', concurrency);
+    return await rawMotoSmallPuts(moto, 'raw', concurrency);
   } finally {
     c.done();
   }
@@ -548,6 +549,7 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
   const lines: string[] = [];
   lines.push('');
   lines.push(`azs3copy vs ${rcloneVersion}; Azurite (in memory) -> moto on ${cpuCount()} cores; load average ${loadAtStart} at start, ${loadavg()} at end`);
+  lines.push(`azs3copy's CRC32C here: ${CRC32C_IMPLEMENTATION}`);
   lines.push('');
   lines.push(table(rows));
   if (raw) {
@@ -560,7 +562,7 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
       [`  moto write, 1 GiB multipart (${partSizeFor(GiB, DEFAULT_PART_BYTES) / MiB} MiB parts, ${DEFAULT_LOCAL_CONCURRENCY.parter} at once), CRC32C, best of ${raw.motoWriteCrcRuns.length}  <- fair ceiling`, f1(crcCeiling(raw))],
       ['  moto write, same, no checksum', f1(raw.motoWritePlainMiBs)],
     ]));
-    lines.push(`  moto small PutObject (CRC32C + Content-MD5) per second by concurrency: ${Object.entries(raw.motoSmallPutsByConcurrency).map(([c, r]) => `${c}: ${f0(r)}`).join(', ')}; then at ${raw.motoSmallBestConcurrency} before each round: ${spread(raw.motoSmallRuns.slice(1), 0)}`);
+    lines.push(`  moto small PutObject (as the copier sends it: CRC32C + Content-MD5) per second by concurrency: ${Object.entries(raw.motoSmallPutsByConcurrency).map(([c, r]) => `${c}: ${f0(r)}`).join(', ')}; then at ${raw.motoSmallBestConcurrency} before each round: ${spread(raw.motoSmallRuns.slice(1), 0)}`);
     lines.push('  The fair write ceiling is the one with CRC32C: azs3copy sends a CRC32C with every put and part, so moto does that work for it too.');
     lines.push('  Each is measured from this process with the copier\'s own S3 client, with no copy running (moto\'s write includes CompleteMultipartUpload),');
     lines.push('  right before each round of copies, so that the copiers and the ceiling see the same machine.');
