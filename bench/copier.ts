@@ -28,6 +28,8 @@ const { values } = parseArgs({
 const options = copyOptionsFromFlags({ ...values, quiet: process.env.BENCH_VERBOSE !== '1' }, process.env);
 // For experiments: stage concurrencies other than the defaults, e.g. BENCH_STAGE_CONCURRENCY='{"parter":4}'.
 if (process.env.BENCH_STAGE_CONCURRENCY) options.concurrency = { ...options.concurrency, ...JSON.parse(process.env.BENCH_STAGE_CONCURRENCY) };
+// And other tuning, e.g. BENCH_TUNING='{"downloadConcurrency":4}'.
+if (process.env.BENCH_TUNING) options.tuning = { ...options.tuning, ...JSON.parse(process.env.BENCH_TUNING) };
 const before = process.resourceUsage();
 const started = performance.now();
 const result = await runLocalCopy(options);

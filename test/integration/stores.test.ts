@@ -7,10 +7,11 @@ import { Readable } from 'node:stream';
 import { ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { BlobFailure, SourceChangedError } from '../../lambdas/core/errors';
-import { azureSource } from '../../lambdas/core/stores/azure-source';
+import { azureSource, toListedBlob } from '../../lambdas/core/stores/azure-source';
+import type { ListedBlob } from '../../lambdas/core/stores/types';
 import { s3Sink } from '../../lambdas/core/stores/s3-sink';
 import { AZURITE_KEY } from '../../lambdas/local/emulators';
-import { digestOf, patternBytes, uploadBlob } from '../../lambdas/local/seed';
+import { digestOf, patternBytes, uploadBlob, uploadDirectoryMarker, type BlobSpec } from '../../lambdas/local/seed';
 import { emulators, newBucket, newContainer, s3, sourceOf } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
@@ -33,6 +34,36 @@ describe('Azure source', () => {
     expect(names).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
     const first = (await source.listPage(undefined, 1)).blobs[0];
     expect(first).toMatchObject({ name: 'b0', size: 0, etag: expect.stringMatching(/^".+"$/), kind: 'BlockBlob', isArchived: false, isDirectoryMarker: false });
+  });
+
+  it('lists exactly what the SDK lists: odd names, kinds, tiers, metadata, tags, markers, page after page', async () => {
+    const container = await newContainer();
+    const specs: BlobSpec[] = [
+      { name: 'a & b <c> "d" \'e\'.txt', size: 10, metadata: { Owner: 'R&D <team>', costCentre: '42' }, tags: { project: 'x + y: z=1', 'cost/centre': '7' } },
+      { name: 'ünïcødé/日本語/😀 file.bin', size: 0 },
+      { name: ' leading space/+%#?.bin', size: 1, singleShot: false },
+      { name: 'page.vhd', size: 1024, kind: 'page' },
+      { name: 'log.append', size: 100, kind: 'append', metadata: { Empty: '' } },
+      { name: 'cold/archived.bin', size: 5, tier: 'Archive' },
+      { name: 'cool.bin', size: 5, tier: 'Cool' },
+    ];
+    for (const spec of specs) await uploadBlob(container, spec);
+    await uploadDirectoryMarker(container, 'a-folder');
+    const source = azureSource(sourceOf(container));
+    const lean: ListedBlob[] = [];
+    let token: string | undefined;
+    do {
+      const page = await source.listPage(token, 3);
+      lean.push(...page.blobs);
+      token = page.continuation;
+    } while (token);
+    const sdk: ListedBlob[] = [];
+    for await (const item of container.listBlobsFlat({ includeMetadata: true, includeTags: true })) sdk.push(toListedBlob(item));
+    expect(sdk).toHaveLength(specs.length + 1);
+    expect(lean).toEqual(sdk);
+    expect(lean.find((b) => b.name === specs[0].name)).toMatchObject({ tags: specs[0].tags, size: 10, kind: 'BlockBlob' });
+    expect(lean.find((b) => b.name === 'a-folder')).toMatchObject({ isDirectoryMarker: true });
+    expect(lean.find((b) => b.name === 'cold/archived.bin')).toMatchObject({ isArchived: true, accessTier: 'Archive' });
   });
 
   it('reads exactly a range, pinned to the ETag', async () => {

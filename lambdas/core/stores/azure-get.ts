@@ -38,7 +38,9 @@ function isTokenCredential(credential: unknown): credential is TokenCredential {
 }
 
 /** The string Azure's Shared Key scheme signs (https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key). */
-export function sharedKeyStringToSign(method: string, account: string, path: string, headers: Record<string, string>): string {
+export function sharedKeyStringToSign(
+  method: string, account: string, path: string, headers: Record<string, string>, query: Record<string, string> = {},
+): string {
   const h = (name: string) => headers[name] ?? '';
   const msHeaders = Object.keys(headers)
     .filter((name) => name.startsWith('x-ms-'))
@@ -49,7 +51,11 @@ export function sharedKeyStringToSign(method: string, account: string, path: str
   return [
     method, h('content-language'), h('content-encoding'), length, h('content-md5'), h('content-type'), h('date'),
     h('if-modified-since'), h('if-match'), h('if-none-match'), h('if-unmodified-since'), h('range'),
-  ].join('\n') + `\n${msHeaders}/${account}${path}`;
+  ].join('\n') + `\n${msHeaders}/${account}${path}` + Object.keys(query)
+    .map((key) => [key.toLowerCase(), query[key]] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => `\n${key}:${value}`)
+    .join('');
 }
 
 /**
@@ -78,44 +84,60 @@ export function sharedTokenCredential(credential: TokenCredential): TokenCredent
   };
 }
 
-export function blobGetter(service: BlobServiceClient, container: string, exchange: HttpExchange, options: { maxTries?: number } = {}) {
+/**
+ * Signed GETs to one container, each retried as the SDK's pipeline was set to
+ * (throttling, 5xx, dropped connections, with capped backoff). A failure carries the
+ * status and the service's error code where the rest of the code reads them.
+ */
+export function containerRequester(service: BlobServiceClient, container: string, exchange: HttpExchange, options: { maxTries?: number } = {}) {
   const url = new URL(service.url);
   const origin = originOf(url);
   const basePath = url.pathname.replace(/\/$/, '');
   // A SAS rides in the service URL's query; every request carries it.
-  const query = url.search;
+  const sas = url.search.slice(1);
   const credential = service.credential;
 
-  async function once(name: string, get: GetOptions): Promise<Answer> {
-    const path = `${basePath}/${container}/${escapeBlobName(name)}`;
-    const headers: Record<string, string> = { 'x-ms-version': AZURE_API_VERSION, 'x-ms-date': new Date().toUTCString() };
-    if (get.ifMatch) headers['if-match'] = get.ifMatch;
-    if (get.range) headers['x-ms-range'] = `bytes=${get.range.start}-${get.range.end ?? ''}`;
+  async function once(what: string, resource: string, query: Record<string, string>, extraHeaders: Record<string, string>): Promise<Answer> {
+    const path = `${basePath}/${container}${resource}`;
+    const headers: Record<string, string> = { ...extraHeaders, 'x-ms-version': AZURE_API_VERSION, 'x-ms-date': new Date().toUTCString() };
     if (credential instanceof StorageSharedKeyCredential) {
-      const signature = credential.computeHMACSHA256(sharedKeyStringToSign('GET', credential.accountName, path, headers));
+      const signature = credential.computeHMACSHA256(sharedKeyStringToSign('GET', credential.accountName, path, headers, query));
       headers.authorization = `SharedKey ${credential.accountName}:${signature}`;
     } else if (isTokenCredential(credential)) {
       const token = await credential.getToken(STORAGE_SCOPE);
       if (!token) throw httpError('the credential returned no token for Azure Storage', { code: 'CredentialUnavailableError' });
       headers.authorization = `Bearer ${token.token}`;
     }
-    const answer = await exchange.send(origin, 'GET', path + query, headers);
+    const search = [new URLSearchParams(query).toString().replace(/\+/g, '%20'), sas].filter(Boolean).join('&');
+    const answer = await exchange.send(origin, 'GET', search ? `${path}?${search}` : path, headers);
     if (answer.status === 200 || answer.status === 206) return answer;
     const headerCode = answer.headers['x-ms-error-code'];
     const fields = xmlErrorFields(await textOf(answer));
     const code = (typeof headerCode === 'string' ? headerCode : undefined) ?? fields.code;
-    throw Object.assign(httpError(fields.message ?? `Azure answered ${answer.status}${code ? ` ${code}` : ''} to Get Blob`, { status: answer.status, code }), {
+    throw Object.assign(httpError(fields.message ?? `Azure answered ${answer.status}${code ? ` ${code}` : ''} to ${what}`, { status: answer.status, code }), {
       name: 'RestError',
       details: { errorCode: code },
     });
   }
 
   return {
-    /** Open a read of the blob (or a range of it); the answer's body is unread. */
-    get(name: string, get: GetOptions = {}): Promise<Answer> {
-      return withRetry(() => once(name, get), { attempts: options.maxTries ?? 6, baseDelayMs: 500, maxDelayMs: 30_000, isRetryable: isTransient });
+    /** GET `resource` (after the container: '' or '/' + escaped blob name); the answer's body is unread. */
+    get(what: string, resource: string, query: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Answer> {
+      return withRetry(() => once(what, resource, query, headers), {
+        attempts: options.maxTries ?? 6, baseDelayMs: 500, maxDelayMs: 30_000, isRetryable: isTransient,
+      });
     },
   };
+}
+
+export type ContainerRequester = ReturnType<typeof containerRequester>;
+
+/** Open a read of a blob (or a range of it), pinned to an ETag when given. */
+export function getBlob(requester: ContainerRequester, name: string, get: GetOptions = {}): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (get.ifMatch) headers['if-match'] = get.ifMatch;
+  if (get.range) headers['x-ms-range'] = `bytes=${get.range.start}-${get.range.end ?? ''}`;
+  return requester.get('Get Blob', `/${escapeBlobName(name)}`, {}, headers);
 }
 
 /** A header of the answer as one string (or undefined). */

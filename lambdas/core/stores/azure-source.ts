@@ -10,10 +10,11 @@ import type { SourceConfig } from '../config';
 import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
-import { blobGetter, headerOf, metadataOf, sharedTokenCredential } from './azure-get';
+import { containerRequester, getBlob, headerOf, metadataOf, sharedTokenCredential } from './azure-get';
+import { listBlobsPage } from './azure-list';
 import { httpExchange } from './http-exchange';
 import { resumableRead } from './resumable-read';
-import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListPage, ListedBlob } from './types';
+import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListedBlob } from './types';
 
 export interface AzureSourceOptions {
   /** Tries per request, the first included, before the SDK gives up. */
@@ -90,8 +91,8 @@ export function blobServiceClient(config: SourceConfig, options: AzureSourceOpti
 export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
   const service = blobServiceClient(config, options);
   const container = service.getContainerClient(config.container);
-  // Reads, one or more per blob, skip the SDK's pipeline (see azure-get.ts); listing and properties use it.
-  const getter = blobGetter(service, config.container, httpExchange(), { maxTries: options.maxTries ?? 6 });
+  // Listing and reads skip the SDK's pipeline (see azure-list.ts, azure-get.ts); the rest uses it.
+  const requester = containerRequester(service, config.container, httpExchange(), { maxTries: options.maxTries ?? 6 });
   const maxStreamResumes = options.maxStreamResumes ?? 10;
   let includeTags = true;
   const where = `container "${config.container}" in storage account "${config.account}"`;
@@ -122,14 +123,9 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
     },
 
     async listPage(continuation, maxPageSize) {
-      const list = () =>
-        container
-          .listBlobsFlat({ includeMetadata: true, includeTags })
-          .byPage({ continuationToken: continuation, maxPageSize })
-          .next();
-      let page;
+      const list = () => listBlobsPage(requester, { continuation, maxPageSize, includeTags });
       try {
-        page = await list().catch((error: unknown) => {
+        return await list().catch((error: unknown) => {
           // Reading index tags takes its own permission (blobs/tags/read), which "Storage Blob Data
           // Reader" lacks: copy without tags rather than not at all, and say so once.
           if (!includeTags || codeOf(error) !== 'AuthorizationPermissionMismatch') throw error;
@@ -140,9 +136,6 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       } catch (error) {
         throw explainAccessError(error, where, signIn);
       }
-      if (page.done || !page.value) return { blobs: [] };
-      const blobs = page.value.segment.blobItems.map(toListedBlob);
-      return { blobs, continuation: page.value.continuationToken || undefined } satisfies ListPage;
     },
 
     async properties(name, etag) {
@@ -169,7 +162,7 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       const offset = range?.start ?? 0;
       const download = async (from: number, count: number | undefined) => {
         try {
-          return await getter.get(name, {
+          return await getBlob(requester, name, {
             ifMatch: etag,
             range: from === 0 && count === undefined ? undefined : { start: from, end: count === undefined ? undefined : from + count - 1 },
           });
