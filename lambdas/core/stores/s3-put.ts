@@ -4,17 +4,16 @@
  * CPU per request here (middleware stack, endpoint rules, checksum plumbing), this
  * way about a third of that, for the same request on the wire.
  *
- * It takes from the SDK client everything that must agree with it: the resolved
- * endpoint (its own rules, asked once), the credentials provider (refreshes
- * included), the hash, and the SigV4 signer (the same @smithy/signature-v4 the SDK
- * signs with, configured as the S3 client configures it: no double escaping of the
- * path, unsigned payload because the CRC32C in the header protects the bytes).
+ * It takes from the SDK client what must agree with it: the resolved endpoint (its
+ * own rules, asked once) and the credentials provider (refreshes included). It signs
+ * with SigV4 as the SDK's signer does for this request (sigv4.ts; a test holds the two
+ * to the same signature): no double escaping of the path, unsigned payload because
+ * the CRC32C in the header protects the bytes.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { ChecksumConstructor } from '@smithy/types';
 import { isTransient, withRetry } from '../retry';
 import { httpError, originOf, textOf, xmlErrorFields, type HttpExchange, type Origin } from './http-exchange';
+import { sigV4Signer } from './sigv4';
 
 export interface PutRequest {
   key: string;
@@ -71,7 +70,7 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
 
 export function s3Putter(client: S3Client, exchange: HttpExchange, options: PutterOptions) {
   let target: Promise<Target> | undefined;
-  let signer: SignatureV4 | undefined;
+  let signer: ReturnType<typeof sigV4Signer> | undefined;
   let clockOffsetMs = 0;
   const maxAttempts = options.maxAttempts ?? 8;
 
@@ -81,33 +80,17 @@ export function s3Putter(client: S3Client, exchange: HttpExchange, options: Putt
       throw error;
     });
     const { origin, basePath, region } = await target;
-    signer ??= new SignatureV4({
-      service: 's3',
-      region,
-      credentials: client.config.credentials,
-      sha256: client.config.sha256 as ChecksumConstructor,
-      uriEscapePath: false,
-      applyChecksum: false,
-    });
+    signer ??= sigV4Signer('s3', region);
     const path = `${basePath}/${encodeKeyPath(request.key)}`;
-    const signed = await signer.sign(
-      {
-        method: 'PUT',
-        protocol: origin.protocol,
-        hostname: origin.hostname,
-        port: origin.port,
-        path,
-        query: {},
-        headers: {
-          ...request.headers,
-          host: origin.host,
-          'content-length': String(request.body.length),
-          'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-        },
-      },
-      { signingDate: new Date(Date.now() + clockOffsetMs) },
+    const headers = signer(
+      'PUT',
+      path,
+      { ...request.headers, host: origin.host, 'content-length': String(request.body.length), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      // The SDK client's provider: environment, profile, container or instance role, refreshed before expiry.
+      await client.config.credentials(),
+      new Date(Date.now() + clockOffsetMs),
     );
-    const answer = await exchange.send(origin, 'PUT', path, signed.headers, request.body);
+    const answer = await exchange.send(origin, 'PUT', path, headers, request.body);
     if (answer.status >= 200 && answer.status < 300) {
       answer.body.resume();
       const crc = answer.headers['x-amz-checksum-crc32c'];
