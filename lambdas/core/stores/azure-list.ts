@@ -54,7 +54,11 @@ export function parseXmlTree(xml: string): Element {
   return root;
 }
 
-const quoted = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`);
+/** Listings give an ETag bare, reads give it quoted; one form, so copies of a version can be recognised. */
+export function quotedEtag(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
 const child = (element: Element | undefined, name: string) => element?.children.find((c) => c.name === name);
 const textIn = (element: Element | undefined, name: string) => {
   const c = child(element, name);
@@ -79,8 +83,7 @@ export function listedBlobOf(element: Element): ListedBlob {
   const isFolder = Object.entries(metadata).some(([k, v]) => k.toLowerCase() === 'hdi_isfolder' && v.toLowerCase() === 'true');
   return {
     name: nameOf(element),
-    // Listings give an ETag bare, reads give it quoted; one form, so copies of a version can be recognised.
-    etag: quoted(textIn(properties, 'Etag') ?? ''),
+    etag: quotedEtag(textIn(properties, 'Etag') ?? ''),
     size,
     lastModified: new Date(textIn(properties, 'Last-Modified') ?? 0).toISOString(),
     contentMd5: textIn(properties, 'Content-MD5') || undefined,

@@ -11,7 +11,7 @@ import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
 import { containerRequester, getBlob, headerOf, metadataOf, sharedTokenCredential } from './azure-get';
-import { listBlobsPage } from './azure-list';
+import { listBlobsPage, quotedEtag } from './azure-list';
 import { httpExchange } from './http-exchange';
 import { resumableRead } from './resumable-read';
 import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListedBlob } from './types';
@@ -197,11 +197,6 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       } satisfies BlobRead;
     },
   };
-}
-
-/** Listings give an ETag bare, reads give it quoted; one form, so copies of a version can be recognised. */
-export function quotedEtag(etag: string): string {
-  return etag.startsWith('"') ? etag : `"${etag}"`;
 }
 
 function md5Base64(md5: Uint8Array | undefined): string | undefined {
