@@ -1,8 +1,9 @@
 /**
- * Get Blob as one HTTP request: every read of the copy (a whole small blob, a
- * part's range, a resumed remainder) is one of these, and through the SDK each
- * costs about 1.5 ms of CPU in its pipeline and serializers, more than the request
- * itself. The answer's headers are read directly; its body is the socket's stream.
+ * Signed GETs to a container, without the SDK's pipeline: Get Blob (every read of
+ * the copy: a whole small blob, a part's range, a resumed remainder) and, through
+ * azure-list.ts, List Blobs. Through the SDK each read costs about 1.5 ms of CPU in
+ * its pipeline and serializers, more than the request itself. The answer's headers
+ * are read directly; its body is the socket's stream.
  *
  * Authorization is whatever the BlobServiceClient was built with: a shared key
  * (signed here exactly as the SDK's own policy signs), a SAS (already in its URL),
