@@ -66,7 +66,7 @@ export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
     retryStrategy: unquotaedRetryStrategy({ maxAttempts: options.maxAttempts ?? 8 }),
     // The SDK otherwise writes warnings to the console; the stages log failures themselves.
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
-    // The SDK's CRC32C is byte-at-a-time JavaScript; this one is about 3.5 times faster.
+    // The SDK's CRC32C is byte-at-a-time JavaScript; ours is native where it loads, and 2-3 times faster JavaScript elsewhere.
     checksumAlgorithms: { CRC32C: Crc32c },
     requestHandler: {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
