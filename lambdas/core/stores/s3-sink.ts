@@ -21,7 +21,6 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import type { BuildMiddleware, MetadataBearer } from '@smithy/types';
 import { Crc32c, crc32cBase64 } from '../crc32c';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
 import { unquotaedRetryStrategy } from './s3-retry';
@@ -39,27 +38,11 @@ export interface S3SinkOptions {
   maxSockets?: number;
 }
 
-/**
- * A body sent whole with its CRC32C in a header is signed as UNSIGNED-PAYLOAD. SigV4
- * would otherwise hash every byte with SHA-256 before sending (about 40% of a part's
- * upload time here, and CPU that Lambda bills), to protect bytes that the CRC32C,
- * which S3 checks, already protects. Streamed bodies are unsigned by the SDK already.
- */
-const unsignedChecksummedPayload: BuildMiddleware<object, MetadataBearer> = (next, context) => async (args) => {
-  const request = args.request as { headers?: Record<string, string>; body?: unknown };
-  if (
-    (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') &&
-    request.headers?.['x-amz-checksum-crc32c'] !== undefined &&
-    request.body instanceof Uint8Array
-  ) {
-    request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-  }
-  return next(args);
-};
-
 export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
   const maxSockets = options.maxSockets ?? 64;
-  const client = new S3Client({
+  // Bodies in memory go through s3Putter (unsigned payload, CRC32C in the header); a part goes to the SDK as a
+  // stream, which it already signs as UNSIGNED-PAYLOAD.
+  return new S3Client({
     region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: options.endpoint,
     forcePathStyle: options.endpoint !== undefined,
@@ -75,8 +58,6 @@ export function s3Client(options: Omit<S3SinkOptions, 'bucket'>): S3Client {
       requestTimeout: 120_000,
     },
   });
-  client.middlewareStack.add(unsignedChecksummedPayload, { step: 'build', priority: 'low', name: 'azs3copyUnsignedChecksummedPayload' });
-  return client;
 }
 
 /** S3's tagging header is a URL query string. */
