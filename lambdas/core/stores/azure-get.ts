@@ -73,7 +73,9 @@ export function sharedTokenCredential(credential: TokenCredential): TokenCredent
       const cached = tokens.get(key);
       const current = cached && (await cached.catch(() => undefined));
       if (current && current.expiresOnTimestamp - Date.now() >= TOKEN_REFRESH_MARGIN_MS) return current;
-      if (cached && tokens.get(key) !== cached) return tokens.get(key)!;
+      // Another caller may have started the next fetch while this one waited: share it.
+      const replaced = tokens.get(key);
+      if (replaced && replaced !== cached) return replaced;
       const fetching = credential.getToken(scopes, options).then((token) => {
         if (!token) throw httpError('the credential returned no token for Azure Storage', { code: 'CredentialUnavailableError' });
         return token;
