@@ -4,17 +4,37 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import { ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters, type BlobItem } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { BlobFailure, SourceChangedError } from '../../lambdas/core/errors';
-import { azureSource, toListedBlob } from '../../lambdas/core/stores/azure-source';
-import type { ListedBlob } from '../../lambdas/core/stores/types';
+import { quotedEtag } from '../../lambdas/core/stores/azure-list';
+import { azureSource } from '../../lambdas/core/stores/azure-source';
+import type { BlobKind, ListedBlob } from '../../lambdas/core/stores/types';
 import { s3Sink } from '../../lambdas/core/stores/s3-sink';
 import { AZURITE_KEY } from '../../lambdas/local/emulators';
 import { digestOf, patternBytes, uploadBlob, uploadDirectoryMarker, type BlobSpec } from '../../lambdas/local/seed';
 import { emulators, newBucket, newContainer, s3, sourceOf } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
+
+/** The SDK's listing entry as a ListedBlob: the reference the copier's own listing is held to. */
+function sdkListedBlob(item: BlobItem): ListedBlob {
+  const p = item.properties;
+  const metadata = item.metadata ?? {};
+  const isFolder = Object.entries(metadata).some(([k, v]) => k.toLowerCase() === 'hdi_isfolder' && v.toLowerCase() === 'true');
+  return {
+    name: item.name,
+    etag: quotedEtag(p.etag),
+    size: p.contentLength ?? 0,
+    lastModified: p.lastModified.toISOString(),
+    contentMd5: p.contentMD5 && p.contentMD5.length > 0 ? Buffer.from(p.contentMD5).toString('base64') : undefined,
+    tags: item.tags && Object.keys(item.tags).length > 0 ? item.tags : undefined,
+    kind: p.blobType as BlobKind | undefined,
+    accessTier: p.accessTier,
+    isDirectoryMarker: isFolder && (p.contentLength ?? 0) === 0,
+    isArchived: p.accessTier === 'Archive',
+  };
+}
 
 describe('Azure source', () => {
   it('lists page by page with continuation, every blob once, with its identity', async () => {
@@ -58,7 +78,7 @@ describe('Azure source', () => {
       token = page.continuation;
     } while (token);
     const sdk: ListedBlob[] = [];
-    for await (const item of container.listBlobsFlat({ includeMetadata: true, includeTags: true })) sdk.push(toListedBlob(item));
+    for await (const item of container.listBlobsFlat({ includeMetadata: true, includeTags: true })) sdk.push(sdkListedBlob(item));
     expect(sdk).toHaveLength(specs.length + 1);
     expect(lean).toEqual(sdk);
     expect(lean.find((b) => b.name === specs[0].name)).toMatchObject({ tags: specs[0].tags, size: 10, kind: 'BlockBlob' });

@@ -5,16 +5,16 @@
  */
 import { ClientSecretCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import { BlobServiceClient, type BlobItem, type StoragePipelineOptions } from '@azure/storage-blob';
+import { BlobServiceClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { SourceConfig } from '../config';
 import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
 import { containerRequester, getBlob, headerOf, metadataOf, sharedTokenCredential } from './azure-get';
-import { listBlobsPage, quotedEtag } from './azure-list';
+import { listBlobsPage } from './azure-list';
 import { httpExchange } from './http-exchange';
 import { resumableRead } from './resumable-read';
-import type { BlobKind, BlobProperties, BlobRead, BlobSource, ByteRange, ListedBlob } from './types';
+import type { BlobProperties, BlobRead, BlobSource, ByteRange } from './types';
 
 export interface AzureSourceOptions {
   /** Tries per request, the first included, before the SDK gives up. */
@@ -201,24 +201,6 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
 
 function md5Base64(md5: Uint8Array | undefined): string | undefined {
   return md5 && md5.length > 0 ? Buffer.from(md5).toString('base64') : undefined;
-}
-
-export function toListedBlob(item: BlobItem): ListedBlob {
-  const p = item.properties;
-  const metadata = item.metadata ?? {};
-  const isFolder = Object.entries(metadata).some(([k, v]) => k.toLowerCase() === 'hdi_isfolder' && v.toLowerCase() === 'true');
-  return {
-    name: item.name,
-    etag: quotedEtag(p.etag),
-    size: p.contentLength ?? 0,
-    lastModified: p.lastModified.toISOString(),
-    contentMd5: md5Base64(p.contentMD5),
-    tags: item.tags && Object.keys(item.tags).length > 0 ? item.tags : undefined,
-    kind: p.blobType as BlobKind | undefined,
-    accessTier: p.accessTier,
-    isDirectoryMarker: isFolder && (p.contentLength ?? 0) === 0,
-    isArchived: p.accessTier === 'Archive',
-  };
 }
 
 /** Turn an error reading one blob into what the stage should do with it. */
