@@ -196,8 +196,8 @@ const RAW_SMALL_PUTS = 1000;
  * Small PutObjects as the copier sends them: through its own sink (one signed request per
  * object, whole, CRC32C in the header, Content-MD5), at one concurrency.
  */
-async function rawMotoSmallPuts(moto: CountingEmulator, bucket: string, concurrency: number): Promise<number> {
-  const sink = s3Sink({ bucket, endpoint: moto.endpoint });
+async function rawMotoSmallPuts(moto: CountingEmulator, client: S3Client, bucket: string, concurrency: number): Promise<number> {
+  const sink = s3Sink({ bucket, endpoint: moto.endpoint }, client);
   const bodies = await Promise.all(Array.from({ length: 64 }, (_, i) => patternBytes(`small-${i}`, smallSize(i))));
   const md5s = bodies.map((b) => createHash('md5').update(b).digest('base64'));
   const crcs = bodies.map((b) => crc32cBase64(b));
@@ -229,7 +229,7 @@ async function rawMotoWriteOn(moto: CountingEmulator, checksum: boolean): Promis
 async function rawMotoSmallPutsOn(moto: CountingEmulator, concurrency: number): Promise<number> {
   const c = await rawClients(moto);
   try {
-    return await rawMotoSmallPuts(moto, 'raw', concurrency);
+    return await rawMotoSmallPuts(moto, c.client, 'raw', concurrency);
   } finally {
     c.done();
   }
