@@ -1,0 +1,111 @@
+/**
+ * One suite for every state store: DynamoDB and the bucket (both on moto, as the
+ * deployed pipeline and a local run use them) and the in-memory double. What the
+ * run's exact counting stands on: a create happens once, a stale version never
+ * overwrites, counters add up under concurrency, and a refused transaction
+ * writes nothing.
+ */
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { bucketTable } from '../../lambdas/core/state/bucket-table';
+import { dynamoTable } from '../../lambdas/core/state/dynamo-table';
+import { memoryTable } from '../../lambdas/core/state/memory-table';
+import type { StateTable } from '../../lambdas/core/state/table';
+import { emulators, newBucket, s3, uniqueName } from '../helpers/stores';
+
+export async function newDynamoTable(): Promise<StateTable> {
+  const endpoint = emulators().s3Endpoint;
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1' });
+  const name = uniqueName('runs');
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
+    }),
+  );
+  return dynamoTable(name, client, { endpoint });
+}
+
+const STORES: [string, () => Promise<StateTable>][] = [
+  ['memory', async () => memoryTable()],
+  ['bucket (S3 conditional writes on moto)', async () => bucketTable(s3(), await newBucket())],
+  ['DynamoDB (moto)', newDynamoTable],
+];
+
+describe.each(STORES)('state table: %s', (_name, open) => {
+  it('creates an item once, and replaces it only at the version read', async () => {
+    const table = await open();
+    expect(await table.put({ pk: 'p', sk: 'a', n: 1 }, { ifAbsent: true })).toBe(true);
+    expect(await table.put({ pk: 'p', sk: 'a', n: 2 }, { ifAbsent: true })).toBe(false);
+    const first = await table.get('p', 'a');
+    expect(first).toMatchObject({ n: 1, v: 1 });
+    expect(await table.put({ pk: 'p', sk: 'a', n: 3 }, { ifVersion: 1 })).toBe(true);
+    expect(await table.put({ pk: 'p', sk: 'a', n: 4 }, { ifVersion: 1 })).toBe(false);
+    expect(await table.get('p', 'a')).toMatchObject({ n: 3, v: 2 });
+    expect(await table.get('p', 'missing')).toBeUndefined();
+  });
+
+  it('keeps nested values, lists, booleans and nulls as written', async () => {
+    const table = await open();
+    const value = { names: ['a b', 'ü', ''], sizes: [0, 5, 2 ** 40], on: false, none: null, map: { 'x.y': { deep: 'z' } } };
+    await table.put({ pk: 'p', sk: 'nested', ...value });
+    expect(await table.get('p', 'nested')).toMatchObject(value);
+  });
+
+  it('adds to counters atomically under concurrent updates, and applies a condition', async () => {
+    const table = await open();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => table.update({ pk: 'p', sk: 'c', add: { n: 1, bytes: i }, set: { last: 'x' } })));
+    expect(await table.get('p', 'c')).toMatchObject({ n: 20, bytes: 190, last: 'x' });
+    expect(await table.update({ pk: 'p', sk: 'c', set: { state: 'done' }, when: { attribute: 'state', absent: true } })).toMatchObject({ state: 'done' });
+    expect(await table.update({ pk: 'p', sk: 'c', set: { state: 'again' }, when: { attribute: 'state', absent: true } })).toBeUndefined();
+    expect(await table.update({ pk: 'p', sk: 'c', set: { state: 'next' }, when: { attribute: 'state', in: ['running', 'done'] } })).toMatchObject({ state: 'next' });
+    expect(await table.update({ pk: 'p', sk: 'c', set: { state: 'x' }, when: { attribute: 'state', in: ['running'] } })).toBeUndefined();
+    expect(await table.get('p', 'c')).toMatchObject({ n: 20, state: 'next' });
+  });
+
+  it('elects exactly one winner among concurrent conditional updates', async () => {
+    const table = await open();
+    await table.put({ pk: 'p', sk: 'run', state: 'running' });
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => table.update({ pk: 'p', sk: 'run', set: { state: 'complete' }, when: { attribute: 'state', in: ['running'] } })),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('applies a transaction whole, or not at all when its put is refused', async () => {
+    const table = await open();
+    const unit = { pk: 'r', sk: 'unit.1', status: 'cc' };
+    expect(await table.transact({ item: unit, precondition: { ifAbsent: true } }, [{ pk: 'r', sk: 'totals', add: { copied: 2 } }])).toBe(true);
+    expect(await table.transact({ item: unit, precondition: { ifAbsent: true } }, [{ pk: 'r', sk: 'totals', add: { copied: 2 } }])).toBe(false);
+    expect(await table.get('r', 'totals')).toMatchObject({ copied: 2 });
+    expect(await table.transact({ item: { ...unit, status: 'cf' }, precondition: { ifVersion: 1 } }, [{ pk: 'r', sk: 'totals', add: { copied: -1, failed: 1 } }])).toBe(true);
+    expect(await table.get('r', 'totals')).toMatchObject({ copied: 1, failed: 1 });
+    expect(await table.get('r', 'unit.1')).toMatchObject({ status: 'cf', v: 2 });
+    // A transaction whose update condition fails writes nothing either.
+    expect(
+      await table.transact({ item: { ...unit, status: 'ff' }, precondition: { ifVersion: 2 } }, [
+        { pk: 'r', sk: 'totals', add: { failed: 1 }, when: { attribute: 'state', in: ['gone'] } },
+      ]),
+    ).toBe(false);
+    expect(await table.get('r', 'unit.1')).toMatchObject({ status: 'cf', v: 2 });
+  });
+
+  it('pages through a partition in sort-key order, by prefix', async () => {
+    const table = await open();
+    const pk = `q.${uniqueName('x')}`;
+    for (let i = 0; i < 25; i++) await table.put({ pk, sk: `unit.${String(i).padStart(3, '0')}`, i });
+    await table.put({ pk, sk: 'other', i: -1 });
+    const seen: number[] = [];
+    let after: string | undefined;
+    do {
+      const page = await table.query(pk, 'unit.', { after, limit: 10 });
+      seen.push(...page.items.map((item) => item.i as number));
+      after = page.next;
+    } while (after);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    await table.delete(pk, 'unit.000');
+    expect((await table.query(pk, 'unit.')).items).toHaveLength(24);
+  });
+});
