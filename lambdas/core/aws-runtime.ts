@@ -1,38 +1,72 @@
 /**
  * The Runtime of a deployed function: configuration from Secrets Manager (cached
- * briefly, so an edit takes effect within a minute), messages to SNS, outcomes to
- * logs and embedded metrics. Clients are created once per container.
+ * briefly, so an edit takes effect within a minute), messages to SNS, the run's
+ * state in the stack's DynamoDB table, logs and metrics through Powertools.
+ * Clients are created once per container.
  */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
+import { PublishBatchCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { ChangeMessageVisibilityCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
 import { mapLimit, packBySize } from './batching';
 import { parseSecret, type CopyConfig } from './config';
 import {
-  DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_TUNING, type Runtime,
+  DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_STALL_AFTER_SECONDS, DEFAULT_TUNING, type Runtime,
 } from './context';
+import { deadLetterWhereabouts } from './dead-letter-search';
 import { ConfigError, errorMessage } from './errors';
 import { ENV, numberFrom, required, topicEnv } from './env';
-import type { Ledger, Outcome } from './ledger';
-import { createLogger, type Logger } from './log';
+import type { SqsRecord } from './handler';
+import { errorReplacer, redact, type Logger } from './log';
 import type { RunSettings, StageMessage } from './messages';
-import { METRIC, emfRecord, metricDimensions } from './metrics';
-import { stageOf } from './stages';
+import { METRICS_NAMESPACE, METRIC, PIPELINE_DIMENSION, metricsOfDelta, type MetricName } from './metrics';
+import { endOfRun } from './run-end';
+import { runLedger, type LedgerHooks, type RunLedger } from './run-ledger';
+import { stageOf } from './stages/specs';
+import { dynamoTable } from './state/dynamo-table';
 import { azureSource } from './stores/azure-source';
 import { s3Client, s3Sink } from './stores/s3-sink';
 import type { BlobSource, ObjectSink } from './stores/types';
 
 const CONFIG_TTL_MS = 60_000;
 
-export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env): Runtime {
-  const log = createLogger({ stage });
-  const dimensions = metricDimensions(env[ENV.pipeline] ?? 'azs3copy');
+/** Our Logger over Powertools' (JSON lines CloudWatch understands), every field passed through the redactor. */
+export function powertoolsLogger(base: PowertoolsLogger): Logger {
+  const clean = (fields: Record<string, unknown> | undefined) =>
+    fields ? (JSON.parse(redact(JSON.stringify(fields, errorReplacer))) as Record<string, unknown>) : {};
+  return {
+    debug: (m, f) => base.debug(redact(m), clean(f)),
+    info: (m, f) => base.info(redact(m), clean(f)),
+    warn: (m, f) => base.warn(redact(m), clean(f)),
+    error: (m, f) => base.error(redact(m), clean(f)),
+    child: (fields) => powertoolsLogger(base.createChild({ persistentKeys: clean(fields) })),
+  };
+}
+
+/** A short fingerprint of the credentials, so a rotated secret gets a new client (and never appears itself). */
+function credentialsKey(config: CopyConfig): string {
+  return createHash('sha256').update(JSON.stringify(config.source.credentials)).digest('hex').slice(0, 16);
+}
+
+export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) {
+  const pipeline = env[ENV.pipeline] ?? 'azs3copy';
+  const log = powertoolsLogger(new PowertoolsLogger({ serviceName: 'azs3copy', persistentKeys: { stage, pipeline } }));
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'azs3copy', defaultDimensions: { [PIPELINE_DIMENSION]: pipeline } });
   const secretArn = required(ENV.secretArn, env);
   const secrets = new SecretsManagerClient({});
   const sns = new SNSClient({});
+  const sqs = new SQSClient({});
   const s3 = s3Client({});
   let cached: { at: number; config: CopyConfig } | undefined;
   const sources = new Map<string, BlobSource>();
   const sinks = new Map<string, ObjectSink>();
+  const queueUrls = new Map<string, string>();
+
+  const metric = (name: MetricName, value: number) =>
+    metrics.addMetric(name, name === METRIC.bytesCopied ? MetricUnit.Bytes : MetricUnit.Count, value);
 
   const loadConfig = async (): Promise<CopyConfig> => {
     if (cached && Date.now() - cached.at < CONFIG_TTL_MS) return cached.config;
@@ -69,7 +103,37 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
     }
   };
 
-  return {
+  const sinkFor = (settings: RunSettings) => {
+    let sink = sinks.get(settings.bucket);
+    if (!sink) {
+      sink = s3Sink({ bucket: settings.bucket }, s3);
+      sinks.set(settings.bucket, sink);
+    }
+    return sink;
+  };
+
+  const hooks: LedgerHooks = {
+    onDelta: (_run, delta) => {
+      for (const [name, value] of metricsOfDelta(delta)) metric(name, value);
+    },
+  };
+  const ledger: RunLedger = runLedger(dynamoTable(required(ENV.runTable, env), new DynamoDBClient({})), hooks);
+  const operatorTopic = env[ENV.operatorTopic];
+  const deadLetterQueues = env[ENV.deadLetterQueues];
+  hooks.onEnd = endOfRun({
+    ledger: () => ledger,
+    stateFor: sinkFor,
+    log,
+    metric,
+    whereabouts: deadLetterQueues ? (runId) => deadLetterWhereabouts(sqs, JSON.parse(deadLetterQueues) as Record<string, string>, runId) : undefined,
+    notify: operatorTopic
+      ? async (subject, text) => {
+          await sns.send(new PublishCommand({ TopicArn: operatorTopic, Subject: subject.slice(0, 99), Message: text }));
+        }
+      : undefined,
+  });
+
+  const runtime: Runtime = {
     loadConfig,
     defaults: {
       bucket: env[ENV.bucket],
@@ -77,9 +141,13 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
       largeBlobBytes: numberFrom(ENV.largeBlobBytes, DEFAULT_LARGE_BLOB_BYTES, env),
       partBytes: numberFrom(ENV.partBytes, DEFAULT_PART_BYTES, env),
     },
+    pipeline,
+    owner: 'pipeline',
+    stallAfterSeconds: numberFrom(ENV.stallAfterSeconds, DEFAULT_STALL_AFTER_SECONDS, env),
     async sourceFor(settings: RunSettings) {
       const config = await loadConfig();
-      const id = `${settings.account}/${settings.container}/${settings.blobEndpoint ?? ''}/${config.source.credentials.kind}`;
+      // The credentials are part of the key: a rotated secret must not keep a warm function on the old ones.
+      const id = `${settings.account}/${settings.container}/${settings.blobEndpoint ?? ''}/${credentialsKey(config)}`;
       let source = sources.get(id);
       if (!source) {
         source = azureSource(
@@ -90,39 +158,36 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env):
       }
       return source;
     },
-    sinkFor(settings: RunSettings) {
-      let sink = sinks.get(settings.bucket);
-      if (!sink) {
-        sink = s3Sink({ bucket: settings.bucket }, s3);
-        sinks.set(settings.bucket, sink);
-      }
-      return sink;
-    },
+    sinkFor,
     publish,
-    ledger: metricsLedger(log, dimensions),
-    metricDimensions: dimensions,
+    ledger,
     log,
     tuning: { ...DEFAULT_TUNING, downloadConcurrency: numberFrom(ENV.downloadConcurrency, DEFAULT_TUNING.downloadConcurrency, env) },
     remainingMs: () => Number.POSITIVE_INFINITY,
+    metric,
   };
-}
 
-/** Outcomes as log lines that carry embedded metrics; the dashboard and Logs Insights read them. */
-export function metricsLedger(log: Logger, dimensions: Record<string, string>): Ledger {
-  const metricOf: Record<Outcome['status'], string> = {
-    copied: METRIC.objectsCopied, skipped: METRIC.blobsSkipped, failed: METRIC.blobsFailed,
+  /** Put off a failed SQS record's next try by making it invisible for a while. */
+  const retryLater = async (record: SqsRecord, delaySeconds: number) => {
+    const arn = record.eventSourceARN;
+    if (!arn) return;
+    let url = queueUrls.get(arn);
+    if (!url) {
+      const name = arn.split(':').pop()!;
+      url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
+      queueUrls.set(arn, url);
+    }
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: record.receiptHandle, VisibilityTimeout: delaySeconds }));
   };
-  return {
-    async record(runId, outcome) {
-      const metrics = { [metricOf[outcome.status]]: 1, ...(outcome.status === 'copied' ? { [METRIC.bytesCopied]: outcome.bytes } : {}) };
-      const line = outcome.status === 'failed' ? log.error : log.info;
-      line(`blob ${outcome.status}`, { runId, outcome: outcome.status, ...outcome, ...emfRecord(metrics, dimensions) });
-    },
-    async listed(runId, progress) {
-      log.info('listing progress', {
-        runId, ...progress,
-        ...emfRecord({ [METRIC.blobsListed]: progress.listed, [METRIC.blobsUnchanged]: progress.unchanged }, dimensions),
-      });
-    },
+
+  /** Wrap a handler so its metrics are flushed at the end of every invocation, success or not. */
+  const flushingMetrics = <A extends unknown[], R>(handler: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    try {
+      return await handler(...args);
+    } finally {
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    }
   };
+
+  return { runtime, retryLater, flushingMetrics, log };
 }

@@ -1,13 +1,17 @@
 /**
  * What a stage needs from the world, injected so that the same stage logic runs in
- * Lambda (SNS, Secrets Manager, S3) and in the local runner (an in-process bus).
+ * Lambda (SQS, Secrets Manager, S3, DynamoDB) and in the local runner (an
+ * in-process queue, the bucket as run state).
  */
-import type { Ledger } from './ledger';
+import type { CopyConfig } from './config';
 import type { Logger } from './log';
+import type { MetricName } from './metrics';
 import type { RunSettings, StageMessage } from './messages';
 import type { RetryOptions } from './retry';
-import type { BlobSource, ObjectSink } from './stores/types';
-import type { CopyConfig } from './config';
+import type { RunLedger } from './run-ledger';
+import type { MessageKind, StageName, StageSpec } from './stages/specs';
+import { STAGE_SPECS } from './stages/specs';
+import { sinkWith, type BlobSource, type ObjectSink, type SinkCapability, type SinkWith } from './stores/types';
 
 export interface Tuning {
   /** Blobs asked for per listing request (Azure returns at most 5,000). */
@@ -21,7 +25,9 @@ export interface Tuning {
   bytesPerMessage: number;
   /** Re-plans of a large blob that keeps changing before it is reported failed. */
   maxReplans: number;
-  /** Stage-level retries of a whole read-and-write (the SDKs retry single requests). */
+  /** Rounds a blob that failed for a passing reason is sent before its message is left to the queue's retries. */
+  maxBlobAttempts: number;
+  /** Retries of a whole read-and-write where no lower layer retries it (a streamed body cut mid-way). */
   retry: RetryOptions;
 }
 
@@ -32,7 +38,8 @@ export const DEFAULT_TUNING: Tuning = {
   blobsPerMessage: 100,
   bytesPerMessage: 1024 * 1024 * 1024,
   maxReplans: 3,
-  retry: { attempts: 4, baseDelayMs: 250, maxDelayMs: 10_000 },
+  maxBlobAttempts: 3,
+  retry: { attempts: 3, baseDelayMs: 250, maxDelayMs: 10_000 },
 };
 
 export const MiB = 1024 * 1024;
@@ -47,43 +54,62 @@ export interface Defaults {
 
 export const DEFAULT_LARGE_BLOB_BYTES = 100 * MiB;
 export const DEFAULT_PART_BYTES = 64 * MiB;
+/** A run with blobs outstanding and no progress for this long is marked stalled. */
+export const DEFAULT_STALL_AFTER_SECONDS = 30 * 60;
+
+/** Where each outstanding blob's message waits, for a stalled run's report. */
+export type DeadLetterFinder = (runId: string) => Promise<Map<string, string>>;
 
 export interface Runtime {
   /** The whole configuration, credentials included; read fresh (or from a short cache). */
   loadConfig(): Promise<CopyConfig>;
   defaults: Defaults;
+  /** Which pipeline this is (the deployment's prefix, or a local destination): one run at a time each. */
+  pipeline: string;
+  /** Who starts its runs: the deployed pipeline, or this local process. */
+  owner: 'pipeline' | 'local';
+  stallAfterSeconds: number;
   sourceFor(settings: RunSettings): Promise<BlobSource>;
   sinkFor(settings: RunSettings): ObjectSink;
   publish(messages: StageMessage[]): Promise<void>;
-  ledger: Ledger;
+  ledger: RunLedger;
   log: Logger;
   tuning: Tuning;
-  /** Dimensions of the custom metrics this runtime emits. */
-  metricDimensions?: Record<string, string>;
   /** Milliseconds this invocation has left (Lambda's clock; the local runner's budget). */
   remainingMs(): number;
+  /** Count a pipeline-level event as a metric (deployed); nothing locally. */
+  metric?(name: MetricName, value: number): void;
 }
 
-/** What one stage invocation works with: the runtime, bound to one message's run. */
-export interface StageContext {
+/** What one stage invocation works with: the runtime, bound to one message's run, holding only the stage's own capabilities. */
+export interface StageContext<C extends SinkCapability = SinkCapability, K extends MessageKind = MessageKind> {
   runId: string;
   settings: RunSettings;
   source: BlobSource;
-  sink: ObjectSink;
-  publish(messages: StageMessage[]): Promise<void>;
-  ledger: Ledger;
+  sink: SinkWith<C>;
+  publish(messages: Extract<StageMessage, { kind: K }>[]): Promise<void>;
+  ledger: RunLedger;
   log: Logger;
   tuning: Tuning;
   remainingMs(): number;
 }
 
-export async function contextFor(runtime: Runtime, message: StageMessage, stage: string): Promise<StageContext> {
+/** The context type of a stage, from its spec. */
+export type ContextOf<S extends StageSpec> = StageContext<S['needs'][number], S['sends'][number]>;
+
+export async function contextFor(runtime: Runtime, message: StageMessage, stage: StageName): Promise<StageContext> {
+  const spec: StageSpec = STAGE_SPECS[stage];
+  const sends = new Set<string>(spec.sends);
   return {
     runId: message.runId,
     settings: message.run,
     source: await runtime.sourceFor(message.run),
-    sink: runtime.sinkFor(message.run),
-    publish: (messages) => runtime.publish(messages),
+    sink: sinkWith(runtime.sinkFor(message.run), spec.needs) as SinkWith<SinkCapability>,
+    publish: async (messages) => {
+      const stray = messages.find((m) => !sends.has(m.kind));
+      if (stray) throw new Error(`${stage} may not send a "${stray.kind}" message (lambdas/core/stages/specs.ts)`);
+      await runtime.publish(messages);
+    },
     ledger: runtime.ledger,
     log: runtime.log.child({ runId: message.runId, stage }),
     tuning: runtime.tuning,

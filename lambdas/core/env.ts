@@ -2,7 +2,7 @@
  * The environment variables a deployed function reads, named in one place that
  * both the handlers and the CDK constructs import, so wiring cannot drift.
  */
-import type { TopicStage } from './stages';
+import type { TopicStage } from './stages/specs';
 
 export const ENV = {
   secretArn: 'AZS3COPY_SECRET_ARN',
@@ -11,8 +11,16 @@ export const ENV = {
   largeBlobBytes: 'AZS3COPY_LARGE_BLOB_BYTES',
   partBytes: 'AZS3COPY_PART_BYTES',
   downloadConcurrency: 'AZS3COPY_DOWNLOAD_CONCURRENCY',
-  /** The deployment's prefix code, the value of the metrics' Pipeline dimension. */
+  /** The deployment's prefix code, the value of the metrics' Pipeline dimension, and the run lock's name. */
   pipeline: 'AZS3COPY_PIPELINE',
+  /** The DynamoDB table that holds the runs' state. */
+  runTable: 'AZS3COPY_RUN_TABLE',
+  /** The topic that hears one line when a run ends. */
+  operatorTopic: 'AZS3COPY_OPERATOR_TOPIC',
+  /** JSON {queue name: queue URL} of the stages' dead-letter queues, searched for a stalled run's blobs. */
+  deadLetterQueues: 'AZS3COPY_DEAD_LETTER_QUEUES',
+  /** Seconds without progress before a run with blobs outstanding is stalled. */
+  stallAfterSeconds: 'AZS3COPY_STALL_AFTER_SECONDS',
 } as const;
 
 /** The variable holding the ARN of the topic that feeds a stage. */

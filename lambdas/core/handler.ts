@@ -1,15 +1,20 @@
 /**
- * The Lambda face of each stage: parse the SNS envelope against a schema, validate
- * the message, build the stage's context, run it. Errors are rethrown so that the
- * platform retries and, after that, dead-letters the message for a later redrive.
- * The local bus calls these same functions with the same envelopes.
+ * The Lambda face of each stage. A stage's messages come from its SQS queue (each
+ * stage topic delivers to one): every record is parsed against the message schema
+ * and run with the stage's context, and the records that failed are reported back
+ * (partial batch response) after their retry is put off by a growing delay, so the
+ * queue retries just those, a few times, then moves them to the dead-letter queue.
+ * SNS events (an older release delivered through SNS straight to the function,
+ * and such an event may still be in flight after an upgrade) are taken too.
+ * The local bus calls these same functions with the same events.
  */
 import * as z from 'zod';
 import { contextFor, type Runtime } from './context';
+import { withDeadline } from './deadline';
 import { ConfigError, errorMessage } from './errors';
-import { parseStageMessage, MessageError } from './messages';
-import { METRIC, emfRecord } from './metrics';
-import { qualify, type QualifyResult } from './stages/qualify';
+import { MessageError, parseStageMessage } from './messages';
+import { METRIC } from './metrics';
+import { qualify, watch, type QualifyResult } from './stages/qualify';
 import { TOPIC_STAGES, type TopicStage } from './stages';
 
 export const SnsEventSchema = z.object({
@@ -27,14 +32,47 @@ export const SnsEventSchema = z.object({
 });
 export type SnsEvent = z.infer<typeof SnsEventSchema>;
 
+export const SqsEventSchema = z.object({
+  Records: z
+    .array(
+      z.object({
+        eventSource: z.literal('aws:sqs'),
+        messageId: z.string(),
+        receiptHandle: z.string(),
+        body: z.string(),
+        attributes: z.object({ ApproximateReceiveCount: z.string().optional() }).passthrough().optional(),
+        eventSourceARN: z.string().optional(),
+      }),
+    )
+    .min(1),
+});
+export type SqsEvent = z.infer<typeof SqsEventSchema>;
+export type SqsRecord = SqsEvent['Records'][number];
+
+export interface BatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
 /** The part of Lambda's context a stage uses. */
 export interface InvocationContext {
   getRemainingTimeInMillis?(): number;
   awsRequestId?: string;
 }
 
-export function parseSnsEvent(event: unknown): SnsEvent {
-  const parsed = SnsEventSchema.safeParse(event);
+/**
+ * How long a failed message waits before its next try, by the try that failed: a few seconds, then half
+ * a minute, then a minute and a half; after its third try (the queue's maxReceiveCount) it is dead-lettered.
+ * Request-level retries inside each try have waited out short trouble already.
+ */
+export const RETRY_DELAYS_SECONDS = [5, 30, 90] as const;
+export const MAX_RECEIVES = RETRY_DELAYS_SECONDS.length;
+
+export function retryDelaySeconds(receiveCount: number): number {
+  return RETRY_DELAYS_SECONDS[Math.min(Math.max(receiveCount, 1), RETRY_DELAYS_SECONDS.length) - 1];
+}
+
+function parse<T>(schema: z.ZodType<T>, event: unknown): T {
+  const parsed = schema.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new MessageError(`event.${issue.path.map(String).join('.')}: ${issue.message}`);
@@ -42,47 +80,89 @@ export function parseSnsEvent(event: unknown): SnsEvent {
   return parsed.data;
 }
 
+export function parseSnsEvent(event: unknown): SnsEvent {
+  return parse(SnsEventSchema, event);
+}
+
 export function withInvocation(runtime: Runtime, context: InvocationContext | undefined): Runtime {
   const remaining = context?.getRemainingTimeInMillis;
   return remaining ? { ...runtime, remainingMs: () => remaining.call(context) } : runtime;
 }
 
-export function topicHandler(stage: TopicStage, runtimeOf: () => Runtime) {
-  const spec = TOPIC_STAGES[stage];
-  return async (event: unknown, context?: InvocationContext): Promise<void> => {
+function isSqsEvent(event: unknown): boolean {
+  const records = (event as { Records?: { eventSource?: string }[] } | undefined)?.Records;
+  return Array.isArray(records) && records[0]?.eventSource === 'aws:sqs';
+}
+
+/** Run one message body through its stage. */
+async function runMessage(stage: TopicStage, runtime: Runtime, body: string, where: string): Promise<void> {
+  const bound = TOPIC_STAGES[stage];
+  const message = parseStageMessage(body, where);
+  if (message.kind !== bound.spec.kind) {
+    throw new MessageError(`${where}.kind: ${stage} takes "${bound.spec.kind}", got "${message.kind}"`);
+  }
+  const ctx = await contextFor(runtime, message, stage);
+  try {
+    await (bound.run as (c: typeof ctx, m: typeof message) => Promise<unknown>)(ctx, message);
+  } catch (error) {
+    ctx.log.error('message failed; the queue will retry it, then dead-letter it', { error });
+    throw error;
+  }
+}
+
+export interface TopicHandlerOptions {
+  /** Put off a failed record's next try (SQS: ChangeMessageVisibility). */
+  retryLater?(record: SqsRecord, delaySeconds: number): Promise<void>;
+}
+
+export function topicHandler(stage: TopicStage, runtimeOf: () => Runtime, options: TopicHandlerOptions = {}) {
+  return async (event: unknown, context?: InvocationContext): Promise<BatchResponse | void> => {
     const runtime = withInvocation(runtimeOf(), context);
-    const envelope = parseSnsEvent(event);
-    for (const [i, record] of envelope.Records.entries()) {
-      const message = parseStageMessage(record.Sns.Message, `Records[${i}].Sns.Message`);
-      if (message.kind !== spec.kind) {
-        throw new MessageError(`Records[${i}].Sns.Message.kind: ${stage} takes "${spec.kind}", got "${message.kind}"`);
+    return withDeadline(Date.now() + runtime.remainingMs(), async () => {
+      if (isSqsEvent(event)) {
+        const { Records } = parse(SqsEventSchema, event);
+        const failures: BatchResponse['batchItemFailures'] = [];
+        for (const [i, record] of Records.entries()) {
+          try {
+            await runMessage(stage, runtime, record.body, `Records[${i}].body`);
+          } catch (error) {
+            failures.push({ itemIdentifier: record.messageId });
+            const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+            try {
+              await options.retryLater?.(record, retryDelaySeconds(receives));
+            } catch (visibilityError) {
+              runtime.log.warn('could not put off the retry; the queue retries after its visibility timeout', { error: errorMessage(visibilityError) });
+            }
+          }
+        }
+        return { batchItemFailures: failures };
       }
-      const ctx = await contextFor(runtime, message, stage);
-      try {
-        await (spec.run as (c: typeof ctx, m: typeof message) => Promise<unknown>)(ctx, message);
-      } catch (error) {
-        ctx.log.error('stage failed; the message will be retried, then dead-lettered', { error });
-        throw error;
+      const envelope = parseSnsEvent(event);
+      for (const [i, record] of envelope.Records.entries()) {
+        await runMessage(stage, runtime, record.Sns.Message, `Records[${i}].Sns.Message`);
       }
-    }
+    });
   };
 }
 
 /**
- * qualify runs from a schedule or by hand with any event (`{}` works). A
- * configuration problem is logged as one line and counted, not retried: retrying
- * cannot fix a typo in the secret.
+ * qualify runs from a schedule or by hand with any event (`{}` works); `{"watch": true}` only checks
+ * whether the current run has stalled. A configuration problem is logged as one line and counted, not
+ * retried: retrying cannot fix a typo in the secret.
  */
 export function qualifyHandler(runtimeOf: () => Runtime) {
-  return async (_event: unknown, context?: InvocationContext): Promise<QualifyResult | { started: false; error: string }> => {
+  return async (event: unknown, context?: InvocationContext): Promise<QualifyResult | { started: false; error: string } | { watched: true; runId?: string; state?: string }> => {
     const runtime = withInvocation(runtimeOf(), context);
-    try {
-      return await qualify(runtime);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      const dimensions = runtime.metricDimensions ?? {};
-      runtime.log.error(errorMessage(error), { stage: 'qualify', ...emfRecord({ [METRIC.configErrors]: 1 }, dimensions) });
-      return { started: false, error: errorMessage(error) };
-    }
+    return withDeadline(Date.now() + runtime.remainingMs(), async () => {
+      try {
+        if ((event as { watch?: unknown } | undefined)?.watch === true) return { watched: true as const, ...(await watch(runtime)) };
+        return await qualify(runtime);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        runtime.metric?.(METRIC.configErrors, 1);
+        runtime.log.error(errorMessage(error), { stage: 'qualify' });
+        return { started: false as const, error: errorMessage(error) };
+      }
+    });
   };
 }

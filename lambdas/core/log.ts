@@ -61,7 +61,7 @@ export function createLogger(base: Record<string, unknown> = {}, options: Logger
   };
 }
 
-function errorReplacer(_key: string, value: unknown): unknown {
+export function errorReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Error) {
     const withCode = value as Error & { code?: string; statusCode?: number };
     return { name: value.name, message: value.message, code: withCode.code, statusCode: withCode.statusCode };

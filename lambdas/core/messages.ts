@@ -8,7 +8,13 @@
  */
 import * as z from 'zod';
 
-export const MESSAGE_VERSION = 1 as const;
+/**
+ * 2 added the accounting unit (`unit`, and each small blob's place `i` in it) and `attempt`. A message of
+ * version 1, still in flight when a newer release is deployed, is taken as before and simply not counted
+ * (its run kept no state).
+ */
+export const MESSAGE_VERSION = 2 as const;
+export const ACCEPTED_VERSIONS = [1, 2] as const;
 
 /** Non-secret settings fixed when a run starts, so every stage of one run agrees. */
 export const RunSettingsSchema = z.object({
@@ -41,7 +47,7 @@ export const BlobRefSchema = z.object({
 export type BlobRef = z.infer<typeof BlobRefSchema>;
 
 const base = {
-  v: z.literal(MESSAGE_VERSION),
+  v: z.union([z.literal(1), z.literal(2)]),
   runId: z.string().min(1),
   run: RunSettingsSchema,
 };
@@ -59,11 +65,21 @@ export const ListPageMessageSchema = z.object({
 });
 export type ListPageMessage = z.infer<typeof ListPageMessageSchema>;
 
+/**
+ * The run's unit of accounting a message's blobs belong to (see run-ledger.ts): the blobs of one copy
+ * message as the listing routed them, or one large blob.
+ */
+const unit = z.string().regex(/^[A-Za-z0-9._:+=@-]{1,200}$/).optional();
+
 /** find-blobs -> download: a batch of small blobs. */
 export const CopyBlobsMessageSchema = z.object({
   ...base,
   kind: z.literal('copy-blobs'),
-  blobs: z.array(BlobRefSchema).min(1),
+  unit,
+  /** Each blob, with its place in the unit when the message is a part of it (blobs sent round again). */
+  blobs: z.array(BlobRefSchema.extend({ i: z.number().int().nonnegative().optional() })).min(1),
+  /** 1 for the listing's message; more for blobs sent round again after a transient failure. */
+  attempt: z.number().int().positive().optional(),
 });
 export type CopyBlobsMessage = z.infer<typeof CopyBlobsMessageSchema>;
 
@@ -71,7 +87,10 @@ export type CopyBlobsMessage = z.infer<typeof CopyBlobsMessageSchema>;
 export const LargeBlobMessageSchema = z.object({
   ...base,
   kind: z.literal('large-blob'),
+  unit,
   blob: BlobRefSchema,
+  /** The blob's place in its unit (a small blob that grew is in a unit of several). */
+  i: z.number().int().nonnegative().optional(),
   /** How many times this blob has been re-planned after changing mid-copy. */
   replans: z.number().int().nonnegative(),
 });
@@ -88,7 +107,9 @@ export const PartRangeSchema = z.object({
 export type PartRange = z.infer<typeof PartRangeSchema>;
 
 const uploadFields = {
+  unit,
   blob: BlobRefSchema,
+  i: z.number().int().nonnegative().optional(),
   key: z.string().min(1),
   uploadId: z.string().min(1),
   partCount: z.number().int().min(1).max(10_000),
@@ -105,11 +126,15 @@ export const CopyPartMessageSchema = z.object({
 });
 export type CopyPartMessage = z.infer<typeof CopyPartMessageSchema>;
 
-/** parter -> recombinator: a part is in; complete the upload if every part is. */
+/**
+ * parter -> recombinator: every part is in (an older release sent it after each part); complete the upload.
+ * recombinator -> itself with `verify`: go on checking the completed copy against the blob's Content-MD5.
+ */
 export const PartsDoneMessageSchema = z.object({
   ...base,
   kind: z.literal('parts-done'),
   ...uploadFields,
+  verify: z.boolean().optional(),
 });
 export type PartsDoneMessage = z.infer<typeof PartsDoneMessageSchema>;
 

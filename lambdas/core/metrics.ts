@@ -1,7 +1,10 @@
 /**
- * Custom metrics, written as CloudWatch embedded metric format log lines. The
- * namespace and names are shared with the dashboard so they cannot drift apart.
+ * The custom metrics: names shared by the functions (which emit them through
+ * Powertools' Metrics) and the dashboard and alarms (which read them), so they
+ * cannot drift apart. Blob counts come from the run state's changes, so each blob
+ * is counted once, however often its messages are delivered.
  */
+import type { CounterDelta } from './run-ledger';
 
 export const METRICS_NAMESPACE = 'Azs3copy';
 
@@ -13,6 +16,13 @@ export const METRIC = {
   blobsListed: 'BlobsListed',
   blobsUnchanged: 'BlobsUnchanged',
   configErrors: 'ConfigErrors',
+  runsCompleted: 'RunsCompleted',
+  /** Runs that ended with at least one failed blob (an alarm watches it). */
+  runsWithFailures: 'RunsWithFailures',
+  /** Runs marked stalled (an alarm watches it). */
+  runsStalled: 'RunsStalled',
+  /** Starts refused because a run of the pipeline was in progress. */
+  runsRefused: 'RunsRefused',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -27,25 +37,15 @@ export function metricDimensions(pipeline: string): Record<string, string> {
   return { [PIPELINE_DIMENSION]: pipeline };
 }
 
-export function emfRecord(
-  metrics: Partial<Record<MetricName, number>>,
-  dimensions: Record<string, string>,
-  properties: Record<string, unknown> = {},
-): Record<string, unknown> {
-  const names = Object.keys(metrics) as MetricName[];
-  return {
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        {
-          Namespace: METRICS_NAMESPACE,
-          Dimensions: [Object.keys(dimensions)],
-          Metrics: names.map((Name) => ({ Name, Unit: Name === METRIC.bytesCopied ? 'Bytes' : 'Count' })),
-        },
-      ],
-    },
-    ...dimensions,
-    ...metrics,
-    ...properties,
-  };
+/** The metrics a change of the run's counters stands for (zero values left out). */
+export function metricsOfDelta(delta: CounterDelta): [MetricName, number][] {
+  const pairs: [MetricName, number | undefined][] = [
+    [METRIC.objectsCopied, delta.copied],
+    [METRIC.bytesCopied, delta.bytesCopied],
+    [METRIC.blobsSkipped, delta.skipped],
+    [METRIC.blobsFailed, delta.failed],
+    [METRIC.blobsListed, delta.listed],
+    [METRIC.blobsUnchanged, delta.unchanged],
+  ];
+  return pairs.filter((p): p is [MetricName, number] => p[1] !== undefined && p[1] !== 0);
 }

@@ -15,7 +15,7 @@ import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCom
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { errorMessage } from './errors';
 import { MessageError, parseStageMessage, type StageMessage } from './messages';
-import { TOPIC_STAGES, stageOf, type TopicStage } from './stages';
+import { TOPIC_STAGE_NAMES, stageOf, type TopicStage } from './stages/specs';
 
 export interface QueueRedriveOptions {
   sqs: SQSClient;
@@ -95,6 +95,15 @@ export function stageMessagesIn(body: string): string[] {
   return unwrap(value);
 }
 
+/** The stage messages in a queue message, or none when it holds no readable one. */
+export function safeParseStageMessages(body: string): StageMessage[] {
+  try {
+    return stageMessagesIn(body).map((text, i) => parseStageMessage(text, `message[${i}]`));
+  } catch {
+    return [];
+  }
+}
+
 function unwrap(value: unknown): string[] {
   const v = value as Record<string, unknown> | null;
   if (v && typeof v === 'object') {
@@ -118,7 +127,7 @@ function unwrap(value: unknown): string[] {
  */
 export function stageOfTopic(topicArn: string): TopicStage | undefined {
   const name = topicArn.split(':').pop() ?? '';
-  return (Object.keys(TOPIC_STAGES) as TopicStage[]).find((stage) => name.endsWith(`-to-${stage}`));
+  return TOPIC_STAGE_NAMES.find((stage) => name.endsWith(`-to-${stage}`));
 }
 
 /** One topic for every message, refusing a message whose stage the topic does not feed (by its name). */

@@ -3,6 +3,7 @@
  * failure the SDKs do not retry themselves (a stream cut mid-body, a conditional
  * write racing another writer). Throttling is waited out, never counted as failure.
  */
+import { timeToRetry } from './deadline';
 import { codeOf, statusOf } from './errors';
 
 export interface RetryOptions {
@@ -50,6 +51,8 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
     } catch (error) {
       if (attempt >= options.attempts || !retryable(error)) throw error;
       const delay = backoffDelay(attempt, options);
+      // Not past the invocation's deadline: the queue retries the message later instead.
+      if (!timeToRetry(delay)) throw error;
       options.onRetry?.(error, attempt, delay);
       await (options.sleep ?? realSleep)(delay);
     }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { STATE_PREFIX } from './keys';
 import type { BlobRef } from './messages';
-import type { ObjectSink } from './stores/types';
+import type { StateObjects } from './stores/types';
 
 export interface UploadManifest {
   v: 1;
@@ -18,20 +18,22 @@ export interface UploadManifest {
   partBytes: number;
   runId: string;
   createdAt: string;
+  /** Set once the upload is completed and its copy is being checked against the blob's Content-MD5. */
+  phase?: 'verifying';
 }
 
 export function manifestKey(key: string): string {
   return `${STATE_PREFIX}uploads/${createHash('sha256').update(key, 'utf8').digest('hex')}.json`;
 }
 
-export function readManifest(sink: ObjectSink, key: string): Promise<UploadManifest | undefined> {
+export function readManifest(sink: Pick<StateObjects, 'getJson'>, key: string): Promise<UploadManifest | undefined> {
   return sink.getJson<UploadManifest>(manifestKey(key));
 }
 
 /** Forget the upload, but only if the manifest still names this one (another may have replaced it). */
-export async function clearManifest(sink: ObjectSink, key: string, uploadId: string): Promise<boolean> {
+export async function clearManifest(sink: Pick<StateObjects, 'getJson' | 'deleteState'>, key: string, uploadId: string): Promise<boolean> {
   const current = await readManifest(sink, key);
   if (current?.uploadId !== uploadId) return false;
-  await sink.delete(manifestKey(key));
+  await sink.deleteState(manifestKey(key));
   return true;
 }

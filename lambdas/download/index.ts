@@ -1,7 +1,7 @@
-/** Lambda entry for the download stage: an SNS event in, the stage's messages out. */
+/** Lambda entry for the download stage: an SQS batch in (partial failures reported back), the stage's messages out. */
 import { awsRuntime } from '../core/aws-runtime';
 import { topicHandler } from '../core/handler';
 
-const runtime = awsRuntime('download');
+const { runtime, retryLater, flushingMetrics } = awsRuntime('download');
 
-export const handler = topicHandler('download', () => runtime);
+export const handler = flushingMetrics(topicHandler('download', () => runtime, { retryLater }));

@@ -1,7 +1,7 @@
-/** Lambda entry for the find-blobs stage: an SNS event in, the stage's messages out. */
+/** Lambda entry for the find-blobs stage: an SQS batch in (partial failures reported back), the stage's messages out. */
 import { awsRuntime } from '../core/aws-runtime';
 import { topicHandler } from '../core/handler';
 
-const runtime = awsRuntime('find-blobs');
+const { runtime, retryLater, flushingMetrics } = awsRuntime('find-blobs');
 
-export const handler = topicHandler('find-blobs', () => runtime);
+export const handler = flushingMetrics(topicHandler('find-blobs', () => runtime, { retryLater }));

@@ -1,7 +1,7 @@
-/** Lambda entry for the largefile-initializer stage: an SNS event in, the stage's messages out. */
+/** Lambda entry for the largefile-initializer stage: an SQS batch in (partial failures reported back), the stage's messages out. */
 import { awsRuntime } from '../core/aws-runtime';
 import { topicHandler } from '../core/handler';
 
-const runtime = awsRuntime('largefile-initializer');
+const { runtime, retryLater, flushingMetrics } = awsRuntime('largefile-initializer');
 
-export const handler = topicHandler('largefile-initializer', () => runtime);
+export const handler = flushingMetrics(topicHandler('largefile-initializer', () => runtime, { retryLater }));

@@ -1,19 +1,31 @@
 /**
- * An in-process stand-in for SNS delivering to Lambda: publish returns at once and
- * delivery happens later; each subscriber runs at most `concurrency` invocations
- * at a time (its reserved concurrency); a failed invocation is retried twice after
- * a delay, then its message goes to a dead-letter list. It can be told to deliver
- * some messages twice, as SNS may, to prove the stages idempotent.
+ * An in-process stand-in for the deployed shape, SNS topic -> SQS queue -> Lambda
+ * (event source mapping): publish returns at once and delivery happens later;
+ * each stage's queue feeds at most `concurrency` invocations at a time (the
+ * mapping's maximum concurrency), one message each; a message whose invocation
+ * fails (throws, reports it in `batchItemFailures`, or runs past the invocation
+ * time, as Lambda stops a function at its timeout) becomes visible again after a
+ * delay, and after its third receive goes to the dead-letter list. It can be told
+ * to deliver some messages twice, as SNS and SQS may, to prove the stages
+ * idempotent. Per stage it counts invocations and the longest.
  */
 import { randomUUID } from 'node:crypto';
 
 export const SNS_MAX_MESSAGE_BYTES = 256 * 1024;
 
-export interface SnsRecordEvent {
-  Records: { EventSource: 'aws:sns'; Sns: { Message: string; MessageId: string; TopicArn: string; Timestamp: string } }[];
+export interface SqsRecordEvent {
+  Records: {
+    eventSource: 'aws:sqs';
+    messageId: string;
+    receiptHandle: string;
+    body: string;
+    attributes: { ApproximateReceiveCount: string; SentTimestamp: string };
+    eventSourceARN: string;
+  }[];
 }
 
-export type Subscriber = (event: SnsRecordEvent) => Promise<unknown>;
+/** An invocation: the event, and the milliseconds it may run. */
+export type Subscriber = (event: SqsRecordEvent, timeoutMs: number) => Promise<unknown>;
 
 export interface DeadLetter {
   topic: string;
@@ -23,14 +35,16 @@ export interface DeadLetter {
 }
 
 export interface BusOptions {
-  /** Retries after the first attempt fails (Lambda's asynchronous default is 2). */
-  retries?: number;
-  /** Delay before retry n (n from 1); Lambda waits about a minute, locally far less. */
-  retryDelayMs?: (retry: number) => number;
+  /** Receives of a message before it is dead-lettered (the queue's maxReceiveCount). */
+  maxReceives?: number;
+  /** Delay before the next receive after receive n (n from 1) failed; the deployed queue waits seconds, locally far less. */
+  retryDelayMs?: (receive: number) => number;
   /** Fraction of messages delivered twice. */
   duplicateRate?: number;
   /** Seed for the duplicate draw, so a failing run can be replayed. */
   seed?: number;
+  /** An invocation running longer than this fails (its message is retried), as Lambda stops a function at its timeout. */
+  invocationMs?: number;
   onError?: (topic: string, error: unknown, attempt: number) => void;
 }
 
@@ -49,7 +63,8 @@ export function seededRandom(seed: number): () => number {
 interface Delivery {
   body: string;
   messageId: string;
-  attempt: number;
+  /** Receives so far. */
+  receives: number;
 }
 
 interface Subscription {
@@ -60,20 +75,41 @@ interface Subscription {
   queue: Delivery[];
 }
 
+export class InvocationTimeout extends Error {
+  override name = 'InvocationTimeout';
+}
+
+export interface StageInvocations {
+  count: number;
+  maxSeconds: number;
+  timeouts: number;
+}
+
 export function createBus(options: BusOptions = {}) {
-  const retries = options.retries ?? 2;
+  const maxReceives = options.maxReceives ?? 3;
   const retryDelayMs = options.retryDelayMs ?? ((n: number) => 50 * n);
+  const invocationMs = options.invocationMs ?? 15 * 60 * 1000;
   const random = seededRandom(options.seed ?? 1);
   const subscriptions = new Map<string, Subscription[]>();
   const deadLetters: DeadLetter[] = [];
-  const stats = { published: 0, delivered: 0, duplicated: 0, retried: 0, failed: 0 };
+  const stats = { published: 0, delivered: 0, duplicated: 0, retried: 0, failed: 0, timedOut: 0 };
+  const invocations: Record<string, StageInvocations> = {};
   let pending = 0;
   let idleWaiters: (() => void)[] = [];
+  let roomWaiters: (() => void)[] = [];
+  let backlogLimit = Number.POSITIVE_INFINITY;
+
+  const queued = () => [...subscriptions.values()].flat().reduce((n, s) => n + s.queue.length, 0);
 
   const settle = () => {
     if (--pending === 0) {
       const waiters = idleWaiters;
       idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (roomWaiters.length > 0 && queued() < backlogLimit) {
+      const waiters = roomWaiters;
+      roomWaiters = [];
       for (const resolve of waiters) resolve();
     }
   };
@@ -92,34 +128,68 @@ export function createBus(options: BusOptions = {}) {
     setImmediate(() => pump(sub));
   };
 
+  /** Run the handler, failing it at the invocation's time limit (its work may go on, as a duplicate would). */
+  const runWithLimit = async (sub: Subscription, event: SqsRecordEvent): Promise<unknown> => {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new InvocationTimeout(`the invocation ran past its ${invocationMs / 1000} s timeout`)), invocationMs);
+    });
+    try {
+      return await Promise.race([sub.handler(event, invocationMs), limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const invoke = async (sub: Subscription, delivery: Delivery) => {
-    const event: SnsRecordEvent = {
+    const receives = delivery.receives + 1;
+    const event: SqsRecordEvent = {
       Records: [
         {
-          EventSource: 'aws:sns',
-          Sns: { Message: delivery.body, MessageId: delivery.messageId, TopicArn: `local:${sub.topic}`, Timestamp: new Date().toISOString() },
+          eventSource: 'aws:sqs',
+          messageId: delivery.messageId,
+          receiptHandle: `${delivery.messageId}:${receives}`,
+          body: delivery.body,
+          attributes: { ApproximateReceiveCount: String(receives), SentTimestamp: String(Date.now()) },
+          eventSourceARN: `arn:aws:sqs:local:000000000000:${sub.topic}`,
         },
       ],
     };
+    const started = Date.now();
+    let failure: unknown;
     try {
       stats.delivered++;
-      await sub.handler(event);
+      const result = await runWithLimit(sub, event);
+      const failed = (result as { batchItemFailures?: { itemIdentifier: string }[] } | undefined)?.batchItemFailures ?? [];
+      if (failed.some((f) => f.itemIdentifier === delivery.messageId)) failure = new Error('the stage reported the message as failed');
     } catch (error) {
-      options.onError?.(sub.topic, error, delivery.attempt);
-      if (delivery.attempt <= retries) {
+      failure = error;
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const counted = (invocations[sub.topic] ??= { count: 0, maxSeconds: 0, timeouts: 0 });
+    counted.count++;
+    counted.maxSeconds = Math.max(counted.maxSeconds, seconds);
+    if (failure instanceof InvocationTimeout) {
+      counted.timeouts++;
+      stats.timedOut++;
+    }
+    try {
+      if (failure === undefined) return;
+      options.onError?.(sub.topic, failure, receives);
+      if (receives < maxReceives) {
         stats.retried++;
         pending++;
         setTimeout(() => {
-          enqueue(sub, { ...delivery, attempt: delivery.attempt + 1 });
+          enqueue(sub, { ...delivery, receives });
           settle();
-        }, retryDelayMs(delivery.attempt));
+        }, retryDelayMs(receives));
       } else {
         stats.failed++;
         deadLetters.push({
           topic: sub.topic,
           body: delivery.body,
-          attempts: delivery.attempt,
-          error: error instanceof Error ? error.message.split('\n')[0] : String(error),
+          attempts: receives,
+          error: failure instanceof Error ? failure.message.split('\n')[0] : String(failure),
         });
       }
     } finally {
@@ -132,6 +202,7 @@ export function createBus(options: BusOptions = {}) {
   return {
     stats,
     deadLetters,
+    invocations,
     subscribe(topic: string, handler: Subscriber, concurrency = 1) {
       const list = subscriptions.get(topic) ?? [];
       list.push({ topic, handler, concurrency, running: 0, queue: [] });
@@ -146,12 +217,20 @@ export function createBus(options: BusOptions = {}) {
       stats.published++;
       for (const sub of subs) {
         const messageId = randomUUID();
-        enqueue(sub, { body, messageId, attempt: 1 });
+        enqueue(sub, { body, messageId, receives: 0 });
         if (options.duplicateRate && random() < options.duplicateRate) {
           stats.duplicated++;
-          enqueue(sub, { body, messageId, attempt: 1 });
+          enqueue(sub, { body, messageId: randomUUID(), receives: 0 });
         }
       }
+    },
+    /** Messages waiting in the queues (not running). */
+    queued,
+    /** Resolves once fewer than `limit` messages wait: a producer that waits here keeps the queues, and memory, bounded. */
+    room(limit: number): Promise<void> {
+      backlogLimit = limit;
+      if (queued() < limit) return Promise.resolve();
+      return new Promise((resolve) => roomWaiters.push(resolve));
     },
     /** Resolves when nothing is queued, running or waiting to be retried. */
     idle(): Promise<void> {

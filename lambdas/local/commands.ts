@@ -161,9 +161,9 @@ export async function runWithProgress<R extends LocalRunResult>(
   run: (onStart: LocalCopyOptions['onStart']) => Promise<R>,
   notStarted = 'run not started',
 ) {
-  let stop: (() => void) | undefined;
-  const result = await run(({ ledger }) => {
-    if (!values.quiet) stop = startProgress(ledger);
+  let stop: (() => Promise<void>) | undefined;
+  const result = await run(({ ledger, runId }) => {
+    if (!values.quiet) stop = startProgress(ledger, runId);
   }).finally(() => stop?.());
   if (!result.started) {
     process.stdout.write(`${notStarted}: ${result.reason}\n`);
@@ -174,7 +174,7 @@ export async function runWithProgress<R extends LocalRunResult>(
   process.stdout.write(summary(result.report));
   if (reportFile) process.stdout.write(`report written to ${reportFile}\n`);
   process.stdout.write(deadLetterNote(result));
-  return { result, code: result.report.failed.length > 0 ? 1 : 0 };
+  return { result, code: result.report.failed.length > 0 || result.report.outstanding.length > 0 ? 1 : 0 };
 }
 
 /** Where the run's dead letters wait, and how to send them again; a local file when the bucket would not take them. */

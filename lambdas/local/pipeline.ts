@@ -1,28 +1,33 @@
 /**
  * The local pipeline: the stages' Lambda handlers, wired by the in-process bus
- * exactly as SNS wires them in AWS, against any Azure and S3 endpoints. A copy
- * starts it with qualify, a redrive with the dead letters of an earlier run; both
- * end the same way, with a report in which every blob that was routed and not
- * copied has a reason (dead letters and blobs that never reached an outcome are
- * failures, not silence), and with the run's own dead letters kept for a redrive.
+ * exactly as SNS and SQS wire them in AWS, against any Azure and S3 endpoints, with
+ * the run's state kept in the destination bucket (so `azs3copy status` finds it).
+ * A copy starts it with qualify, a redrive with the dead letters of earlier runs;
+ * both end the same way: the run ends complete, or, when messages were
+ * dead-lettered, stalled, with a report naming every blob not copied and where its
+ * message waits, and the run's dead letters kept for a redrive.
  */
+import { createHash } from 'node:crypto';
 import type { CopyConfig, SourceConfig } from '../core/config';
 import {
-  DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_TUNING, type Runtime, type Tuning,
+  DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_STALL_AFTER_SECONDS, DEFAULT_TUNING, type Runtime, type Tuning,
 } from '../core/context';
 import { ConfigError, errorMessage } from '../core/errors';
 import { topicHandler } from '../core/handler';
-import { memoryLedger, type MemoryLedger, type RunReport } from '../core/ledger';
 import { createLogger, type Logger } from '../core/log';
 import { StageMessageSchema, type RunSettings, type StageMessage } from '../core/messages';
 import { STATE_PREFIX } from '../core/keys';
-import { TOPIC_STAGES, stageOf, type TopicStage } from '../core/stages';
+import { buildReport, writeReport, type RunReport, type Whereabouts } from '../core/report';
+import { endOfRun } from '../core/run-end';
+import { runLedger, type LedgerHooks, type RunLedger } from '../core/run-ledger';
+import { TOPIC_STAGE_NAMES, stageOf, type TopicStage } from '../core/stages/specs';
 import { newRunId } from '../core/stages/qualify';
+import { bucketTable } from '../core/state/bucket-table';
 import { azureSource, type AzureSourceOptions } from '../core/stores/azure-source';
 import { explainBucketError, s3Client, s3Sink } from '../core/stores/s3-sink';
 import type { BlobSource, ObjectSink } from '../core/stores/types';
 import { createBus, type Bus, type BusOptions, type DeadLetter } from './bus';
-import { keepDeadLetters } from './dead-letters';
+import { deadLetterKey, keepDeadLetters } from './dead-letters';
 
 export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
   'find-blobs': 1,
@@ -31,10 +36,12 @@ export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
   // Each parter holds its part (64 MiB by default) in memory; three keep one S3 server busy (moto takes one
   // request at a time) while the next parts are read, and bound memory to about 3 parts. More only add memory.
   parter: 3,
-  // One at a time: the last two parts of an upload often finish together, and two recombinators would then both
-  // complete it; on moto each completion rewrites the whole object (about 6 s of its CPU per GiB).
+  // One at a time: each completion rewrites the whole object on moto (about 6 s of its CPU per GiB).
   recombinator: 1,
 };
+
+/** Messages the listing may have waiting before it waits itself: memory stays flat however big the container. */
+export const LOCAL_BACKLOG_MESSAGES = 200;
 
 export interface LocalCopyOptions {
   source: SourceConfig;
@@ -47,7 +54,7 @@ export interface LocalCopyOptions {
   largeBlobBytes?: number;
   partBytes?: number;
   tuning?: Partial<Tuning>;
-  /** Invocations of each stage at once (a Lambda's reserved concurrency). */
+  /** Invocations of each stage at once (an event source mapping's maximum concurrency). */
   concurrency?: Partial<Record<TopicStage, number>>;
   bus?: BusOptions;
   /** Time each invocation has, as a Lambda's timeout (15 minutes). */
@@ -59,8 +66,8 @@ export interface LocalCopyOptions {
   /** Wrap the stores, e.g. to count requests. */
   wrapSource?: (source: BlobSource) => BlobSource;
   wrapSink?: (sink: ObjectSink) => ObjectSink;
-  /** Called when the run has started, with the ledger to watch for progress. */
-  onStart?: (run: { runId: string; ledger: MemoryLedger; bus: Bus }) => void;
+  /** Called when the run has started, with the run's state to watch for progress. */
+  onStart?: (run: { runId: string; ledger: RunLedger; bus: Bus }) => void;
 }
 
 export interface LocalRunResult {
@@ -77,17 +84,21 @@ export interface LocalRunResult {
 
 export type LocalPipeline = ReturnType<typeof localPipeline>;
 
+/** The pipeline a local copy is: its destination (one run at a time into one bucket and prefix). */
+export function localPipelineId(bucket: string, prefix: string): string {
+  return `local-${createHash('sha256').update(`${bucket}\u0000${prefix}`).digest('hex').slice(0, 20)}`;
+}
+
 export function localPipeline(options: LocalCopyOptions) {
   const startedAt = new Date();
   const runId = options.runId ?? newRunId(startedAt);
   const log = options.log ?? createLogger({}, { level: 'warn', write: (line) => process.stderr.write(line + '\n') });
-  const ledger = memoryLedger();
+  const invocationMs = options.invocationMs ?? 15 * 60 * 1000;
   const bus = createBus({
     ...options.bus,
+    invocationMs,
     onError: (topic, error, attempt) => log.warn('invocation failed', { topic, attempt, error: errorMessage(error) }),
   });
-  /** Every blob handed to a copying stage, so that one without an outcome is reported, not forgotten. */
-  const routed = new Map<string, number>();
   const client = s3Client({ endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts });
   const source = (options.wrapSource ?? ((s) => s))(azureSource(options.source, { onWarning: (m) => log.warn(m), ...options.azure }));
   const bareSink = s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client);
@@ -102,16 +113,30 @@ export function localPipeline(options: LocalCopyOptions) {
     },
   };
   const config: CopyConfig = { source: options.source, isActive: options.isActive ?? true, beginDate: options.beginDate };
-  const invocationMs = options.invocationMs ?? 15 * 60 * 1000;
+  const prefix = options.prefix ?? '';
+
+  /** Where each dead-lettered unit's message is kept, once the dead letters are. */
+  const keptAt = new Map<string, string>();
+  const hooks: LedgerHooks = {};
+  const ledger = runLedger(bucketTable(client, options.bucket, { endpoint: options.s3Endpoint }), hooks);
+  hooks.onEnd = endOfRun({
+    ledger: () => ledger,
+    stateFor: () => bareSink,
+    log,
+    whereabouts: async (id) => whereaboutsOf(id, bus.deadLetters, keptAt),
+  });
 
   const runtime: Runtime = {
     loadConfig: async () => config,
     defaults: {
       bucket: options.bucket,
-      prefix: options.prefix ?? '',
+      prefix,
       largeBlobBytes: options.largeBlobBytes ?? DEFAULT_LARGE_BLOB_BYTES,
       partBytes: options.partBytes ?? DEFAULT_PART_BYTES,
     },
+    pipeline: localPipelineId(options.bucket, prefix),
+    owner: 'local',
+    stallAfterSeconds: DEFAULT_STALL_AFTER_SECONDS,
     sourceFor: async (settings: RunSettings) => {
       if (settings.container !== options.source.container) {
         throw new ConfigError(`the message is for container "${settings.container}", not "${options.source.container}": give --container ${settings.container}`);
@@ -120,6 +145,8 @@ export function localPipeline(options: LocalCopyOptions) {
     },
     sinkFor: () => sink,
     async publish(messages: StageMessage[]) {
+      // The listing waits while the copy stages are behind, as a bounded queue would make it wait.
+      if (messages.some((m) => m.kind === 'copy-blobs' || m.kind === 'large-blob')) await bus.room(LOCAL_BACKLOG_MESSAGES);
       for (const message of messages) send(message);
     },
     ledger,
@@ -129,33 +156,49 @@ export function localPipeline(options: LocalCopyOptions) {
   };
 
   function send(message: StageMessage) {
-    for (const [name, size] of blobsOf(message)) routed.set(name, size);
     bus.publish(stageOf(message.kind), JSON.stringify(message));
   }
 
   const concurrency = { ...DEFAULT_LOCAL_CONCURRENCY, ...options.concurrency };
-  for (const stage of Object.keys(TOPIC_STAGES) as TopicStage[]) {
+  for (const stage of TOPIC_STAGE_NAMES) {
     const handler = topicHandler(stage, () => runtime);
-    bus.subscribe(stage, (event) => {
-      const deadline = Date.now() + invocationMs;
+    bus.subscribe(stage, (event, timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
       return handler(event, { getRemainingTimeInMillis: () => deadline - Date.now() });
     }, concurrency[stage]);
   }
-  options.onStart?.({ runId, ledger, bus });
+  let heartbeat: NodeJS.Timeout | undefined;
+  const started = (id: string) => {
+    // A sign of life, so that a later start can tell this run from one whose process was killed.
+    heartbeat = setInterval(() => void ledger.heartbeat(id).catch(() => undefined), 15_000);
+    heartbeat.unref();
+    options.onStart?.({ runId: id, ledger, bus });
+  };
+  const stopHeartbeat = () => clearInterval(heartbeat);
 
-  return { runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, log, send, routed };
+  return { runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, log, send, keptAt, started, stopHeartbeat, invocationMs };
 }
 
-/** Wait for the bus to fall quiet, account for what did not finish, keep the dead letters, report. */
-export async function finishLocalRun(pipeline: LocalPipeline): Promise<LocalRunResult> {
-  const { runId, bus, ledger, startedAt } = pipeline;
-  await bus.idle();
-  await accountForDeadLetters(runId, ledger, bus.deadLetters);
-  for (const [name] of pipeline.routed) {
-    if (!ledger.outcomes.has(name)) {
-      await ledger.record(runId, { status: 'failed', name, reason: 'routed for copying but no stage reported an outcome' });
-    }
+/** By unit, where the message of a dead-lettered unit of this run is kept. */
+function whereaboutsOf(runId: string, letters: DeadLetter[], keptAt: Map<string, string>): Whereabouts {
+  const found: Whereabouts = new Map();
+  for (const letter of letters) {
+    const parsed = StageMessageSchema.safeParse(safeJson(letter.body));
+    if (!parsed.success || parsed.data.runId !== runId || !('unit' in parsed.data) || !parsed.data.unit) continue;
+    const where = keptAt.get(letter.body) ?? 'in this run\'s dead letters';
+    found.set(parsed.data.unit, `dead-lettered after ${letter.attempts} attempts in ${letter.topic} (${letter.error}); kept ${where}: fix the cause, then run "azs3copy redrive" with the same options`);
   }
+  return found;
+}
+
+/**
+ * Wait for the bus to fall quiet, keep the dead letters, and end every run the pipeline worked on that has
+ * not ended on its own: stalled, with blobs outstanding. The report is `runId`'s.
+ */
+export async function finishLocalRun(pipeline: LocalPipeline, runIds: string[] = [pipeline.runId]): Promise<LocalRunResult> {
+  const { runId, bus, ledger } = pipeline;
+  await bus.idle();
+  pipeline.stopHeartbeat();
   let deadLettersKeptAt: string | undefined;
   let deadLettersNotKept: string | undefined;
   if (bus.deadLetters.length > 0) {
@@ -164,20 +207,65 @@ export async function finishLocalRun(pipeline: LocalPipeline): Promise<LocalRunR
     } catch (error) {
       deadLettersNotKept = errorMessage(error);
     }
+    const where = deadLettersKeptAt ?? `in ./azs3copy-dead-letters-${runId}.json (the bucket would not take them: ${deadLettersNotKept})`;
+    for (const letter of bus.deadLetters) pipeline.keptAt.set(letter.body, where);
   }
-  const finishedAt = new Date();
+  let report: RunReport | undefined;
+  for (const id of runIds) {
+    const run = await ledger.getRun(id);
+    if (!run) continue;
+    if (run.state === 'running') {
+      const letters = bus.deadLetters.length;
+      const reason = letters > 0
+        ? `${letters} message${letters === 1 ? ' was' : 's were'} dead-lettered, so blobs are outstanding`
+        : 'the pipeline fell quiet with blobs outstanding';
+      await ledger.markStalled(id, reason, run.lastProgressAt);
+    } else if (run.state === 'stalled') {
+      // Stalled before, and touched again (a redrive that did not finish it): its report says where its messages are now.
+      await rewriteStalledReport(pipeline, id);
+    }
+    if (id === runId || report === undefined) {
+      const ended = (await ledger.getRun(id))!;
+      report = { ...(await buildReport(ledger, ended, whereaboutsOf(id, bus.deadLetters, pipeline.keptAt))), invocations: invocationsOf(bus) };
+      // The report in the bucket gets the final count of invocations too (it was written as the last blob settled).
+      await writeReport(pipeline.sink, report);
+    }
+  }
   return {
-    report: {
-      ...ledger.report(runId),
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-    },
+    report: report ?? emptyReport(pipeline),
     deadLetters: bus.deadLetters,
     deadLettersKeptAt,
     deadLettersNotKept,
     bus: bus.stats,
     started: true,
+  };
+}
+
+/** A stalled run touched again (a redrive that did not finish it): its report says where its messages are now. */
+async function rewriteStalledReport(pipeline: LocalPipeline, runId: string) {
+  const run = await pipeline.ledger.getRun(runId);
+  if (!run) return;
+  await endOfRun({
+    ledger: () => pipeline.ledger,
+    stateFor: () => pipeline.sink,
+    log: pipeline.log,
+    whereabouts: async (id) => whereaboutsOf(id, pipeline.bus.deadLetters, pipeline.keptAt),
+  })(run);
+}
+
+function invocationsOf(bus: Bus): Record<string, { count: number; maxSeconds: number }> {
+  return Object.fromEntries(
+    Object.entries(bus.invocations).map(([stage, s]) => [stage, { count: s.count, maxSeconds: Number(s.maxSeconds.toFixed(3)) }]),
+  );
+}
+
+/** The report of a run that did not start. */
+export function emptyReport(pipeline: Pick<LocalPipeline, 'runId' | 'startedAt' | 'bucket'>): RunReport {
+  return {
+    runId: pipeline.runId, state: 'complete', copied: [], skipped: [], failed: [], outstanding: [], bytes: 0, unchanged: 0,
+    beforeBeginDate: 0, filtered: 0, listed: 0, startedAt: pipeline.startedAt.toISOString(),
+    throughput: { bytesPerSecond: 0, objectsPerSecond: 0 },
+    settings: { account: '', container: '', bucket: pipeline.bucket, prefix: '', largeBlobBytes: 0, partBytes: 0 },
   };
 }
 
@@ -190,36 +278,13 @@ async function probeWrite(sink: ObjectSink, bucket: string, runId: string): Prom
   const key = `${STATE_PREFIX}probe/${runId}.json`;
   try {
     await sink.putJson(key, { runId });
-    await sink.delete(key);
+    await sink.deleteState(key);
   } catch (error) {
     throw explainBucketError(error, bucket);
   }
 }
 
-/** The blobs (name and size) a message asks a stage to copy; a listing names none. */
-export function blobsOf(message: StageMessage): [string, number][] {
-  if (message.kind === 'copy-blobs') return message.blobs.map((b) => [b.name, b.size]);
-  if (message.kind === 'list-page') return [];
-  return [[message.blob.name, message.blob.size]];
-}
-
-/** A dead-lettered message means its blobs were not copied: say so, with the last error. */
-async function accountForDeadLetters(runId: string, ledger: MemoryLedger, deadLetters: DeadLetter[]) {
-  for (const letter of deadLetters) {
-    const parsed = StageMessageSchema.safeParse(safeJson(letter.body));
-    const reason = `dead-lettered after ${letter.attempts} attempts in ${letter.topic}: ${letter.error}`;
-    if (!parsed.success) {
-      await ledger.record(runId, { status: 'failed', name: `(unreadable message on ${letter.topic})`, reason });
-      continue;
-    }
-    const message = parsed.data;
-    const names = message.kind === 'list-page' ? [`(container listing, invocation ${message.invocation})`] : blobsOf(message).map(([name]) => name);
-    for (const name of names) {
-      const before = ledger.outcomes.get(name);
-      if (before?.status !== 'copied') await ledger.record(runId, { status: 'failed', name, reason });
-    }
-  }
-}
+export { deadLetterKey };
 
 export function safeJson(text: string): unknown {
   try {

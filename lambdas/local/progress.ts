@@ -1,54 +1,54 @@
 /**
- * The CLI's progress line and closing summary, from the run's ledger.
+ * The CLI's progress line and closing summary. The progress line reads the run's
+ * state, as `azs3copy status` does.
  */
-import type { MemoryLedger, RunReport } from '../core/ledger';
+import { formatBytes, type RunReport } from '../core/report';
+import type { RunLedger } from '../core/run-ledger';
+import { formatDuration, statusOf } from '../core/status';
 
-const MiB = 1024 * 1024;
+export { formatBytes };
 
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * MiB) return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
-  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} B`;
-}
-
-export function progressLine(ledger: MemoryLedger, startedAt: number, now = Date.now()): string {
-  let copied = 0, skipped = 0, failed = 0;
-  for (const o of ledger.outcomes.values()) {
-    if (o.status === 'copied') copied++;
-    else if (o.status === 'skipped') skipped++;
-    else failed++;
-  }
-  const seconds = Math.max((now - startedAt) / 1000, 0.001);
-  const bytes = ledger.copiedBytes();
-  const t = ledger.totals;
-  const routed = t.routedSmall + t.routedLarge;
+export async function progressLine(ledger: RunLedger, runId: string, now = Date.now()): Promise<string | undefined> {
+  const run = await ledger.getRun(runId);
+  if (!run) return undefined;
+  const s = statusOf(run, now);
   return (
-    `[${seconds.toFixed(0)}s] copied ${copied}${t.done ? `/${routed}` : ''} objects, ${formatBytes(bytes)}` +
-    ` (${formatBytes(bytes / seconds)}/s); skipped ${skipped}, failed ${failed}; listed ${t.listed}${t.done ? '' : '+'}` +
-    (t.unchanged ? `, ${t.unchanged} unchanged` : '')
+    `[${formatDuration(s.elapsedSeconds)}] copied ${s.copied}${s.listingDone ? `/${s.routed - s.skipped - s.failed}` : ''} objects, ` +
+    `${formatBytes(s.bytesMoved)} (${formatBytes(s.bytesPerSecond)}/s); skipped ${s.skipped}, failed ${s.failed}; ` +
+    `listed ${s.listed}${s.listingDone ? '' : '+'}${s.unchanged ? `, ${s.unchanged} unchanged` : ''}` +
+    (s.state === 'running' && s.etaSeconds !== null ? `; ETA ${formatDuration(s.etaSeconds)}` : '')
   );
 }
 
 /** Print progress every interval: one rewritten line on a terminal, plain lines otherwise. */
-export function startProgress(ledger: MemoryLedger, out: NodeJS.WriteStream = process.stderr, intervalMs?: number) {
-  const startedAt = Date.now();
+export function startProgress(ledger: RunLedger, runId: string, out: NodeJS.WriteStream = process.stderr, intervalMs?: number) {
   const tty = out.isTTY === true;
-  const timer = setInterval(() => {
-    const line = progressLine(ledger, startedAt);
-    out.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-  }, intervalMs ?? (tty ? 500 : 5000));
+  let busy = false;
+  const print = async (last: boolean) => {
+    if (busy && !last) return;
+    busy = true;
+    try {
+      const line = await progressLine(ledger, runId);
+      if (line) out.write(tty ? `\r${line}\x1b[K${last ? '\n' : ''}` : `${line}\n`);
+    } catch {
+      // Progress is a courtesy: a failed read of the state must not stop the copy.
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void print(false), intervalMs ?? (tty ? 1000 : 5000));
   timer.unref();
-  return () => {
+  return async () => {
     clearInterval(timer);
-    out.write(`${tty ? '\r' : ''}${progressLine(ledger, startedAt)}${tty ? '\x1b[K' : ''}\n`);
+    await print(true);
   };
 }
 
 export function summary(report: RunReport, maxLines = 20): string {
   const lines = [
-    `run ${report.runId}: copied ${report.copied.length} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
-      `${report.unchanged} unchanged, ${report.skipped.length} skipped, ${report.failed.length} failed`,
+    `run ${report.runId}${report.state === 'stalled' ? ' STALLED' : ''}: copied ${report.copied.length} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
+      `${report.unchanged} unchanged, ${report.skipped.length} skipped, ${report.failed.length} failed` +
+      (report.outstanding.length ? `, ${report.outstanding.length} outstanding` : ''),
   ];
   const list = (title: string, items: { name: string; reason: string }[]) => {
     if (items.length === 0) return;
@@ -57,7 +57,9 @@ export function summary(report: RunReport, maxLines = 20): string {
     if (items.length > maxLines) lines.push(`  ... and ${items.length - maxLines} more (see the report)`);
   };
   list('failed', report.failed);
+  list('outstanding', report.outstanding.map((o) => ({ name: o.name, reason: o.where })));
   list('skipped', report.skipped);
+  if (report.location) lines.push(`report in the bucket: s3://${report.location.bucket}/${report.location.html} (and report.json)`);
   return lines.join('\n') + '\n';
 }
 

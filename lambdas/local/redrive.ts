@@ -3,13 +3,14 @@
  * stages, through the same bus and handlers a copy uses. Each message carries its
  * run's settings, so its work is done exactly as the first attempt would have done
  * it; the stages are idempotent, so a letter whose work was done meanwhile does no
- * harm. Letters that fail again are kept under the redrive's own run id, and the
- * files they came from are removed.
+ * harm. The letters' outcomes go into their own runs' state: a run whose every
+ * blob now has an outcome ends complete, with its report renewed. Letters that fail
+ * again are kept under the redrive's own id, and the files they came from are removed.
  */
 import { ConfigError } from '../core/errors';
 import { parseStageMessage } from '../core/messages';
 import { deadLettersFromFile, deadLettersInBucket, DEAD_LETTER_PREFIX, type DeadLetterFile } from './dead-letters';
-import { finishLocalRun, localPipeline, type LocalCopyOptions, type LocalRunResult } from './pipeline';
+import { emptyReport, finishLocalRun, localPipeline, type LocalCopyOptions, type LocalRunResult } from './pipeline';
 
 export interface LocalRedriveOptions extends LocalCopyOptions {
   /** Send only this run's dead letters; every run's kept in the bucket when absent. */
@@ -33,7 +34,7 @@ export async function runLocalRedrive(options: LocalRedriveOptions): Promise<Loc
   if (letters.length === 0) {
     const where = options.file ?? `s3://${options.bucket}/${DEAD_LETTER_PREFIX}`;
     return {
-      report: { ...pipeline.ledger.report(pipeline.runId), startedAt: pipeline.startedAt.toISOString() },
+      report: emptyReport(pipeline),
       deadLetters: [], bus: pipeline.bus.stats, started: false, reason: `no dead letters are kept in ${where}`, redriven: 0,
     };
   }
@@ -49,16 +50,19 @@ export async function runLocalRedrive(options: LocalRedriveOptions): Promise<Loc
   }
   await pipeline.source.check();
 
+  // The letters' own runs are carried on: their outcomes go into those runs' state, which end when complete.
+  const runIds = [...new Set(letters.map((l) => tryParse(l.body)?.runId).filter((id): id is string => id !== undefined))];
+  pipeline.started(runIds[0] ?? pipeline.runId);
   for (const letter of letters) {
     const message = tryParse(letter.body);
     // An unreadable letter goes back as it is: its stage refuses it again, and it is kept again, not dropped.
     if (message) pipeline.send(message);
     else pipeline.bus.publish(letter.topic, letter.body);
   }
-  const result = await finishLocalRun(pipeline);
+  const result = await finishLocalRun(pipeline, runIds.length > 0 ? runIds : [pipeline.runId]);
   // The old files go only once whatever failed again is kept anew.
   if (result.deadLetters.length === 0 || result.deadLettersKeptAt) {
-    for (const { key } of kept) if (key) await pipeline.sink.delete(key);
+    for (const { key } of kept) if (key) await pipeline.sink.deleteState(key);
   }
   return { ...result, redriven: letters.length };
 }

@@ -4,7 +4,7 @@
  * bus is quiet.
  */
 import { qualify } from '../core/stages/qualify';
-import { finishLocalRun, localPipeline, type LocalCopyOptions, type LocalRunResult } from './pipeline';
+import { emptyReport, finishLocalRun, localPipeline, type LocalCopyOptions, type LocalRunResult } from './pipeline';
 
 export { DEFAULT_LOCAL_CONCURRENCY, type LocalCopyOptions, type LocalRunResult } from './pipeline';
 
@@ -13,10 +13,8 @@ export async function runLocalCopy(options: LocalCopyOptions): Promise<LocalRunR
   // Called directly rather than through its Lambda handler, so a configuration error reaches the CLI as one.
   const first = await qualify(pipeline.runtime, { runId: pipeline.runId });
   if (!first.started) {
-    return {
-      report: { ...pipeline.ledger.report(pipeline.runId), startedAt: pipeline.startedAt.toISOString() },
-      deadLetters: [], bus: pipeline.bus.stats, started: false, reason: first.reason,
-    };
+    return { report: emptyReport(pipeline), deadLetters: [], bus: pipeline.bus.stats, started: false, reason: first.reason };
   }
+  pipeline.started(pipeline.runId);
   return finishLocalRun(pipeline);
 }

@@ -1,7 +1,7 @@
-/** Lambda entry for the parter stage: an SNS event in, the stage's messages out. */
+/** Lambda entry for the parter stage: an SQS batch in (partial failures reported back), the stage's messages out. */
 import { awsRuntime } from '../core/aws-runtime';
 import { topicHandler } from '../core/handler';
 
-const runtime = awsRuntime('parter');
+const { runtime, retryLater, flushingMetrics } = awsRuntime('parter');
 
-export const handler = topicHandler('parter', () => runtime);
+export const handler = flushingMetrics(topicHandler('parter', () => runtime, { retryLater }));

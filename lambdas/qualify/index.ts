@@ -1,7 +1,7 @@
-/** Lambda entry for the qualify stage: a schedule or a person starts a run. */
+/** Lambda entry for the qualify stage: a schedule or a person starts a run; a frequent schedule checks it for a stall. */
 import { awsRuntime } from '../core/aws-runtime';
 import { qualifyHandler } from '../core/handler';
 
-const runtime = awsRuntime('qualify');
+const { runtime, flushingMetrics } = awsRuntime('qualify');
 
-export const handler = qualifyHandler(() => runtime);
+export const handler = flushingMetrics(qualifyHandler(() => runtime));

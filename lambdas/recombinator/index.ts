@@ -1,7 +1,7 @@
-/** Lambda entry for the recombinator stage: an SNS event in, the stage's messages out. */
+/** Lambda entry for the recombinator stage: an SQS batch in (partial failures reported back), the stage's messages out. */
 import { awsRuntime } from '../core/aws-runtime';
 import { topicHandler } from '../core/handler';
 
-const runtime = awsRuntime('recombinator');
+const { runtime, retryLater, flushingMetrics } = awsRuntime('recombinator');
 
-export const handler = topicHandler('recombinator', () => runtime);
+export const handler = flushingMetrics(topicHandler('recombinator', () => runtime, { retryLater }));

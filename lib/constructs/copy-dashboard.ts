@@ -44,6 +44,10 @@ const LABEL: Record<MetricName, string> = {
   [METRIC.blobsListed]: 'blobs listed',
   [METRIC.blobsUnchanged]: 'blobs unchanged',
   [METRIC.configErrors]: 'configuration errors',
+  [METRIC.runsCompleted]: 'runs completed',
+  [METRIC.runsWithFailures]: 'runs ended with failed blobs',
+  [METRIC.runsStalled]: 'runs stalled',
+  [METRIC.runsRefused]: 'starts refused (a run was in progress)',
 };
 /** The per-blob counts, graphed together. */
 const BLOB_COUNTS: MetricName[] = [METRIC.objectsCopied, METRIC.blobsSkipped, METRIC.blobsFailed, METRIC.blobsUnchanged, METRIC.blobsListed];

@@ -3,7 +3,8 @@
  * rather than delivered.
  */
 import { DEFAULT_TUNING, type StageContext, type Tuning } from '../../lambdas/core/context';
-import { memoryLedger } from '../../lambdas/core/ledger';
+import { runLedger } from '../../lambdas/core/run-ledger';
+import { memoryTable } from '../../lambdas/core/state/memory-table';
 import { silentLogger } from '../../lambdas/core/log';
 import type { RunSettings, StageMessage } from '../../lambdas/core/messages';
 import type { BlobSource, ObjectSink } from '../../lambdas/core/stores/types';
@@ -30,8 +31,9 @@ export function stageContext(parts: {
   remainingMs?: () => number;
 }) {
   const published: StageMessage[] = [];
-  const ledger = memoryLedger();
-  const ctx: StageContext = {
+  const ledger = runLedger(memoryTable());
+  // Any stage's context: a test hands it to the stage it calls, whatever that stage's own capabilities.
+  const ctx: StageContext<any, any> = {
     runId: 'run-test',
     settings: parts.settings ?? runSettings(),
     source: parts.source ?? ({} as BlobSource),

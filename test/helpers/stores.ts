@@ -94,8 +94,12 @@ export async function expectExactCopies(client: S3Client, bucket: string, specs:
   }
 }
 
-/** No multipart upload left open, and nothing left under the pipeline's state prefix. */
+/**
+ * No multipart upload left open, and nothing of one left in the state: no upload manifest, no write probe.
+ * (The runs' own state and reports stay, by design.)
+ */
 export async function expectNothingLeftOver(client: S3Client, bucket: string): Promise<void> {
   expect(await openUploads(client, bucket)).toEqual([]);
-  expect(await listKeys(client, bucket, STATE_PREFIX)).toEqual([]);
+  expect(await listKeys(client, bucket, `${STATE_PREFIX}uploads/`)).toEqual([]);
+  expect(await listKeys(client, bucket, `${STATE_PREFIX}probe/`)).toEqual([]);
 }

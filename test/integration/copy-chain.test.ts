@@ -139,6 +139,6 @@ describe('the copy chain, end to end', () => {
 
   it('leaves no multipart upload open and no upload manifest behind', async () => {
     expect(await openUploads(client, bucket)).toEqual([]);
-    expect(await listKeys(client, bucket, STATE_PREFIX)).toEqual([]);
+    await expectNothingLeftOver(client, bucket);
   });
 });

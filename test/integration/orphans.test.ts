@@ -94,6 +94,6 @@ describe('orphaned and half-answered multipart uploads', () => {
   });
 
   it('leaves no manifest behind', async () => {
-    expect(await listKeys(client, bucket, STATE_PREFIX)).toEqual([]);
+    await expectNothingLeftOver(client, bucket);
   });
 });

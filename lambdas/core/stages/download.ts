@@ -9,81 +9,77 @@
 import { createHash } from 'node:crypto';
 import { objectAttributes } from '../attributes';
 import { mapLimit } from '../batching';
-import type { StageContext } from '../context';
+import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
 import { destinationKey } from '../keys';
-import type { BlobRef, CopyBlobsMessage } from '../messages';
+import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
+import type { BlobOutcome } from '../run-ledger';
+import type { BlobRead } from '../stores/types';
 import { UPLOAD_CHUNK_BYTES, byteCounter, collectBody } from '../streams';
+import type { STAGE_SPECS } from './specs';
 
-export async function download(ctx: StageContext, message: CopyBlobsMessage): Promise<void> {
-  const transient: { name: string; error: unknown }[] = [];
+type Ctx = ContextOf<(typeof STAGE_SPECS)['download']>;
+type MessageBlob = CopyBlobsMessage['blobs'][number];
+
+/** What became of one blob. */
+type Result =
+  | { status: 'copied'; bytes: number }
+  | { status: 'skipped'; reason: string }
+  /** It has grown to the large-blob size since it was listed: the multipart path takes its current version. */
+  | { status: 'large'; blob: BlobRef };
+
+export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<void> {
+  const outcomes: BlobOutcome[] = [];
+  const grown: { blob: BlobRef; i?: number }[] = [];
+  const again: { blob: MessageBlob; error: unknown }[] = [];
   await mapLimit(message.blobs, ctx.tuning.downloadConcurrency, async (blob) => {
     try {
-      const bytes = await copySmallBlob(ctx, blob);
-      if (bytes !== undefined) {
-        await ctx.ledger.record(ctx.runId, {
-          status: 'copied', name: blob.name, key: destinationKey(ctx.settings.prefix, blob.name), bytes, path: 'single',
-        });
-      }
+      const result = await copySmallBlob(ctx, blob);
+      if (result.status === 'large') grown.push({ blob: result.blob, i: blob.i });
+      else if (result.status === 'copied') outcomes.push({ name: blob.name, index: blob.i, status: 'copied', bytes: result.bytes, path: 'single' });
+      else outcomes.push({ name: blob.name, index: blob.i, status: 'skipped', reason: result.reason });
+      ctx.log.debug(`blob ${result.status}`, { name: blob.name });
     } catch (error) {
       if (isTransient(error)) {
-        transient.push({ name: blob.name, error });
+        again.push({ blob, error });
         return;
       }
-      await ctx.ledger.record(ctx.runId, { status: 'failed', name: blob.name, reason: failureReason(error) });
+      const reason = failureReason(error);
+      ctx.log.error('blob failed', { name: blob.name, reason });
+      outcomes.push({ name: blob.name, index: blob.i, status: 'failed', reason });
     }
   });
-  if (transient.length > 0) {
-    // Let the platform retry the message, then dead-letter it; copies already made are simply made again.
-    const first = transient[0];
-    throw new Error(`${transient.length} of ${message.blobs.length} blobs hit transient errors, first "${first.name}": ${errorMessage(first.error)}`, {
+  if (message.unit && outcomes.length > 0) await ctx.ledger.settle(ctx.runId, message.unit, outcomes);
+  const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: ctx.settings, unit: message.unit };
+  if (grown.length > 0) {
+    await ctx.publish(grown.map(({ blob, i }) => ({ ...base, kind: 'large-blob' as const, blob, i, replans: 0 })));
+  }
+  const attempt = message.attempt ?? 1;
+  ctx.log.info('copy message done', {
+    blobs: message.blobs.length, copied: outcomes.filter((o) => o.status === 'copied').length, failed: outcomes.filter((o) => o.status === 'failed').length,
+    grown: grown.length, again: again.length, attempt,
+  });
+  if (again.length === 0) return;
+  if (again.length === message.blobs.length || attempt >= ctx.tuning.maxBlobAttempts) {
+    // Nothing else in this message to spare, or rounds used up: the queue retries the message, then dead-letters it.
+    const first = again[0];
+    throw new Error(`${again.length} of ${message.blobs.length} blobs hit passing errors, first "${first.blob.name}": ${errorMessage(first.error)}`, {
       cause: first.error,
     });
   }
+  // Only the blobs that failed go round again; the others are done and are not copied twice.
+  ctx.log.warn('sending blobs that hit passing errors round again', { names: again.map((a) => a.blob.name), error: errorMessage(again[0].error) });
+  await ctx.publish([{ ...base, kind: 'copy-blobs', blobs: again.map((a) => a.blob), attempt: attempt + 1 }]);
 }
 
-/** Copy one blob; returns the bytes written, or undefined when it was skipped. */
-export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise<number | undefined> {
+/** Copy one blob in one PUT: its current version if it changed since it was listed. */
+export async function copySmallBlob(ctx: Ctx, listed: BlobRef): Promise<Result> {
   const key = destinationKey(ctx.settings.prefix, listed.name);
   let blob = listed;
   for (let replans = 0; ; replans++) {
     try {
-      return await withRetry(async () => {
-        const read = await ctx.source.read(blob.name, blob.etag);
-        const md5 = read.contentMd5 ? createHash('md5') : undefined;
-        if (read.length <= UPLOAD_CHUNK_BYTES && read.length === blob.size) {
-          // Most blobs: read whole (a few MiB at most per blob in flight), checked before a byte is written,
-          // and sent with the CRC32C computed on the way in the request's header.
-          const body = await collectBody(read.body, read.length, { hash: md5 });
-          const written = md5?.digest('base64');
-          if (written !== read.contentMd5) {
-            throw new BlobFailure(`the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; nothing was written`);
-          }
-          await ctx.sink.put(key, body.buffer, objectAttributes(read, blob), {
-            length: read.length, contentMd5: read.contentMd5, checksumCrc32c: body.crc32c,
-          });
-          return read.length;
-        }
-        const counted = byteCounter(read.body, { hash: md5 });
-        try {
-          // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
-          await ctx.sink.put(key, counted.stream, objectAttributes(read, blob), { length: read.length, contentMd5: read.contentMd5 });
-        } catch (error) {
-          counted.discard();
-          throw counted.sourceError() ?? error;
-        }
-        const written = md5?.digest('base64');
-        if (written !== read.contentMd5 || counted.bytes() !== blob.size) {
-          await ctx.sink.delete(key);
-          throw new BlobFailure(
-            written !== read.contentMd5
-              ? `the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; the copy was deleted`
-              : `read ${counted.bytes()} bytes but the blob has ${blob.size}; the copy was deleted`,
-          );
-        }
-        return read.length;
-      }, { ...ctx.tuning.retry, onRetry: (error, attempt) => ctx.log.warn('retrying blob', { name: blob.name, attempt, error }) });
+      return { status: 'copied', bytes: await copyVersion(ctx, key, blob) };
     } catch (error) {
       if (!(error instanceof SourceChangedError)) throw error;
       // Changed since listed: copy the version there now (it is newer still), or note that it is gone.
@@ -91,10 +87,7 @@ export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise
       try {
         fresh = await ctx.source.properties(blob.name);
       } catch (propsError) {
-        if (propsError instanceof SourceChangedError) {
-          await ctx.ledger.record(ctx.runId, { status: 'skipped', name: blob.name, reason: 'deleted from the source after it was listed' });
-          return undefined;
-        }
+        if (propsError instanceof SourceChangedError) return { status: 'skipped', reason: 'deleted from the source after it was listed' };
         throw propsError;
       }
       if (replans >= ctx.tuning.maxReplans) {
@@ -102,8 +95,61 @@ export async function copySmallBlob(ctx: StageContext, listed: BlobRef): Promise
       }
       ctx.log.info('blob changed since it was listed; copying its current version', { name: blob.name });
       blob = { ...blob, etag: fresh.etag, size: fresh.size, lastModified: fresh.lastModified, contentMd5: fresh.contentMd5 };
+      if (blob.size >= ctx.settings.largeBlobBytes) return { status: 'large', blob };
     }
   }
+}
+
+/** Copy one version of a blob, pinned to its ETag; returns the bytes written. */
+async function copyVersion(ctx: Ctx, key: string, blob: BlobRef): Promise<number> {
+  const read = await ctx.source.read(blob.name, blob.etag);
+  const md5 = read.contentMd5 ? createHash('md5') : undefined;
+  if (read.length <= UPLOAD_CHUNK_BYTES && read.length === blob.size) {
+    // Most blobs: read whole (a few MiB at most per blob in flight), checked before a byte is written, and
+    // sent with the CRC32C computed on the way in the request's header. The read resumes a cut body and
+    // the PUT retries itself, so no retry is needed around them.
+    const body = await collectBody(read.body, read.length, { hash: md5 });
+    const written = md5?.digest('base64');
+    if (written !== read.contentMd5) {
+      throw new BlobFailure(`the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; nothing was written`);
+    }
+    await ctx.sink.put(key, body.buffer, objectAttributes(read, blob), {
+      length: read.length, contentMd5: read.contentMd5, checksumCrc32c: body.crc32c,
+    });
+    return read.length;
+  }
+  // A streamed PUT is not retried by the SDK (its body cannot be replayed): retried here, each try a fresh read.
+  let first: BlobRead | undefined = read;
+  return withRetry(async () => {
+    const current = first ?? (await ctx.source.read(blob.name, blob.etag));
+    first = undefined;
+    return streamVersion(ctx, key, blob, current);
+  }, {
+    ...ctx.tuning.retry,
+    onRetry: (error, attempt) => ctx.log.warn('retrying blob', { name: blob.name, attempt, error }),
+  });
+}
+
+async function streamVersion(ctx: Ctx, key: string, blob: BlobRef, read: BlobRead): Promise<number> {
+  const md5 = read.contentMd5 ? createHash('md5') : undefined;
+  const counted = byteCounter(read.body, { hash: md5 });
+  try {
+    // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
+    await ctx.sink.put(key, counted.stream, objectAttributes(read, blob), { length: read.length, contentMd5: read.contentMd5 });
+  } catch (error) {
+    counted.discard();
+    throw counted.sourceError() ?? error;
+  }
+  const written = md5?.digest('base64');
+  if (written !== read.contentMd5 || counted.bytes() !== read.length) {
+    await ctx.sink.delete(key);
+    throw new BlobFailure(
+      written !== read.contentMd5
+        ? `the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; the copy was deleted`
+        : `read ${counted.bytes()} bytes but the blob has ${read.length}; the copy was deleted`,
+    );
+  }
+  return read.length;
 }
 
 /** One line for the report: what went wrong with this blob, without secrets or stack. */

@@ -1,37 +1,34 @@
 /**
- * The stages by name: which message kind each consumes and the function that
- * handles it. Deployed names, topics and the local bus are all derived from here.
+ * The stages by name: each stage's spec (specs.ts) bound to the function that
+ * does its work. The binding only compiles when the function asks for no more
+ * than its spec grants: a stage that starts to use another capability, or to send
+ * another kind of message, must say so in its spec, and its deployed role and
+ * subscriptions follow from there.
  */
-import type { StageContext } from '../context';
+import type { ContextOf } from '../context';
 import type { StageMessage } from '../messages';
 import { download } from './download';
 import { findBlobs } from './find-blobs';
 import { largefileInitializer } from './largefile-initializer';
 import { parter } from './parter';
 import { recombinator } from './recombinator';
+import { STAGE_SPECS, type MessageKind, type StageSpec, type TopicStage } from './specs';
 
-export const STAGE_NAMES = ['qualify', 'find-blobs', 'download', 'largefile-initializer', 'parter', 'recombinator'] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
-/** Stages fed by a topic (all but qualify, which a schedule or a person starts). */
-export type TopicStage = Exclude<StageName, 'qualify'>;
+export * from './specs';
 
-type Handler<K extends StageMessage['kind']> = (ctx: StageContext, message: Extract<StageMessage, { kind: K }>) => Promise<unknown>;
+export interface BoundStage<S extends StageSpec & { kind: MessageKind }> {
+  spec: S;
+  run(ctx: ContextOf<S>, message: Extract<StageMessage, { kind: S['kind'] }>): Promise<unknown>;
+}
+
+function bind<S extends StageSpec & { kind: MessageKind }>(spec: S, run: BoundStage<S>['run']): BoundStage<S> {
+  return { spec, run };
+}
 
 export const TOPIC_STAGES = {
-  'find-blobs': { kind: 'list-page', run: findBlobs as Handler<'list-page'> },
-  download: { kind: 'copy-blobs', run: download as Handler<'copy-blobs'> },
-  'largefile-initializer': { kind: 'large-blob', run: largefileInitializer as Handler<'large-blob'> },
-  parter: { kind: 'copy-part', run: parter as Handler<'copy-part'> },
-  recombinator: { kind: 'parts-done', run: recombinator as Handler<'parts-done'> },
-} as const satisfies Record<TopicStage, { kind: StageMessage['kind']; run: unknown }>;
-
-/** The stage a message kind goes to. */
-export function stageOf(kind: StageMessage['kind']): TopicStage {
-  for (const [stage, spec] of Object.entries(TOPIC_STAGES)) if (spec.kind === kind) return stage as TopicStage;
-  throw new Error(`no stage takes messages of kind ${kind}`);
-}
-
-/** The deployed function's number, as users know it from the reference design (lambda01..06). */
-export function stageNumber(stage: StageName): string {
-  return `lambda${String(STAGE_NAMES.indexOf(stage) + 1).padStart(2, '0')}`;
-}
+  'find-blobs': bind(STAGE_SPECS['find-blobs'], findBlobs),
+  download: bind(STAGE_SPECS.download, download),
+  'largefile-initializer': bind(STAGE_SPECS['largefile-initializer'], largefileInitializer),
+  parter: bind(STAGE_SPECS.parter, parter),
+  recombinator: bind(STAGE_SPECS.recombinator, recombinator),
+} satisfies { [T in TopicStage]: BoundStage<(typeof STAGE_SPECS)[T]> };

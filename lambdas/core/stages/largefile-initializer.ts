@@ -5,30 +5,49 @@
  * re-sends the parts that are not in yet.
  */
 import { isCopyOf, objectAttributes } from '../attributes';
-import type { StageContext } from '../context';
-import { SourceChangedError } from '../errors';
+import type { ContextOf } from '../context';
+import { BlobFailure, SourceChangedError } from '../errors';
 import { destinationKey } from '../keys';
-import { MESSAGE_VERSION, type CopyPartMessage, type LargeBlobMessage, type PartsDoneMessage } from '../messages';
+import { MESSAGE_VERSION, type BlobRef, type CopyPartMessage, type LargeBlobMessage, type PartsDoneMessage } from '../messages';
 import { partCount, partRange, partSizeFor } from '../plan';
+import type { BlobOutcome } from '../run-ledger';
 import { clearManifest, manifestKey, readManifest, type UploadManifest } from '../uploads';
+import type { STAGE_SPECS } from './specs';
 
-export async function largefileInitializer(ctx: StageContext, message: LargeBlobMessage): Promise<void> {
+type Ctx = ContextOf<(typeof STAGE_SPECS)['largefile-initializer']>;
+
+export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage): Promise<void> {
   const { blob } = message;
   const key = destinationKey(ctx.settings.prefix, blob.name);
   const log = ctx.log.child({ name: blob.name });
 
   const existing = await ctx.sink.head(key);
+  let manifest = await readManifest(ctx.sink, key);
   if (existing && isCopyOf(existing.metadata, blob)) {
+    if (manifest?.blob.etag === blob.etag && manifest.phase === 'verifying') {
+      // Completed but not yet checked (its check stopped part way): carry the check on.
+      log.info('copy completed but not verified yet; continuing its verification');
+      await ctx.publish([{ ...uploadMessage(ctx, message, manifest), kind: 'parts-done', verify: true }]);
+      return;
+    }
     log.info('already copied; nothing to do');
+    await settle(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
     return;
   }
 
-  let manifest = await readManifest(ctx.sink, key);
   if (manifest && manifest.blob.etag !== blob.etag) {
-    // An upload of an older version of this blob; it can never complete correctly.
+    // Two versions of one blob: only the one the source holds now may go on. Look before aborting anything,
+    // so that a late message about an older version never aborts the upload of the newer one.
+    const current = await currentEtag(ctx, blob.name);
+    if (current !== blob.etag) {
+      log.info('this message is about a version the source no longer holds; re-planning', { manifestEtag: manifest.blob.etag });
+      await replan(ctx, message);
+      return;
+    }
     log.info('abandoning the upload of an older version', { uploadId: manifest.uploadId });
     await ctx.sink.abort(key, manifest.uploadId);
-    await ctx.sink.delete(manifestKey(key));
+    await ctx.ledger.forgetUpload(ctx.runId, manifest.uploadId);
+    await ctx.sink.deleteState(manifestKey(key));
     manifest = undefined;
   }
   if (manifest) {
@@ -37,14 +56,17 @@ export async function largefileInitializer(ctx: StageContext, message: LargeBlob
     await clearManifest(ctx.sink, key, manifest.uploadId);
   }
 
-  let props;
+  let attributes;
   try {
-    props = await ctx.source.properties(blob.name, blob.etag);
+    attributes = objectAttributes(await ctx.source.properties(blob.name, blob.etag), blob);
   } catch (error) {
     if (error instanceof SourceChangedError) return replan(ctx, message);
+    if (error instanceof BlobFailure) {
+      log.error('blob failed', { reason: error.message });
+      return settle(ctx, message, { status: 'failed', reason: error.message });
+    }
     throw error;
   }
-  const attributes = objectAttributes(props, blob);
   const partBytes = partSizeFor(blob.size, ctx.settings.partBytes);
   const uploadId = await ctx.sink.createUpload(key, attributes);
   const fresh: UploadManifest = {
@@ -67,11 +89,27 @@ export async function largefileInitializer(ctx: StageContext, message: LargeBlob
     await ctx.sink.abort(key, uploadId);
     await clearManifest(ctx.sink, key, uploadId);
     log.info('copied meanwhile by another delivery; nothing to do');
+    await settle(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
     return;
   }
   await abortOrphans(ctx, key, uploadId);
   log.info('multipart upload started', { uploadId, partCount: fresh.partCount, partBytes });
   await sendParts(ctx, message, fresh, new Set());
+}
+
+/** The ETag the source holds for this blob now, or undefined when it is gone. */
+async function currentEtag(ctx: Ctx, name: string): Promise<string | undefined> {
+  try {
+    return (await ctx.source.properties(name)).etag;
+  } catch (error) {
+    if (error instanceof SourceChangedError) return undefined;
+    throw error;
+  }
+}
+
+/** Record this message's blob's outcome in its unit. */
+async function settle(ctx: Pick<Ctx, 'ledger' | 'runId'>, message: { unit?: string; blob: BlobRef; i?: number }, outcome: Omit<BlobOutcome, 'name' | 'index'>) {
+  if (message.unit) await ctx.ledger.settle(ctx.runId, message.unit, [{ name: message.blob.name, index: message.i, ...outcome }]);
 }
 
 /**
@@ -81,7 +119,7 @@ export async function largefileInitializer(ctx: StageContext, message: LargeBlob
  * or a duplicate delivery that lost the claim (which aborts its own anyway). None
  * can become the manifest's upload while this manifest stands, so none is needed.
  */
-async function abortOrphans(ctx: StageContext, key: string, keep: string) {
+async function abortOrphans(ctx: Ctx, key: string, keep: string) {
   for (const upload of await ctx.sink.listUploads(key)) {
     if (upload.uploadId === keep) continue;
     ctx.log.info('aborting an orphaned multipart upload', { key, uploadId: upload.uploadId });
@@ -90,21 +128,29 @@ async function abortOrphans(ctx: StageContext, key: string, keep: string) {
 }
 
 /** Re-send the parts the upload lacks; false if the upload no longer exists. */
-async function resume(ctx: StageContext, message: LargeBlobMessage, manifest: UploadManifest): Promise<boolean> {
+async function resume(ctx: Ctx, message: LargeBlobMessage, manifest: UploadManifest): Promise<boolean> {
   const parts = await ctx.sink.listParts(manifest.key, manifest.uploadId);
   if (parts === undefined) return false;
   await abortOrphans(ctx, manifest.key, manifest.uploadId);
   const have = new Set(parts.map((p) => p.partNumber));
   ctx.log.info('resuming multipart upload', { name: message.blob.name, uploadId: manifest.uploadId, have: have.size, of: manifest.partCount });
+  // A part can be in the upload without having been counted (its parter stopped in between): count what is
+  // there, once, so the count reaches every part when the rest are in.
+  await ctx.ledger.partsPresent(ctx.runId, manifest.uploadId, parts.map((p) => ({ partNumber: p.partNumber, bytes: p.size })), manifest.partCount);
   await sendParts(ctx, message, manifest, have);
   return true;
 }
 
-async function sendParts(ctx: StageContext, message: LargeBlobMessage, manifest: UploadManifest, have: Set<number>) {
-  const upload = {
-    v: MESSAGE_VERSION, runId: ctx.runId, run: ctx.settings, blob: manifest.blob, key: manifest.key,
+/** The fields every message about this upload carries. */
+function uploadMessage(ctx: Ctx, message: LargeBlobMessage, manifest: UploadManifest) {
+  return {
+    v: MESSAGE_VERSION, runId: ctx.runId, run: ctx.settings, unit: message.unit, i: message.i, blob: manifest.blob, key: manifest.key,
     uploadId: manifest.uploadId, partCount: manifest.partCount, partBytes: manifest.partBytes, replans: message.replans,
   };
+}
+
+async function sendParts(ctx: Ctx, message: LargeBlobMessage, manifest: UploadManifest, have: Set<number>) {
+  const upload = uploadMessage(ctx, message, manifest);
   const parts: CopyPartMessage[] = [];
   for (let n = 1; n <= manifest.partCount; n++) {
     if (!have.has(n)) parts.push({ ...upload, kind: 'copy-part', part: partRange(manifest.blob.size, manifest.partBytes, n) });
@@ -117,30 +163,33 @@ async function sendParts(ctx: StageContext, message: LargeBlobMessage, manifest:
   }
 }
 
+type Replanner = Pick<ContextOf<{ needs: []; sends: ['copy-blobs', 'large-blob'] }>, 'source' | 'ledger' | 'runId' | 'settings' | 'tuning' | 'log' | 'publish'>;
+
 /** The blob changed since it was listed: plan its current version instead, a bounded number of times. */
-export async function replan(ctx: StageContext, message: LargeBlobMessage | { blob: LargeBlobMessage['blob']; replans: number }) {
+export async function replan(ctx: Replanner, message: { unit?: string; i?: number; blob: BlobRef; replans: number }) {
   const name = message.blob.name;
   let fresh;
   try {
     fresh = await ctx.source.properties(name);
   } catch (error) {
     if (error instanceof SourceChangedError) {
-      await ctx.ledger.record(ctx.runId, { status: 'skipped', name, reason: 'deleted from the source after it was listed' });
+      await settle(ctx, message, { status: 'skipped', reason: 'deleted from the source after it was listed' });
       return;
     }
     throw error;
   }
   if (message.replans >= ctx.tuning.maxReplans) {
-    await ctx.ledger.record(ctx.runId, {
-      status: 'failed', name, reason: `the blob changed ${message.replans + 1} times while it was being copied; run again when it is quiet`,
-    });
+    const reason = `the blob changed ${message.replans + 1} times while it was being copied; run again when it is quiet`;
+    ctx.log.error('blob failed', { name, reason });
+    await settle(ctx, message, { status: 'failed', reason });
     return;
   }
   ctx.log.info('blob changed mid-copy; re-planning its current version', { name, etag: fresh.etag });
   const blob = { ...message.blob, etag: fresh.etag, size: fresh.size, lastModified: fresh.lastModified, contentMd5: fresh.contentMd5 };
+  const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: ctx.settings, unit: message.unit };
   if (blob.size < ctx.settings.largeBlobBytes) {
-    await ctx.publish([{ v: MESSAGE_VERSION, runId: ctx.runId, run: ctx.settings, kind: 'copy-blobs', blobs: [blob] }]);
+    await ctx.publish([{ ...base, kind: 'copy-blobs', blobs: [{ ...blob, i: message.i }], attempt: 1 }]);
   } else {
-    await ctx.publish([{ v: MESSAGE_VERSION, runId: ctx.runId, run: ctx.settings, kind: 'large-blob', blob, replans: message.replans + 1 }]);
+    await ctx.publish([{ ...base, kind: 'large-blob', blob, i: message.i, replans: message.replans + 1 }]);
   }
 }

@@ -1,15 +1,21 @@
 /**
  * Stage 1: decide whether a run starts, fix its settings, and start the listing.
+ * A start while a run of the same pipeline is in progress starts nothing (and says
+ * so); a run that has stopped making progress is marked stalled first, with its
+ * report. Called with `{ "watch": true }` (a frequent schedule) it only does the
+ * latter: that is how a deployed run that stalls gets its report.
  */
 import { randomBytes } from 'node:crypto';
 import { SwitchedOffError, checkPrefix } from '../config';
 import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
+import { METRIC } from '../metrics';
+import { hostname } from 'node:os';
 
 export type QualifyResult =
   | { started: true; runId: string; settings: RunSettings }
-  | { started: false; reason: string };
+  | { started: false; reason: string; runId?: string };
 
 export function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
@@ -50,8 +56,32 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
   const source = await runtime.sourceFor(settings);
   await source.check();
   await runtime.sinkFor(settings).check();
+  const begun = await runtime.ledger.begin({
+    runId,
+    pipeline: runtime.pipeline,
+    settings,
+    stallAfterSeconds: runtime.stallAfterSeconds,
+    owner: runtime.owner === 'local'
+      ? { kind: 'local', host: hostname(), pid: process.pid, heartbeatAt: new Date().toISOString() }
+      : { kind: 'pipeline' },
+  });
+  if (!begun.started) {
+    const reason = `${begun.reason}: not starting another`;
+    runtime.metric?.(METRIC.runsRefused, 1);
+    log.warn('run not started', { reason, current: begun.current.runId });
+    return { started: false, reason, runId: begun.current.runId };
+  }
   const first: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run: settings, invocation: 0 };
   await runtime.publish([first]);
   log.info('run started', { container: settings.container, account: settings.account, bucket, prefix, beginDate: settings.beginDate });
   return { started: true, runId, settings };
+}
+
+/** The schedule's frequent check: mark the pipeline's current run stalled (with its report) if it has stopped moving. */
+export async function watch(runtime: Runtime): Promise<{ runId?: string; state?: string }> {
+  const current = await runtime.ledger.currentRun(runtime.pipeline);
+  if (!current) return {};
+  const stalled = current.state === 'running' ? await runtime.ledger.checkStalled(current.runId) : undefined;
+  if (stalled) runtime.log.warn('run stalled', { runId: stalled.runId, reason: stalled.stalledReason });
+  return { runId: current.runId, state: stalled?.state ?? current.state };
 }

@@ -135,7 +135,7 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
       return locked(keys, async () => {
         // Conditions first, so that a refusal writes nothing.
         for (const u of updates) {
-          if (u.when && !applyUpdate((await read(keyOf(u.pk, u.sk)))?.item, { ...u, add: undefined, set: undefined })) return false;
+          if (u.when !== undefined && !applyUpdate((await read(keyOf(u.pk, u.sk)))?.item, { ...u, add: undefined, set: undefined })) return false;
         }
         if (!(await putItem(put.item, put.precondition))) return false;
         for (const u of updates) await updateItem({ ...u, when: undefined });

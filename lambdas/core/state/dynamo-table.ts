@@ -18,7 +18,7 @@ import {
   type AttributeValue,
   type Update as DynamoUpdate,
 } from '@aws-sdk/client-dynamodb';
-import { checkKey, type Precondition, type StateItem, type StateTable, type Update } from './table';
+import { checkKey, conditionsOf, type Precondition, type StateItem, type StateTable, type Update } from './table';
 
 type Attributes = Record<string, AttributeValue>;
 
@@ -82,19 +82,16 @@ function expressionOf(update: Update) {
     }
     n++;
   }
-  let condition: string | undefined;
-  if (update.when) {
-    names['#w'] = update.when.attribute;
-    if ('absent' in update.when) {
-      condition = 'attribute_not_exists(#w)';
-    } else {
-      const options = update.when.in.map((value, i) => {
-        values[`:w${i}`] = toAttribute(value);
-        return `#w = :w${i}`;
-      });
-      condition = options.length ? `(${options.join(' OR ')})` : 'attribute_not_exists(pk) AND attribute_exists(pk)';
-    }
-  }
+  const conditions = conditionsOf(update).map((when, c) => {
+    names[`#w${c}`] = when.attribute;
+    if ('absent' in when) return `attribute_not_exists(#w${c})`;
+    const options = when.in.map((value, i) => {
+      values[`:w${c}_${i}`] = toAttribute(value);
+      return `#w${c} = :w${c}_${i}`;
+    });
+    return options.length ? `(${options.join(' OR ')})` : '(attribute_exists(pk) AND attribute_not_exists(pk))';
+  });
+  const condition = conditions.length ? conditions.join(' AND ') : undefined;
   const expression = [`ADD ${adds.join(', ')}`, sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
     .filter(Boolean)
     .join(' ');

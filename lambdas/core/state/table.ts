@@ -29,8 +29,14 @@ export interface Update {
   add?: Record<string, number>;
   /** Set as given. */
   set?: Record<string, unknown>;
-  /** Only when this attribute currently equals one of these values (or, with `absent`, has none). */
-  when?: { attribute: string; in: unknown[] } | { attribute: string; absent: true };
+  /** Only when each condition holds: an attribute equals one of these values (or, with `absent`, has none). */
+  when?: Condition | Condition[];
+}
+
+export type Condition = { attribute: string; in: unknown[] } | { attribute: string; absent: true };
+
+export function conditionsOf(update: Update): Condition[] {
+  return update.when === undefined ? [] : [update.when].flat();
 }
 
 export interface Page {
@@ -75,9 +81,9 @@ export function checkKey(value: string, what: 'pk' | 'sk'): string {
 
 /** Apply an update to an item in memory (the bucket and memory stores; DynamoDB does it server-side). */
 export function applyUpdate(before: StateItem | undefined, update: Update): StateItem | undefined {
-  if (update.when) {
-    const current = before?.[update.when.attribute];
-    const holds = 'absent' in update.when ? current === undefined : update.when.in.some((v) => v === current);
+  for (const condition of conditionsOf(update)) {
+    const current = before?.[condition.attribute];
+    const holds = 'absent' in condition ? current === undefined : condition.in.some((v) => v === current);
     if (!holds) return undefined;
   }
   const after: StateItem = { ...(before ?? { pk: update.pk, sk: update.sk }), pk: update.pk, sk: update.sk };

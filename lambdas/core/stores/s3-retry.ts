@@ -6,6 +6,7 @@
  * up to a fixed number of attempts.
  */
 import type { RetryErrorInfo, RetryStrategyV2, StandardRetryToken } from '@smithy/types';
+import { timeToRetry } from '../deadline';
 import { backoffDelay } from '../retry';
 
 export interface S3RetryOptions {
@@ -39,6 +40,7 @@ export function unquotaedRetryStrategy(options: S3RetryOptions): RetryStrategyV2
       }
       const hinted = errorInfo.retryAfterHint ? errorInfo.retryAfterHint.getTime() - Date.now() : 0;
       const delay = Math.max(hinted, backoffDelay(retries, { baseDelayMs, maxDelayMs }));
+      if (!timeToRetry(delay)) throw new Error('no time left in this invocation for another try');
       return token(retries, delay);
     },
     recordSuccess() {},

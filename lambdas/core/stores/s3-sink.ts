@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Crc32c, crc32cBase64 } from '../crc32c';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
+import { STATE_PREFIX } from '../keys';
 import { unquotaedRetryStrategy } from './s3-retry';
 import { httpExchange } from './http-exchange';
 import { s3Putter } from './s3-put';
@@ -175,13 +176,22 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
       };
     },
 
-    async read(key) {
-      const out = await client.send(new GetObjectCommand({ Bucket, Key: key }));
+    async read(key, range) {
+      const Range = range ? `bytes=${range.start}-${range.end}` : undefined;
+      const out = await client.send(new GetObjectCommand({ Bucket, Key: key, Range }));
       return out.Body as Readable;
     },
 
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+
+    async deleteState(key) {
+      await client.send(new DeleteObjectCommand({ Bucket, Key: stateKey(key) }));
+    },
+
+    async putText(key, text, contentType) {
+      await client.send(new PutObjectCommand({ Bucket, Key: stateKey(key), Body: text, ContentType: contentType }));
     },
 
     async createUpload(key, attributes) {
@@ -270,7 +280,7 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
     },
 
     async getJson<T>(key: string) {
-      const out = await orIfMissing(client.send(new GetObjectCommand({ Bucket, Key: key })), undefined);
+      const out = await orIfMissing(client.send(new GetObjectCommand({ Bucket, Key: stateKey(key) })), undefined);
       return out ? (JSON.parse(await out.Body!.transformToString('utf8')) as T) : undefined;
     },
 
@@ -279,7 +289,7 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
         await client.send(
           new PutObjectCommand({
             Bucket,
-            Key: key,
+            Key: stateKey(key),
             Body: JSON.stringify(value),
             ContentType: 'application/json',
             IfNoneMatch: opts?.ifAbsent ? '*' : undefined,
@@ -292,6 +302,12 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
       }
     },
   };
+}
+
+/** State objects live under the state prefix and nowhere else (their grants say so too). */
+function stateKey(key: string): string {
+  if (!key.startsWith(STATE_PREFIX)) throw new Error(`state object ${key} is not under ${STATE_PREFIX}`);
+  return key;
 }
 
 export function explainBucketError(error: unknown, bucket: string, endpoint?: string): unknown {

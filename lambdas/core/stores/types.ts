@@ -101,31 +101,106 @@ export interface UploadedPart {
   checksumCrc32c?: string;
 }
 
-export interface ObjectSink {
+/*
+ * What a stage may do in the bucket, as small capabilities (as rclone's backends have optional
+ * interfaces): each stage declares the ones it uses (lambdas/core/stages/specs.ts), is handed only
+ * those, and its function's IAM role is derived from the same declaration (lib/grants.ts).
+ */
+
+/** Is the bucket there and reachable. */
+export interface BucketCheck {
   /** Fail with a ConfigError if the bucket cannot be reached or written. */
   check(): Promise<void>;
-  /** Write one object atomically; returns its CRC32C as the store computed it. */
-  put(key: string, body: Readable | Buffer, attributes: ObjectAttributes, options: PutOptions): Promise<{ checksumCrc32c?: string }>;
+}
+
+/** Read copies: what a run compares against and verifies. */
+export interface ObjectReader {
   head(key: string): Promise<StoredObject | undefined>;
   /** Keys after `startAfter` in S3 order, beginning with `prefix`. */
   list(prefix: string, startAfter: string | undefined, maxKeys: number): Promise<{ objects: ListedObject[]; truncated: boolean }>;
-  read(key: string): Promise<Readable>;
-  delete(key: string): Promise<void>;
+  /** The object's bytes from `start` (default 0) to `end` inclusive (default the last). */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+}
 
+/** Write and remove whole copies. */
+export interface ObjectWriter {
+  /** Write one object atomically; returns its CRC32C as the store computed it. */
+  put(key: string, body: Readable | Buffer, attributes: ObjectAttributes, options: PutOptions): Promise<{ checksumCrc32c?: string }>;
+  delete(key: string): Promise<void>;
+}
+
+/** Start, feed and abandon multipart uploads. */
+export interface MultipartWriter {
   createUpload(key: string, attributes: ObjectAttributes): Promise<string>;
   /** `checksumCrc32c` as in PutOptions: the part's CRC32C when the caller already has it. */
   uploadPart(key: string, uploadId: string, partNumber: number, body: Readable | Buffer, length: number, checksumCrc32c?: string): Promise<UploadedPart>;
+  /** Uploads in progress for exactly this key. */
+  listUploads(key: string): Promise<{ uploadId: string; initiated?: string }[]>;
+  abort(key: string, uploadId: string): Promise<void>;
+}
+
+/** Finish multipart uploads. */
+export interface Completer {
   /**
    * Every part of the upload, across as many pages as it takes (or fewer, once `stopEarly` says the answer
    * is known); undefined when the upload no longer exists.
    */
   listParts(key: string, uploadId: string, stopEarly?: (partsSoFar: UploadedPart[]) => boolean): Promise<UploadedPart[] | undefined>;
-  /** Uploads in progress for exactly this key. */
-  listUploads(key: string): Promise<{ uploadId: string; initiated?: string }[]>;
   /** 'completed', or 'missing' when the upload is gone (completed before, or aborted). */
   complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<'completed' | 'missing'>;
-  abort(key: string, uploadId: string): Promise<void>;
+}
 
+/** The pipeline's own objects under the state prefix (manifests, reports, dead letters). */
+export interface StateObjects {
   getJson<T>(key: string): Promise<T | undefined>;
   putJson(key: string, value: unknown, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** A state object that is not JSON (a report page). */
+  putText(key: string, text: string, contentType: string): Promise<void>;
+  deleteState(key: string): Promise<void>;
+}
+
+export interface SinkCapabilities {
+  check: BucketCheck;
+  reader: ObjectReader;
+  writer: ObjectWriter;
+  multipart: MultipartWriter;
+  completer: Completer;
+  state: StateObjects;
+}
+export type SinkCapability = keyof SinkCapabilities;
+
+/** Every capability: what a store implements in full. */
+export type ObjectSink = BucketCheck & ObjectReader & ObjectWriter & MultipartWriter & Completer & StateObjects;
+
+/** The methods of each capability, so a stage can be handed exactly its own at run time too. */
+export const CAPABILITY_METHODS = {
+  check: ['check'],
+  reader: ['head', 'list', 'read'],
+  writer: ['put', 'delete'],
+  multipart: ['createUpload', 'uploadPart', 'listUploads', 'abort'],
+  completer: ['listParts', 'complete'],
+  state: ['getJson', 'putJson', 'putText', 'deleteState'],
+} as const satisfies { [C in SinkCapability]: readonly (keyof SinkCapabilities[C])[] };
+
+/** Every method of each capability is listed above (a compile error names the capability otherwise). */
+type Unlisted<C extends SinkCapability> = Exclude<keyof SinkCapabilities[C], (typeof CAPABILITY_METHODS)[C][number]>;
+export const EVERY_METHOD_LISTED: { [C in SinkCapability]: [Unlisted<C>] extends [never] ? true : Unlisted<C> } = {
+  check: true, reader: true, writer: true, multipart: true, completer: true, state: true,
+};
+
+type UnionToIntersection<U> = (U extends unknown ? (k: U) => void : never) extends (k: infer I) => void ? I : never;
+
+/** A sink holding exactly these capabilities. */
+export type SinkWith<C extends SinkCapability> = UnionToIntersection<SinkCapabilities[C]>;
+
+/** The view of `sink` that holds only `needs`: a method of another capability is not there at all. */
+export function sinkWith<C extends SinkCapability>(sink: ObjectSink, needs: readonly C[]): SinkWith<C> {
+  const view: Record<string, unknown> = {};
+  for (const capability of needs) {
+    for (const method of CAPABILITY_METHODS[capability]) {
+      const fn = (sink as unknown as Record<string, (...args: unknown[]) => unknown>)[method];
+      view[method] = fn.bind(sink);
+    }
+  }
+  return view as SinkWith<C>;
 }

@@ -1,0 +1,194 @@
+/**
+ * A run's report, built from its state when the run ends (complete or stalled) and
+ * written to the bucket beside the state: `.azs3copy-state/runs/<runId>/report.json`
+ * and `report.html`, a page a person can read (totals, duration, throughput,
+ * settings, every blob not copied with its reason). The local CLI prints and
+ * writes the same report.
+ */
+import { STATE_PREFIX } from './keys';
+import type { RunLedger, RunRecord, UnitRecord } from './run-ledger';
+import type { StateObjects } from './stores/types';
+
+export interface NamedReason {
+  name: string;
+  reason: string;
+}
+
+export interface RunReport {
+  runId: string;
+  state: RunRecord['state'];
+  /** Names of the blobs copied, in unit order. */
+  copied: string[];
+  skipped: NamedReason[];
+  failed: NamedReason[];
+  /** Blobs with no outcome yet (a stalled run), each with where its message is. */
+  outstanding: { name: string; where: string }[];
+  /** Bytes copied. */
+  bytes: number;
+  unchanged: number;
+  beforeBeginDate: number;
+  filtered: number;
+  listed: number;
+  startedAt: string;
+  finishedAt?: string;
+  seconds?: number;
+  stalledReason?: string;
+  throughput: { bytesPerSecond: number; objectsPerSecond: number };
+  settings: { account: string; container: string; bucket: string; prefix: string; beginDate?: string; largeBlobBytes: number; partBytes: number };
+  /** Per stage, invocations and the longest (local runs). */
+  invocations?: Record<string, { count: number; maxSeconds: number }>;
+  /** Where this report is kept. */
+  location?: { bucket: string; json: string; html: string };
+}
+
+export function reportKeys(runId: string) {
+  const base = `${STATE_PREFIX}runs/${runId}/`;
+  return { json: `${base}report.json`, html: `${base}report.html` };
+}
+
+/** Where a pending blob's message is: by unit, what a dead-letter search found; otherwise a general answer. */
+export type Whereabouts = Map<string, string>;
+
+export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts: Whereabouts = new Map()): Promise<RunReport> {
+  const copied: string[] = [];
+  const skipped: NamedReason[] = [];
+  const failed: NamedReason[] = [];
+  const outstanding: { name: string; where: string }[] = [];
+  let after: string | undefined;
+  do {
+    const page = await ledger.unitsPage(run.runId, after);
+    for (const unit of page.units) collect(unit, { copied, skipped, failed, outstanding }, whereabouts);
+    after = page.next;
+  } while (after);
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  skipped.sort(byName);
+  failed.sort(byName);
+  outstanding.sort(byName);
+  const finishedAt = run.finishedAt;
+  const seconds = finishedAt ? (Date.parse(finishedAt) - Date.parse(run.startedAt)) / 1000 : undefined;
+  const elapsed = Math.max(seconds ?? (Date.now() - Date.parse(run.startedAt)) / 1000, 0.001);
+  const { account, container, bucket, prefix, beginDate, largeBlobBytes, partBytes } = run.settings;
+  const keys = reportKeys(run.runId);
+  return {
+    runId: run.runId,
+    state: run.state,
+    copied,
+    skipped,
+    failed,
+    outstanding,
+    bytes: run.bytesCopied,
+    unchanged: run.unchanged,
+    beforeBeginDate: run.beforeBeginDate,
+    filtered: run.filtered,
+    listed: run.listed,
+    startedAt: run.startedAt,
+    finishedAt,
+    seconds,
+    stalledReason: run.stalledReason,
+    throughput: { bytesPerSecond: Math.round(run.bytesCopied / elapsed), objectsPerSecond: Number((run.copied / elapsed).toFixed(2)) },
+    settings: { account, container, bucket, prefix, beginDate, largeBlobBytes, partBytes },
+    location: { bucket, json: keys.json, html: keys.html },
+  };
+}
+
+function collect(
+  unit: UnitRecord,
+  into: { copied: string[]; skipped: NamedReason[]; failed: NamedReason[]; outstanding: { name: string; where: string }[] },
+  whereabouts: Whereabouts,
+) {
+  for (let i = 0; i < unit.names.length; i++) {
+    const name = unit.names[i];
+    const code = unit.status[i];
+    if (code === 'c') into.copied.push(name);
+    else if (code === 's') into.skipped.push({ name, reason: unit.reasons[i] ?? '' });
+    else if (code === 'f') into.failed.push({ name, reason: unit.reasons[i] ?? '' });
+    else {
+      into.outstanding.push({
+        name,
+        where: whereabouts.get(unit.unit) ??
+          `no message for it was found in a dead-letter queue: it is still queued for ${unit.large ? 'the large-blob stages' : 'download'}, or was lost`,
+      });
+    }
+  }
+}
+
+export async function writeReport(state: Pick<StateObjects, 'putJson' | 'putText'>, report: RunReport): Promise<void> {
+  const keys = reportKeys(report.runId);
+  await state.putJson(keys.json, report);
+  await state.putText(keys.html, reportHtml(report), 'text/html; charset=utf-8');
+}
+
+const MiB = 1024 * 1024;
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * MiB) return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
+  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** One line for the operator topic and the log. */
+export function summaryLine(report: RunReport): string {
+  const head = report.state === 'stalled' ? `run ${report.runId} STALLED` : `run ${report.runId} complete`;
+  const parts = [
+    `copied ${report.copied.length} (${formatBytes(report.bytes)})`,
+    `unchanged ${report.unchanged}`,
+    `skipped ${report.skipped.length}`,
+    `failed ${report.failed.length}`,
+    ...(report.outstanding.length ? [`outstanding ${report.outstanding.length}`] : []),
+  ];
+  const where = report.location ? `; report: s3://${report.location.bucket}/${report.location.html}` : '';
+  return `${head}: ${parts.join(', ')}${report.seconds !== undefined ? ` in ${report.seconds.toFixed(0)} s` : ''}${where}`;
+}
+
+export function reportHtml(report: RunReport): string {
+  const e = escapeHtml;
+  const row = (label: string, value: string | number) => `<tr><th>${e(label)}</th><td>${e(String(value))}</td></tr>`;
+  const list = (title: string, id: string, items: { name: string; text: string }[]) =>
+    items.length === 0
+      ? ''
+      : `<h2 id="${id}">${e(title)} (${items.length})</h2>\n<table class="blobs"><thead><tr><th>blob</th><th>why</th></tr></thead><tbody>\n` +
+        items.map((i) => `<tr><td class="name">${e(i.name)}</td><td>${e(i.text)}</td></tr>`).join('\n') +
+        '\n</tbody></table>';
+  const s = report.settings;
+  const state = report.state === 'stalled' ? `stalled: ${report.stalledReason ?? ''}` : report.state;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>azs3copy run ${e(report.runId)}</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}td.name{font-family:monospace;white-space:pre-wrap;word-break:break-all}
+.state-stalled{color:#a00}.state-complete{color:#060}</style></head>
+<body>
+<h1>azs3copy run ${e(report.runId)}</h1>
+<p class="state-${e(report.state)}"><strong>${e(state)}</strong></p>
+<h2>Totals</h2><table>
+${row('listed', report.listed)}
+${row('copied', `${report.copied.length} objects, ${formatBytes(report.bytes)}`)}
+${row('unchanged (already in S3)', report.unchanged)}
+${row('before begindate', report.beforeBeginDate)}
+${row('filtered out', report.filtered)}
+${row('skipped', report.skipped.length)}
+${row('failed', report.failed.length)}
+${row('outstanding', report.outstanding.length)}
+${row('started', report.startedAt)}
+${row('finished', report.finishedAt ?? '')}
+${row('duration', report.seconds !== undefined ? `${report.seconds.toFixed(1)} s` : '')}
+${row('throughput', `${formatBytes(report.throughput.bytesPerSecond)}/s, ${report.throughput.objectsPerSecond} objects/s`)}
+</table>
+<h2>Settings</h2><table>
+${row('source', `${s.account}/${s.container}`)}
+${row('destination', `s3://${s.bucket}/${s.prefix}`)}
+${row('begindate', s.beginDate ?? '(every blob)')}
+${row('large-blob threshold', formatBytes(s.largeBlobBytes))}
+${row('part size', formatBytes(s.partBytes))}
+</table>
+${list('Failed', 'failed', report.failed.map((f) => ({ name: f.name, text: f.reason })))}
+${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.name, text: o.where })))}
+${list('Skipped', 'skipped', report.skipped.map((f) => ({ name: f.name, text: f.reason })))}
+<p>The full lists, the copied blobs among them, are in <code>${e(reportKeys(report.runId).json)}</code>.</p>
+</body></html>
+`;
+}

@@ -1,0 +1,475 @@
+/**
+ * The run's state, kept in a StateTable and written by the stages as they work:
+ * the one place a run's progress, outcome and report come from, deployed and local.
+ *
+ * Accounting is by unit: every blob a listing routes belongs to exactly one unit
+ * (the blobs of one copy message, or one large blob), created when the listing
+ * routes it, with each blob's state `p` (pending), `c`, `s` or `f`. A stage
+ * settles blobs of a unit; the unit's item and the run's counters change together
+ * (one transaction, conditional on the unit's version), so a duplicate or retried
+ * delivery changes no count, and a blob's count moves with its last true outcome
+ * (a copy is never overturned by a later duplicate's failure).
+ *
+ * Items: `runs / <runId>` the run (settings, counters, state); `locks / <pipeline>`
+ * which run a pipeline is on; in the run's partition `run.<runId>`: `unit.<id>` a
+ * unit, `list.<n>` a listing invocation's claim, `upload.<hash>.parts` a multipart
+ * upload's part counter with `upload.<hash>.part.<n>` per part, and
+ * `upload.<hash>.verify` how far the check of its copy got.
+ */
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { mapLimit } from './batching';
+import type { RunSettings } from './messages';
+import type { StateItem, StateTable, Update } from './state/table';
+
+export type RunStateName = 'running' | 'complete' | 'stalled';
+export type BlobStatus = 'copied' | 'skipped' | 'failed';
+
+/** The counters a run keeps; each blob adds to exactly one outcome once. */
+export interface RunCounters {
+  /** Blobs the listing saw (before any filter). */
+  listed: number;
+  beforeBeginDate: number;
+  filtered: number;
+  unchanged: number;
+  /** Blobs given an outcome to reach (every listed blob that is not unchanged, filtered out or before begindate). */
+  routed: number;
+  /** Bytes of the routed blobs that are to be copied. */
+  routedBytes: number;
+  settled: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  bytesCopied: number;
+  /** Bytes written so far, parts of unfinished uploads included (for the rate and the ETA). */
+  bytesMoved: number;
+  listInvocations: number;
+}
+
+export const ZERO_COUNTERS: RunCounters = {
+  listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, settled: 0, copied: 0, skipped: 0,
+  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0,
+};
+
+export interface RunRecord extends RunCounters {
+  runId: string;
+  pipeline: string;
+  state: RunStateName;
+  settings: RunSettings;
+  startedAt: string;
+  finishedAt?: string;
+  lastProgressAt: string;
+  listingDone: boolean;
+  /** A run with no progress this long while blobs are outstanding is stalled. */
+  stallAfterSeconds: number;
+  /** Why it stalled, once it has. */
+  stalledReason?: string;
+  /** Who runs it: a local process (heartbeat) or the deployed pipeline. */
+  owner?: { kind: 'local'; host: string; pid: number; heartbeatAt: string } | { kind: 'pipeline' };
+  /** Where the report is, once written. */
+  reportKey?: string;
+  v?: number;
+}
+
+/** One unit of accounting: its blobs' names, sizes and states. */
+export interface UnitRecord {
+  unit: string;
+  names: string[];
+  sizes: number[];
+  /** One character per blob: p(ending), c(opied), s(kipped), f(ailed). */
+  status: string;
+  /** Bytes written for each copied blob (the version copied may differ in size from the one listed). */
+  bytes: number[];
+  /** Reason for each skipped or failed blob, by index. */
+  reasons: Record<string, string>;
+  /** One large blob, copied in parts (its bytes move part by part); else small blobs, each in one PUT. */
+  large: boolean;
+  v?: number;
+}
+
+export interface BlobOutcome {
+  name: string;
+  /** The blob's place in its unit, when the message carries it (names are the fallback). */
+  index?: number;
+  status: BlobStatus;
+  reason?: string;
+  bytes?: number;
+  /** How a copy was made: in one PUT (its bytes moved now) or in parts (they moved part by part, see partDone). */
+  path?: 'single' | 'multipart';
+}
+
+export interface NewUnit {
+  unit: string;
+  blobs: { name: string; size: number }[];
+  large?: boolean;
+}
+
+export interface ListingTotals {
+  listed: number;
+  beforeBeginDate: number;
+  filtered: number;
+  unchanged: number;
+  routed: number;
+  routedBytes: number;
+  done: boolean;
+}
+
+/** What changed in a run's counters through one write, for metrics. */
+export type CounterDelta = Partial<RunCounters>;
+
+export interface LedgerHooks {
+  /** The run has just ended (complete or stalled), and this caller won the right to say so: write its report. */
+  onEnd?(run: RunRecord): Promise<void>;
+  /** Counters moved (exactly once per blob outcome): emit them as metrics. */
+  onDelta?(run: { runId: string; pipeline?: string }, delta: CounterDelta): void;
+}
+
+const RUNS = 'runs';
+const LOCKS = 'locks';
+const runPk = (runId: string) => `run.${runId}`;
+const CODE: Record<BlobStatus, string> = { copied: 'c', skipped: 's', failed: 'f' };
+const DAY_SECONDS = 86_400;
+/** Run state is kept this long after a run starts (DynamoDB's TTL removes it). */
+export const STATE_RETENTION_DAYS = 90;
+
+/** The sort-key prefix of a multipart upload's items in its run's partition. */
+export function uploadSk(uploadId: string): string {
+  return `upload.${createHash('sha256').update(uploadId).digest('hex').slice(0, 40)}.`;
+}
+
+function expiresAt(now = Date.now()): number {
+  return Math.floor(now / 1000) + STATE_RETENTION_DAYS * DAY_SECONDS;
+}
+
+export type RunLedger = ReturnType<typeof runLedger>;
+
+export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () => number = Date.now) {
+  const nowIso = () => new Date(clock()).toISOString();
+
+  async function getRun(runId: string): Promise<RunRecord | undefined> {
+    return (await table.get(RUNS, runId)) as unknown as RunRecord | undefined;
+  }
+
+  /** After a write that may have been the last: end the run if everything routed has an outcome. */
+  async function maybeEnd(runId: string): Promise<RunRecord | undefined> {
+    const run = await getRun(runId);
+    if (!run || run.state === 'complete' || !run.listingDone || run.settled < run.routed) return undefined;
+    const won = await table.update({
+      pk: RUNS, sk: runId, set: { state: 'complete', finishedAt: nowIso(), stalledReason: undefined }, when: { attribute: 'state', in: [run.state] },
+    });
+    if (!won) return undefined;
+    const ended = won as unknown as RunRecord;
+    await hooks.onEnd?.(ended);
+    return ended;
+  }
+
+  /** Count a part once: its own item is created with the count, or not at all. */
+  async function countPart(runId: string, uploadId: string, partNumber: number, partCount: number, bytes: number): Promise<void> {
+    const pk = runPk(runId);
+    const sk = uploadSk(uploadId);
+    const part = { item: { pk, sk: `${sk}part.${String(partNumber).padStart(5, '0')}`, bytes, expiresAt: expiresAt(clock()) }, precondition: { ifAbsent: true } as const };
+    const counter: Update = { pk, sk: `${sk}parts`, add: { done: 1 }, set: { partCount, expiresAt: expiresAt(clock()) } };
+    const withRun = await table.transact(part, [
+      counter,
+      { pk: RUNS, sk: runId, add: { bytesMoved: bytes }, set: { lastProgressAt: nowIso() }, when: { attribute: 'state', in: ['running', 'stalled'] } },
+    ]);
+    if (withRun) {
+      hooks.onDelta?.({ runId }, { bytesMoved: bytes });
+      return;
+    }
+    // A duplicate (nothing to do), or a run that keeps no state (an older release's message): count the part alone.
+    await table.transact(part, [counter]);
+  }
+
+  const ledger = {
+    table,
+
+    getRun,
+
+    /**
+     * Start a run of a pipeline unless one is in progress. A run in progress is one whose state is
+     * running and which is alive: for the deployed pipeline, progress within its stall time; for a local
+     * process, a heartbeat (or, on this machine, the process itself). A dead one is marked stalled first.
+     */
+    async begin(run: {
+      runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner'];
+    }): Promise<{ started: true } | { started: false; reason: string; current: RunRecord }> {
+      for (;;) {
+        const lock = await table.get(LOCKS, run.pipeline);
+        if (lock) {
+          const current = await getRun(lock.runId as string);
+          if (current && current.state === 'running') {
+            const dead = deadReason(current, clock());
+            if (!dead) {
+              return { started: false, reason: `run ${current.runId} of this pipeline is still in progress (started ${current.startedAt})`, current };
+            }
+            await ledger.markStalled(current.runId, dead, current.lastProgressAt);
+          }
+        }
+        const now = nowIso();
+        const record: RunRecord = {
+          ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now,
+          lastProgressAt: now, listingDone: false, stallAfterSeconds: run.stallAfterSeconds, owner: run.owner,
+        };
+        const taken = await table.put(
+          { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },
+          lock ? { ifVersion: lock.v! } : { ifAbsent: true },
+        );
+        if (!taken) continue; // another start raced this one: look again
+        await table.put({ pk: RUNS, sk: run.runId, ...record, expiresAt: expiresAt(clock()) } as unknown as StateItem, { ifAbsent: true });
+        return { started: true };
+      }
+    },
+
+    /** The run a pipeline is on, if any. */
+    async currentRun(pipeline: string): Promise<RunRecord | undefined> {
+      const lock = await table.get(LOCKS, pipeline);
+      return lock ? getRun(lock.runId as string) : undefined;
+    },
+
+    /** Recent runs, newest first (run ids begin with their start time). */
+    async recentRuns(limit = 20): Promise<RunRecord[]> {
+      const all: RunRecord[] = [];
+      let after: string | undefined;
+      do {
+        const page = await table.query(RUNS, '', { after, limit: 1000 });
+        all.push(...(page.items as unknown as RunRecord[]));
+        after = page.next;
+      } while (after);
+      return all.sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0)).slice(0, limit);
+    },
+
+    /** A local run's sign of life, so that another process can tell it from a killed one. */
+    async heartbeat(runId: string): Promise<void> {
+      const run = await getRun(runId);
+      if (run?.owner?.kind !== 'local') return;
+      await table.update({ pk: RUNS, sk: runId, set: { owner: { ...run.owner, heartbeatAt: nowIso() } }, when: { attribute: 'state', in: ['running'] } });
+    },
+
+    /**
+     * Claim listing invocation `n` of a run, so that a duplicate delivery of its message does nothing while
+     * the first works, and after it has finished; a claim whose lease ran out (its invocation died) is taken over.
+     */
+    async claimListing(runId: string, invocation: number, leaseMs: number): Promise<number | undefined> {
+      const sk = `list.${String(invocation).padStart(8, '0')}`;
+      for (;;) {
+        const current = await table.get(runPk(runId), sk);
+        if (current?.state === 'done') return undefined;
+        if (current && (current.leaseUntil as number) > clock()) return undefined;
+        const item = { pk: runPk(runId), sk, state: 'running', leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
+        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return (current?.v ?? 0) + 1;
+      }
+    },
+
+    /** Create the units a listing page routes (before their messages go out); a unit that exists is kept. */
+    async addUnits(runId: string, units: NewUnit[]): Promise<void> {
+      await Promise.all(
+        units.map((u) =>
+          table.put(
+            {
+              pk: runPk(runId), sk: `unit.${u.unit}`, unit: u.unit, names: u.blobs.map((b) => b.name), sizes: u.blobs.map((b) => b.size),
+              status: 'p'.repeat(u.blobs.length), bytes: u.blobs.map(() => 0), reasons: {}, large: u.large ?? false, expiresAt: expiresAt(clock()),
+            },
+            { ifAbsent: true },
+          ),
+        ),
+      );
+    },
+
+    /** A listing invocation finished: count what it saw, once, and note whether the listing is done. */
+    async listed(runId: string, invocation: number, claimVersion: number, totals: ListingTotals): Promise<void> {
+      const sk = `list.${String(invocation).padStart(8, '0')}`;
+      const delta: CounterDelta = {
+        listed: totals.listed, beforeBeginDate: totals.beforeBeginDate, filtered: totals.filtered, unchanged: totals.unchanged,
+        routed: totals.routed, routedBytes: totals.routedBytes, listInvocations: 1,
+      };
+      const counted = await table.transact(
+        { item: { pk: runPk(runId), sk, state: 'done', ...totals, expiresAt: expiresAt(clock()) }, precondition: { ifVersion: claimVersion } },
+        [{
+          pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso(), ...(totals.done ? { listingDone: true } : {}) },
+          when: { attribute: 'state', in: ['running', 'stalled'] },
+        }],
+      );
+      if (!counted) return;
+      hooks.onDelta?.({ runId }, delta);
+      if (totals.done) await maybeEnd(runId);
+    },
+
+    /**
+     * Record the outcomes of some blobs of a unit. Returns the counters' change (empty for a duplicate).
+     * A unit the run does not know (a message of an older release, whose run kept no state) is not counted.
+     */
+    async settle(runId: string, unitId: string, outcomes: BlobOutcome[]): Promise<CounterDelta | undefined> {
+      const sk = `unit.${unitId}`;
+      for (;;) {
+        const unit = (await table.get(runPk(runId), sk)) as unknown as UnitRecord | undefined;
+        if (!unit) return undefined;
+        const merged = merge(unit, outcomes);
+        if (!merged) return {};
+        const { next, delta } = merged;
+        const written = await table.transact(
+          { item: { ...(next as unknown as StateItem), pk: runPk(runId), sk }, precondition: { ifVersion: unit.v! } },
+          [{ pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso() } }],
+        );
+        if (!written) continue; // another delivery settled this unit meanwhile: merge onto what it wrote
+        hooks.onDelta?.({ runId }, delta);
+        if (delta.settled) await maybeEnd(runId);
+        return delta;
+      }
+    },
+
+    /**
+     * Part `n` of a multipart upload is in. Counted once per part however often it is delivered; true when
+     * every part is in (also for a duplicate delivery after that, so a lost completion message is sent again).
+     */
+    async partDone(runId: string, uploadId: string, partNumber: number, partCount: number, bytes: number): Promise<boolean> {
+      await countPart(runId, uploadId, partNumber, partCount, bytes);
+      return ((await table.get(runPk(runId), `${uploadSk(uploadId)}parts`))?.done as number) >= partCount;
+    },
+
+    /** Parts found in an upload (a resumed one): count each that was not counted yet. */
+    async partsPresent(runId: string, uploadId: string, parts: { partNumber: number; bytes: number }[], partCount: number): Promise<void> {
+      await mapLimit(parts, 16, (p) => countPart(runId, uploadId, p.partNumber, partCount, p.bytes));
+    },
+
+    /**
+     * Take the verification of a completed upload's copy for `leaseMs`: where it got to (offset, saved MD5
+     * state), or undefined while another holds it.
+     */
+    async claimVerification(runId: string, uploadId: string, leaseMs: number): Promise<{ offset: number; state?: string; version: number } | undefined> {
+      const pk = runPk(runId);
+      const sk = `${uploadSk(uploadId)}verify`;
+      for (;;) {
+        const current = await table.get(pk, sk);
+        if (current && (current.leaseUntil as number) > clock()) return undefined;
+        const offset = (current?.offset as number | undefined) ?? 0;
+        const state = current?.state as string | undefined;
+        const item = { pk, sk, offset, state, leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
+        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return { offset, state, version: (current?.v ?? 0) + 1 };
+      }
+    },
+
+    /** Save how far verification got and let the next invocation take it; false if the claim was lost meanwhile. */
+    async saveVerification(runId: string, uploadId: string, version: number, progress: { offset: number; state: string }): Promise<boolean> {
+      return table.put({ pk: runPk(runId), sk: `${uploadSk(uploadId)}verify`, ...progress, leaseUntil: 0, expiresAt: expiresAt(clock()) }, { ifVersion: version });
+    },
+
+    /** Forget an upload's part counts (its upload completed or was abandoned): up to 10,000 items kept for nothing. */
+    async forgetUpload(runId: string, uploadId: string): Promise<void> {
+      const pk = runPk(runId);
+      let after: string | undefined;
+      do {
+        const page = await table.query(pk, uploadSk(uploadId), { after, limit: 1000 });
+        await Promise.all(page.items.map((i) => table.delete(pk, i.sk)));
+        after = page.next;
+      } while (after);
+    },
+
+    /** Units of a run, a page at a time, in unit order. */
+    async unitsPage(runId: string, after?: string): Promise<{ units: UnitRecord[]; next?: string }> {
+      const page = await table.query(runPk(runId), 'unit.', { after, limit: 500 });
+      return { units: page.items as unknown as UnitRecord[], next: page.next };
+    },
+
+    /**
+     * Mark a running run stalled (no progress for its stall time, or its process gone), once: the caller that
+     * wins writes the report. `seenProgressAt` is the progress time that justified it; newer progress wins.
+     */
+    async markStalled(runId: string, reason: string, seenProgressAt: string): Promise<RunRecord | undefined> {
+      const won = await table.update({
+        pk: RUNS, sk: runId, set: { state: 'stalled', stalledReason: reason, finishedAt: nowIso() },
+        when: [{ attribute: 'state', in: ['running'] }, { attribute: 'lastProgressAt', in: [seenProgressAt] }],
+      });
+      if (!won) return undefined;
+      const run = won as unknown as RunRecord;
+      await hooks.onEnd?.(run);
+      return run;
+    },
+
+    /** Mark a running run stalled when it has made no progress for its stall time. */
+    async checkStalled(runId: string): Promise<RunRecord | undefined> {
+      const run = await getRun(runId);
+      if (!run || run.state !== 'running') return undefined;
+      const dead = deadReason(run, clock());
+      return dead ? ledger.markStalled(runId, dead, run.lastProgressAt) : undefined;
+    },
+
+    /** Note where the run's report was written. */
+    async reported(runId: string, reportKey: string): Promise<void> {
+      await table.update({ pk: RUNS, sk: runId, set: { reportKey } });
+    },
+
+    maybeEnd,
+  };
+  return ledger;
+}
+
+/** Why a running run is no longer alive, or undefined while it is. */
+export function deadReason(run: RunRecord, now: number): string | undefined {
+  const quietSeconds = (now - Date.parse(run.lastProgressAt)) / 1000;
+  if (run.owner?.kind === 'local') {
+    const sameHost = run.owner.host === hostname();
+    if (sameHost && !processAlive(run.owner.pid)) {
+      return `the process that ran it (pid ${run.owner.pid}) ended before the run did`;
+    }
+    const silentSeconds = (now - Date.parse(run.owner.heartbeatAt)) / 1000;
+    if (silentSeconds > 120) return `the process that ran it (pid ${run.owner.pid} on ${run.owner.host}) has not been heard from for ${Math.round(silentSeconds)} s`;
+    return undefined;
+  }
+  if (quietSeconds > run.stallAfterSeconds) {
+    return `no progress for ${Math.round(quietSeconds / 60)} minutes (stall time ${Math.round(run.stallAfterSeconds / 60)} minutes) with blobs outstanding`;
+  }
+  return undefined;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A unit with these outcomes applied, and the counters' change; undefined when nothing changes. */
+export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRecord; delta: CounterDelta } | undefined {
+  const status = unit.status.split('');
+  const bytes = [...unit.bytes];
+  const reasons = { ...unit.reasons };
+  const delta: Required<Pick<RunCounters, 'settled' | 'copied' | 'skipped' | 'failed' | 'bytesCopied' | 'bytesMoved'>> = {
+    settled: 0, copied: 0, skipped: 0, failed: 0, bytesCopied: 0, bytesMoved: 0,
+  };
+  const count = (code: string, sign: number, i: number) => {
+    if (code === 'c') {
+      delta.copied += sign;
+      delta.bytesCopied += sign * bytes[i];
+    } else if (code === 's') delta.skipped += sign;
+    else if (code === 'f') delta.failed += sign;
+    if (code !== 'p') delta.settled += sign;
+  };
+  let changed = false;
+  for (const outcome of outcomes) {
+    const i = outcome.index !== undefined && unit.names[outcome.index] === outcome.name ? outcome.index : unit.names.indexOf(outcome.name);
+    if (i < 0) continue;
+    const before = status[i];
+    const code = CODE[outcome.status];
+    // The last word wins, except that a copy stands: a later duplicate failing to find a finished upload is not news.
+    if (before === 'c' && code !== 'c') continue;
+    const newBytes = outcome.status === 'copied' ? (outcome.bytes ?? unit.sizes[i]) : 0;
+    const newReason = outcome.status === 'copied' ? undefined : outcome.reason;
+    if (before === code && bytes[i] === newBytes && reasons[i] === newReason) continue;
+    count(before, -1, i);
+    status[i] = code;
+    bytes[i] = newBytes;
+    if (newReason === undefined) delete reasons[i];
+    else reasons[i] = newReason;
+    count(code, 1, i);
+    if (before !== 'c' && code === 'c' && outcome.path !== 'multipart') delta.bytesMoved += newBytes;
+    changed = true;
+  }
+  if (!changed) return undefined;
+  const nonZero = Object.fromEntries(Object.entries(delta).filter(([, v]) => v !== 0)) as CounterDelta;
+  return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: nonZero };
+}
+
+export type { Update };

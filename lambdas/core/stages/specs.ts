@@ -1,0 +1,70 @@
+/**
+ * What each stage is and may do, as data: the message kind it takes, the bucket
+ * capabilities it is handed, and the kinds of message it sends. Nothing else
+ * decides a stage's access: its context holds only these capabilities (so code
+ * that reaches for another does not compile), the local bus routes what it sends,
+ * and the deployed function's IAM role and topic subscriptions are derived from
+ * the same lines (lib/grants.ts). Kept free of imports with weight, so the CDK app
+ * can read it without loading the stages' code.
+ */
+import type { StageMessage } from '../messages';
+import type { SinkCapability } from '../stores/types';
+
+export type MessageKind = StageMessage['kind'];
+
+export interface StageSpec {
+  /** The message kind the stage takes (qualify takes none: a schedule or a person starts it). */
+  readonly kind?: MessageKind;
+  /** Bucket capabilities (lambdas/core/stores/types.ts). */
+  readonly needs: readonly SinkCapability[];
+  /** Kinds of message it sends; each goes to the stage that takes it. */
+  readonly sends: readonly MessageKind[];
+  /** It reads the dead-letter queues, to say where an outstanding blob's message waits. */
+  readonly readsDeadLetters?: boolean;
+}
+
+/*
+ * Every stage keeps the run's state (it records outcomes, and whichever records the last one writes the
+ * report under the state prefix), so every stage needs `state` and the run-state table.
+ */
+export const STAGE_SPECS = {
+  qualify: { needs: ['check', 'state'], sends: ['list-page'], readsDeadLetters: true },
+  'find-blobs': { kind: 'list-page', needs: ['reader', 'state'], sends: ['list-page', 'copy-blobs', 'large-blob'] },
+  // download: a blob that grew past the large-blob size while listed is sent to the large path;
+  // blobs that failed for a passing reason go round again on their own.
+  download: { kind: 'copy-blobs', needs: ['writer', 'state'], sends: ['copy-blobs', 'large-blob'] },
+  'largefile-initializer': {
+    kind: 'large-blob',
+    // completer: a resumed upload's parts are listed, so only the missing ones are copied again.
+    needs: ['reader', 'multipart', 'completer', 'state'],
+    sends: ['copy-part', 'parts-done', 'copy-blobs', 'large-blob'],
+  },
+  parter: { kind: 'copy-part', needs: ['reader', 'multipart', 'state'], sends: ['parts-done', 'copy-blobs', 'large-blob'] },
+  recombinator: {
+    kind: 'parts-done',
+    needs: ['reader', 'writer', 'multipart', 'completer', 'state'],
+    sends: ['parts-done', 'copy-blobs', 'large-blob'],
+  },
+} as const satisfies Record<string, StageSpec>;
+
+export type StageName = keyof typeof STAGE_SPECS;
+export const STAGE_NAMES = Object.keys(STAGE_SPECS) as StageName[];
+/** Stages fed by a queue (all but qualify). */
+export type TopicStage = Exclude<StageName, 'qualify'>;
+export const TOPIC_STAGE_NAMES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
+
+/** The stage that takes a message kind. */
+export function stageOf(kind: MessageKind): TopicStage {
+  for (const stage of TOPIC_STAGE_NAMES) if (STAGE_SPECS[stage].kind === kind) return stage;
+  throw new Error(`no stage takes messages of kind ${kind}`);
+}
+
+/** The stages a stage sends messages to. */
+export function publishesTo(stage: StageName): TopicStage[] {
+  return [...new Set((STAGE_SPECS[stage].sends as readonly MessageKind[]).map(stageOf))];
+}
+
+/** The deployed function's number, as users know it from the reference design (lambda01..06). */
+export function stageNumber(stage: StageName): string {
+  return `lambda${String(STAGE_NAMES.indexOf(stage) + 1).padStart(2, '0')}`;
+}
