@@ -17,7 +17,7 @@ export interface NamedReason {
 export interface RunReport {
   runId: string;
   state: RunRecord['state'];
-  /** Names of the blobs copied, in unit order. */
+  /** Names of the blobs copied, in name order. */
   copied: string[];
   skipped: NamedReason[];
   failed: NamedReason[];
@@ -61,6 +61,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
     after = page.next;
   } while (after);
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  copied.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   skipped.sort(byName);
   failed.sort(byName);
   outstanding.sort(byName);

@@ -176,7 +176,9 @@ export function localPipeline(options: LocalCopyOptions) {
   };
   const stopHeartbeat = () => clearInterval(heartbeat);
 
-  return { runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, log, send, keptAt, started, stopHeartbeat, invocationMs };
+  return {
+    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat, invocationMs,
+  };
 }
 
 /** By unit, where the message of a dead-lettered unit of this run is kept. */
@@ -228,7 +230,8 @@ export async function finishLocalRun(pipeline: LocalPipeline, runIds: string[] =
       const ended = (await ledger.getRun(id))!;
       report = { ...(await buildReport(ledger, ended, whereaboutsOf(id, bus.deadLetters, pipeline.keptAt))), invocations: invocationsOf(bus) };
       // The report in the bucket gets the final count of invocations too (it was written as the last blob settled).
-      await writeReport(pipeline.sink, report);
+      // Like the write probe, these are the runner's own requests, not a stage's.
+      await writeReport(pipeline.stateSink, report);
     }
   }
   return {
@@ -247,7 +250,7 @@ async function rewriteStalledReport(pipeline: LocalPipeline, runId: string) {
   if (!run) return;
   await endOfRun({
     ledger: () => pipeline.ledger,
-    stateFor: () => pipeline.sink,
+    stateFor: () => pipeline.stateSink,
     log: pipeline.log,
     whereabouts: async (id) => whereaboutsOf(id, pipeline.bus.deadLetters, pipeline.keptAt),
   })(run);

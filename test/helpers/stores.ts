@@ -81,6 +81,11 @@ export async function listKeys(client: S3Client, bucket: string, prefix = ''): P
   return keys;
 }
 
+/** The copies in the bucket: every key but the pipeline's own state. */
+export async function listCopies(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
+  return (await listKeys(client, bucket, prefix)).filter((k) => !k.startsWith(STATE_PREFIX));
+}
+
 export async function openUploads(client: S3Client, bucket: string) {
   const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return out.Uploads ?? [];

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { BlobSource } from '../../lambdas/core/stores/types';
 import { digestOf, patternStream, uploadBlob } from '../../lambdas/local/seed';
-import { copyLocally, newBucket, newContainer, objectDigest, openUploads, s3, listKeys } from '../helpers/stores';
+import { copyLocally, expectNothingLeftOver, listCopies, newBucket, newContainer, objectDigest, openUploads, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 const options = { largeBlobBytes: 6 * MiB, partBytes: 5 * MiB };
@@ -57,7 +57,7 @@ describe('a blob that changes mid-copy', () => {
     ]);
     expect(got).toEqual(want);
     expect(await openUploads(client, bucket)).toEqual([]);
-    expect(await listKeys(client, bucket, '.azs3copy-state/')).toEqual([]);
+    await expectNothingLeftOver(client, bucket);
   });
 
   it('copies the current version of a small blob that changed after it was listed', async () => {
@@ -84,7 +84,7 @@ describe('a blob that changes mid-copy', () => {
 
     expect(result.report.copied).toEqual([]);
     expect(result.report.failed).toEqual([{ name, reason: expect.stringMatching(/changed 4 times while it was being copied/) }]);
-    expect(await listKeys(client, bucket)).toEqual([]);
+    expect(await listCopies(client, bucket)).toEqual([]);
     expect(await openUploads(client, bucket)).toEqual([]);
   });
 });

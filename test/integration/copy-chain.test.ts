@@ -9,7 +9,7 @@ import { SOURCE_META } from '../../lambdas/core/attributes';
 import { STATE_PREFIX } from '../../lambdas/core/keys';
 import type { LocalRunResult } from '../../lambdas/local/runner';
 import { digestOf, patternStream, uploadBlob, uploadDirectoryMarker, type BlobSpec } from '../../lambdas/local/seed';
-import { copyLocally, head, listKeys, newBucket, newContainer, objectDigest, openUploads, s3 } from '../helpers/stores';
+import { copyLocally, expectNothingLeftOver, head, listKeys, newBucket, newContainer, objectDigest, openUploads, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 const LARGE = 6 * MiB; // threshold for the multipart path in this test

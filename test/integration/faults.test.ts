@@ -9,7 +9,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { LocalRunResult } from '../../lambdas/local/runner';
 import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
 import { proxiedConnectionString, startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
-import { copyLocally, emulators, expectExactCopies, expectNothingLeftOver, listKeys, newBucket, newContainer, s3, sourceOf } from '../helpers/stores';
+import { copyLocally, emulators, expectExactCopies, expectNothingLeftOver, listCopies, newBucket, newContainer, s3, sourceOf } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 const LARGE = 6 * MiB;
@@ -87,7 +87,7 @@ describe('copying through faults in both stores and duplicate deliveries', () =>
   });
 
   it('wrote the exact bytes of every blob under its name, and nothing else', async () => {
-    const keys = await listKeys(client, bucket);
+    const keys = await listCopies(client, bucket);
     expect(keys.sort()).toEqual(CORPUS.map((b) => b.name).sort());
     await expectExactCopies(client, bucket, CORPUS);
   });

@@ -7,7 +7,7 @@ import { Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { BlobSource } from '../../lambdas/core/stores/types';
 import { uploadBlob } from '../../lambdas/local/seed';
-import { copyLocally, listKeys, newBucket, newContainer, openUploads, s3 } from '../helpers/stores';
+import { copyLocally, listCopies, newBucket, newContainer, openUploads, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 
@@ -49,7 +49,7 @@ describe('end-to-end integrity against Content-MD5', () => {
 
     expect(result.report.copied).toEqual(['good.bin']);
     expect(result.report.failed).toEqual([{ name: 'bad.bin', reason: expect.stringMatching(/not the blob's Content-MD5 .*(nothing was written|the copy was deleted)/) }]);
-    expect(await listKeys(client, bucket)).toEqual(['good.bin']);
+    expect(await listCopies(client, bucket)).toEqual(['good.bin']);
   });
 
   it('fails a large blob whose part was corrupted, deleting the completed object', async () => {
@@ -61,7 +61,7 @@ describe('end-to-end integrity against Content-MD5', () => {
 
     expect(result.report.copied).toEqual([]);
     expect(result.report.failed).toEqual([{ name: 'large.bin', reason: expect.stringMatching(/differs from the blob's Content-MD5 .*the copy was deleted/) }]);
-    expect(await listKeys(client, bucket)).toEqual([]);
+    expect(await listCopies(client, bucket)).toEqual([]);
     expect(await openUploads(client, bucket)).toEqual([]);
   });
 });

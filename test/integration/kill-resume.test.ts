@@ -79,7 +79,7 @@ describe('a copy stopped part way and run again', () => {
       objects: new Set(keys.filter((k) => !k.startsWith(STATE_PREFIX))),
       resumable,
       openUploads: uploads.length,
-      manifests: keys.filter((k) => k.startsWith(STATE_PREFIX)).length,
+      manifests: keys.filter((k) => k.startsWith(`${STATE_PREFIX}uploads/`)).length,
     };
   }
 

@@ -14,7 +14,7 @@ import type { LocalRunResult } from '../../lambdas/local/runner';
 import { manifestKey } from '../../lambdas/core/uploads';
 import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../helpers/fault-proxy';
-import { copyLocally, emulators, expectExactCopies, listKeys, newBucket, newContainer, openUploads, s3 } from '../helpers/stores';
+import { copyLocally, emulators, expectExactCopies, expectNothingLeftOver, newBucket, newContainer, openUploads, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 const options = { largeBlobBytes: 6 * MiB, partBytes: 5 * MiB };
@@ -32,7 +32,7 @@ function callOf(request: ProxiedRequest, bucket: string): { call: Call; key: str
   const key = request.decodedPath.slice(bucket.length + 2);
   if (request.method === 'POST' && request.query.has('uploads')) return { call: 'create', key };
   if (request.method === 'POST' && request.query.has('uploadId')) return { call: 'complete', key };
-  if (request.method === 'PUT' && key.startsWith(STATE_PREFIX) && !request.query.has('uploadId')) return { call: 'claim', key };
+  if (request.method === 'PUT' && key.startsWith(`${STATE_PREFIX}uploads/`) && !request.query.has('uploadId')) return { call: 'claim', key };
   return undefined;
 }
 

@@ -8,7 +8,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportKeys } from '../../lambdas/core/report';
 import type { ContainerClient } from '@azure/storage-blob';
 import { DEAD_LETTER_PREFIX } from '../../lambdas/local/dead-letters';
 import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
@@ -35,7 +37,7 @@ describe('azs3copy redrive of a local run\'s dead letters', () => {
   let keptAfterCopy: string[];
   let openAfterCopy: number;
   let redrive: CliResult;
-  let redriveReport: { copied: string[]; failed: unknown[] };
+  let redriveReport: { runId: string; state: string; copied: string[]; failed: unknown[]; outstanding: unknown[] };
   let again: CliResult;
 
   beforeAll(async () => {
@@ -69,9 +71,15 @@ describe('azs3copy redrive of a local run\'s dead letters', () => {
 
   afterAll(() => proxy?.stop());
 
-  it('reports the blocked blobs as dead-lettered and keeps the letters in the bucket', () => {
-    expect(copy.report.failed.map((f) => f.name)).toEqual(BLOCKED);
-    for (const failure of copy.report.failed) expect(failure.reason).toMatch(/^dead-lettered after 3 attempts in (download|parter): /);
+  it('ends the run stalled, naming the blocked blobs as outstanding and where their letters are kept', () => {
+    expect(copy.report.state).toBe('stalled');
+    expect(copy.report.failed).toEqual([]);
+    expect(copy.report.outstanding.map((f) => f.name)).toEqual(BLOCKED);
+    const kept = `s3://${bucket}/${DEAD_LETTER_PREFIX}${copy.report.runId}.json`;
+    for (const blob of copy.report.outstanding) {
+      expect(blob.where).toMatch(/^dead-lettered after 3 attempts in (download|parter) /);
+      expect(blob.where).toContain(`kept ${kept}`);
+    }
     expect(copy.report.copied).toEqual(BLOBS.map((b) => b.name).filter((n) => !BLOCKED.includes(n)).sort());
     // One batch of small blobs and the three parts of the large one.
     expect(copy.deadLetters.map((l) => l.topic).sort()).toEqual(['download', 'parter', 'parter', 'parter']);
@@ -81,12 +89,15 @@ describe('azs3copy redrive of a local run\'s dead letters', () => {
     expect(openAfterCopy).toBe(1);
   });
 
-  it('finishes the work on redrive, exits 0 and removes the dead letters', async () => {
+  it('finishes the stalled run on redrive: complete, with every blob copied; exits 0 and removes the dead letters', async () => {
     expect(redrive.stderr).toBe('');
     expect(redrive.code).toBe(0);
     expect(redrive.stdout).toMatch(/sent 4 dead-lettered messages back to their stages\n/);
-    expect(redriveReport.failed).toEqual([]);
-    expect(redriveReport.copied).toEqual(expect.arrayContaining(BLOCKED));
+    expect(redriveReport).toMatchObject({ runId: copy.report.runId, state: 'complete', failed: [], outstanding: [] });
+    expect(redriveReport.copied).toEqual(BLOBS.map((b) => b.name).sort());
+    // The run's report in the bucket says so too.
+    const inBucket = await client.send(new GetObjectCommand({ Bucket: bucket, Key: reportKeys(copy.report.runId).json }));
+    expect(JSON.parse(await inBucket.Body!.transformToString())).toMatchObject({ state: 'complete', copied: BLOBS.map((b) => b.name).sort() });
     expect(await listKeys(client, bucket, DEAD_LETTER_PREFIX)).toEqual([]);
   });
 

@@ -20,7 +20,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { codeOf, statusOf } from '../errors';
 import { STATE_PREFIX } from '../keys';
-import { applyUpdate, checkKey, holds, type Precondition, type StateItem, type StateTable, type Update } from './table';
+import { isTransient, withRetry } from '../retry';
+import { applyUpdate, checkKey, holds, writeToken, type Precondition, type StateItem, type StateTable, type Update } from './table';
 
 export const BUCKET_STATE_PREFIX = `${STATE_PREFIX}state/`;
 
@@ -46,7 +47,8 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
     }
   };
 
-  const read = async (key: string): Promise<Stored | undefined> => {
+  // A body cut mid-way is not retried by the SDK (its answer had begun): read again here.
+  const read = (key: string): Promise<Stored | undefined> => withRetry(async () => {
     try {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const item = JSON.parse(await out.Body!.transformToString('utf8')) as StateItem;
@@ -55,10 +57,15 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
       if (statusOf(error) === 404 || codeOf(error) === 'NoSuchKey') return undefined;
       throw error;
     }
-  };
+  }, { attempts: 5, baseDelayMs: 50, maxDelayMs: 2_000, isRetryable: (e) => isTransient(e) || /aborted|premature|ECONNRESET/i.test(String(e)) });
 
-  /** Write conditionally on what was read: created only if still absent, replaced only if still that ETag. */
+  /**
+   * Write conditionally on what was read: created only if still absent, replaced only if still that ETag.
+   * Refused, it may have been our own write, retried after its answer was lost: the token tells.
+   */
   const write = async (key: string, item: StateItem, previous: Stored | undefined): Promise<boolean> => {
+    const token = writeToken();
+    item.w = token;
     try {
       await client.send(
         new PutObjectCommand({
@@ -73,7 +80,7 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
     } catch (error) {
       // 412: someone else wrote first. 409: a concurrent conditional write is in progress on the key.
       if (statusOf(error) === 412 || statusOf(error) === 409 || codeOf(error) === 'PreconditionFailed' || codeOf(error) === 'ConditionalRequestConflict') {
-        return false;
+        return (await read(key))?.item.w === token;
       }
       throw error;
     }

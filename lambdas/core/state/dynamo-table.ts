@@ -18,7 +18,7 @@ import {
   type AttributeValue,
   type Update as DynamoUpdate,
 } from '@aws-sdk/client-dynamodb';
-import { checkKey, conditionsOf, type Precondition, type StateItem, type StateTable, type Update } from './table';
+import { checkKey, conditionsOf, writeToken, type Precondition, type StateItem, type StateTable, type Update } from './table';
 
 type Attributes = Record<string, AttributeValue>;
 
@@ -58,12 +58,16 @@ function conditionOf(precondition: Precondition | undefined) {
   return { ConditionExpression: '#v = :expected', ExpressionAttributeNames: { '#v': 'v' }, ExpressionAttributeValues: { ':expected': { N: String(precondition.ifVersion) } } };
 }
 
-/** An Update as DynamoDB's UpdateExpression, with names and values kept apart from the expression. */
-function expressionOf(update: Update) {
-  const names: Record<string, string> = { '#v': 'v' };
-  const values: Attributes = { ':one': { N: '1' } };
+/**
+ * An Update as DynamoDB's UpdateExpression, with names and values kept apart from the expression. It sets
+ * the write token, and holds only if the item does not carry it yet: a retried update that went through
+ * the first time adds nothing twice.
+ */
+function expressionOf(update: Update, token: string) {
+  const names: Record<string, string> = { '#v': 'v', '#tok': 'w' };
+  const values: Attributes = { ':one': { N: '1' }, ':tok': { S: token } };
   const adds = ['#v :one'];
-  const sets: string[] = [];
+  const sets: string[] = ['#tok = :tok'];
   const removes: string[] = [];
   let n = 0;
   for (const [name, delta] of Object.entries(update.add ?? {})) {
@@ -91,7 +95,8 @@ function expressionOf(update: Update) {
     });
     return options.length ? `(${options.join(' OR ')})` : '(attribute_exists(pk) AND attribute_not_exists(pk))';
   });
-  const condition = conditions.length ? conditions.join(' AND ') : undefined;
+  conditions.push('(attribute_not_exists(#tok) OR #tok <> :tok)');
+  const condition = conditions.join(' AND ');
   const expression = [`ADD ${adds.join(', ')}`, sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
     .filter(Boolean)
     .join(' ');
@@ -99,7 +104,7 @@ function expressionOf(update: Update) {
     UpdateExpression: expression,
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
-    ...(condition ? { ConditionExpression: condition } : {}),
+    ConditionExpression: condition,
   };
 }
 
@@ -112,32 +117,39 @@ function conditionFailed(error: TransactionCanceledException): boolean {
 export function dynamoTable(tableName: string, client = new DynamoDBClient({}), where: { region?: string; endpoint?: string } = {}): StateTable {
   const key = (pk: string, sk: string): Attributes => ({ pk: { S: checkKey(pk, 'pk') }, sk: { S: checkKey(sk, 'sk') } });
 
+  const get = async (pk: string, sk: string): Promise<StateItem | undefined> => {
+    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: key(pk, sk), ConsistentRead: true }));
+    return out.Item ? toItem(out.Item) : undefined;
+  };
+
   return {
     description: { kind: 'dynamodb', table: tableName, ...where },
-    async get(pk, sk) {
-      const out = await client.send(new GetItemCommand({ TableName: tableName, Key: key(pk, sk), ConsistentRead: true }));
-      return out.Item ? toItem(out.Item) : undefined;
-    },
+    get,
     async put(item, precondition) {
       const version = precondition && 'ifVersion' in precondition ? precondition.ifVersion + 1 : 1;
+      const w = writeToken();
       checkKey(item.pk, 'pk');
       checkKey(item.sk, 'sk');
       try {
-        await client.send(new PutItemCommand({ TableName: tableName, Item: toAttributes({ ...item, v: version }), ...conditionOf(precondition) }));
+        await client.send(new PutItemCommand({ TableName: tableName, Item: toAttributes({ ...item, v: version, w }), ...conditionOf(precondition) }));
         return true;
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
+        if (error instanceof ConditionalCheckFailedException) return (await get(item.pk, item.sk))?.w === w;
         throw error;
       }
     },
     async update(update) {
+      const w = writeToken();
       try {
         const out = await client.send(
-          new UpdateItemCommand({ TableName: tableName, Key: key(update.pk, update.sk), ReturnValues: 'ALL_NEW', ...expressionOf(update) }),
+          new UpdateItemCommand({ TableName: tableName, Key: key(update.pk, update.sk), ReturnValues: 'ALL_NEW', ...expressionOf(update, w) }),
         );
         return toItem(out.Attributes ?? {});
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return undefined;
+        if (error instanceof ConditionalCheckFailedException) {
+          const current = await get(update.pk, update.sk);
+          return current?.w === w ? current : undefined;
+        }
         throw error;
       }
     },
@@ -159,20 +171,25 @@ export function dynamoTable(tableName: string, client = new DynamoDBClient({}), 
     },
     async transact(put, updates) {
       const version = 'ifVersion' in put.precondition ? put.precondition.ifVersion + 1 : 1;
+      const w = writeToken();
       checkKey(put.item.pk, 'pk');
       checkKey(put.item.sk, 'sk');
       try {
         await client.send(
           new TransactWriteItemsCommand({
+            // DynamoDB itself makes a retried transaction with this token (within 10 minutes) a no-op.
+            ClientRequestToken: w,
             TransactItems: [
-              { Put: { TableName: tableName, Item: toAttributes({ ...put.item, v: version }), ...conditionOf(put.precondition) } },
-              ...updates.map((u) => ({ Update: { TableName: tableName, Key: key(u.pk, u.sk), ...expressionOf(u) } as DynamoUpdate })),
+              { Put: { TableName: tableName, Item: toAttributes({ ...put.item, v: version, w }), ...conditionOf(put.precondition) } },
+              ...updates.map((u) => ({ Update: { TableName: tableName, Key: key(u.pk, u.sk), ...expressionOf(u, w) } as DynamoUpdate })),
             ],
           }),
         );
         return true;
       } catch (error) {
-        if (error instanceof TransactionCanceledException && conditionFailed(error)) return false;
+        if (error instanceof TransactionCanceledException && conditionFailed(error)) {
+          return (await get(put.item.pk, put.item.sk))?.w === w;
+        }
         throw error;
       }
     },

@@ -2,7 +2,7 @@
  * The state table in memory, for unit tests of the run-state logic. It passes the
  * same shared suite as the DynamoDB and bucket stores.
  */
-import { applyUpdate, checkKey, holds, type StateItem, type StateTable } from './table';
+import { applyUpdate, checkKey, holds, writeToken, type StateItem, type StateTable } from './table';
 
 export function memoryTable(): StateTable & { items: Map<string, StateItem> } {
   const items = new Map<string, StateItem>();
@@ -19,12 +19,12 @@ export function memoryTable(): StateTable & { items: Map<string, StateItem> } {
       const key = id(item.pk, item.sk);
       const current = items.get(key);
       if (!holds(current, precondition)) return false;
-      items.set(key, { ...clone(item), v: (current?.v ?? 0) + 1 });
+      items.set(key, { ...clone(item), v: (current?.v ?? 0) + 1, w: writeToken() });
       return true;
     },
     async update(update) {
       const key = id(update.pk, update.sk);
-      const after = applyUpdate(items.get(key), update);
+      const after = applyUpdate(items.get(key), update, writeToken());
       if (after) items.set(key, after);
       return clone(after);
     },
@@ -44,9 +44,10 @@ export function memoryTable(): StateTable & { items: Map<string, StateItem> } {
       const key = id(put.item.pk, put.item.sk);
       if (!holds(items.get(key), put.precondition)) return false;
       // Check every update's condition before writing anything: all or none.
-      const afters = updates.map((u) => [id(u.pk, u.sk), applyUpdate(items.get(id(u.pk, u.sk)), u)] as const);
+      const w = writeToken();
+      const afters = updates.map((u) => [id(u.pk, u.sk), applyUpdate(items.get(id(u.pk, u.sk)), u, w)] as const);
       if (afters.some(([, after]) => after === undefined)) return false;
-      items.set(key, { ...clone(put.item), v: (items.get(key)?.v ?? 0) + 1 });
+      items.set(key, { ...clone(put.item), v: (items.get(key)?.v ?? 0) + 1, w });
       for (const [k, after] of afters) items.set(k, after!);
       return true;
     },

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * The run state's one storage capability: a small table of items addressed by a
  * partition key and a sort key, with what exact counting under duplicate and
@@ -16,6 +18,12 @@ export interface StateItem {
   sk: string;
   /** Set by the store: 1 on create, +1 on every write. */
   v?: number;
+  /**
+   * Set by the store: a token unique to the write that made this version. A write whose answer was lost
+   * is retried (by the SDK, or the store); when the retry is refused because the first attempt went
+   * through, the token in the item shows it was ours, so the write counts once and is reported as done.
+   */
+  w?: string;
   [attribute: string]: unknown;
 }
 
@@ -80,7 +88,7 @@ export function checkKey(value: string, what: 'pk' | 'sk'): string {
 }
 
 /** Apply an update to an item in memory (the bucket and memory stores; DynamoDB does it server-side). */
-export function applyUpdate(before: StateItem | undefined, update: Update): StateItem | undefined {
+export function applyUpdate(before: StateItem | undefined, update: Update, token?: string): StateItem | undefined {
   for (const condition of conditionsOf(update)) {
     const current = before?.[condition.attribute];
     const holds = 'absent' in condition ? current === undefined : condition.in.some((v) => v === current);
@@ -96,7 +104,12 @@ export function applyUpdate(before: StateItem | undefined, update: Update): Stat
     else after[name] = value;
   }
   after.v = (before?.v ?? 0) + 1;
+  if (token !== undefined) after.w = token;
   return after;
+}
+
+export function writeToken(): string {
+  return randomUUID();
 }
 
 /** The precondition holds for an item as it stands. */
