@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mapLimit } from './batching';
 import type { RunSettings } from './messages';
-import type { StateItem, StateTable, Update } from './state/table';
+import { writeToken, type StateItem, type StateTable, type Update } from './state/table';
 
 export type RunStateName = 'running' | 'complete' | 'stalled';
 export type BlobStatus = 'copied' | 'skipped' | 'failed';
@@ -150,17 +150,26 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     return (await table.get(RUNS, runId)) as unknown as RunRecord | undefined;
   }
 
+  /**
+   * Change the run's state if it is still `from`, as one winner among any number of callers: true for the
+   * one whose write made the change (also when its answer was lost and its retry was refused).
+   */
+  async function elect(runId: string, set: Record<string, unknown>, when: Update['when']): Promise<RunRecord | undefined> {
+    const ballot = writeToken();
+    const won = await table.update({ pk: RUNS, sk: runId, set: { ...set, ballot }, when });
+    if (won) return won as unknown as RunRecord;
+    const current = await getRun(runId);
+    return (current as { ballot?: string } | undefined)?.ballot === ballot ? current : undefined;
+  }
+
   /** After a write that may have been the last: end the run if everything routed has an outcome. */
   async function maybeEnd(runId: string): Promise<RunRecord | undefined> {
     const run = await getRun(runId);
     if (!run || run.state === 'complete' || !run.listingDone || run.settled < run.routed) return undefined;
-    const won = await table.update({
-      pk: RUNS, sk: runId, set: { state: 'complete', finishedAt: nowIso(), stalledReason: undefined }, when: { attribute: 'state', in: [run.state] },
-    });
+    const won = await elect(runId, { state: 'complete', finishedAt: nowIso(), stalledReason: undefined }, { attribute: 'state', in: [run.state] });
     if (!won) return undefined;
-    const ended = won as unknown as RunRecord;
-    await hooks.onEnd?.(ended);
-    return ended;
+    await hooks.onEnd?.(won);
+    return won;
   }
 
   /** Count a part once: its own item is created with the count, or not at all. */
@@ -376,12 +385,10 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * wins writes the report. `seenProgressAt` is the progress time that justified it; newer progress wins.
      */
     async markStalled(runId: string, reason: string, seenProgressAt: string): Promise<RunRecord | undefined> {
-      const won = await table.update({
-        pk: RUNS, sk: runId, set: { state: 'stalled', stalledReason: reason, finishedAt: nowIso() },
-        when: [{ attribute: 'state', in: ['running'] }, { attribute: 'lastProgressAt', in: [seenProgressAt] }],
-      });
-      if (!won) return undefined;
-      const run = won as unknown as RunRecord;
+      const run = await elect(runId, { state: 'stalled', stalledReason: reason, finishedAt: nowIso() }, [
+        { attribute: 'state', in: ['running'] }, { attribute: 'lastProgressAt', in: [seenProgressAt] },
+      ]);
+      if (!run) return undefined;
       await hooks.onEnd?.(run);
       return run;
     },

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors';
 
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
@@ -116,12 +117,27 @@ export function motoCommand(): string {
   return path;
 }
 
-export async function startMoto(): Promise<Emulator> {
+/**
+ * How to start moto: through moto-server.py (moto_server with atomic DynamoDB writes) with the Python
+ * that has moto, or moto_server itself where that Python cannot be found.
+ */
+export function motoLaunch(): { command: string; args: string[] } {
   const command = motoCommand();
+  const script = fileURLToPath(new URL('./moto-server.py', import.meta.url));
+  for (const python of ['python3', 'python']) {
+    if (spawnSync(python, ['-c', 'import moto.server, moto.dynamodb.models'], { stdio: 'ignore' }).status === 0) {
+      return { command: python, args: [script] };
+    }
+  }
+  return { command, args: [] };
+}
+
+export async function startMoto(options: { env?: Record<string, string> } = {}): Promise<Emulator> {
+  const { command, args } = motoLaunch();
   const port = await freePort();
-  const child = spawn(command, ['-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(command, [...args, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', process.env.AZS3COPY_MOTO_STDERR ? 'inherit' : 'ignore'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', ...options.env },
   });
   await waitForPort(port, child, 'moto_server');
   return { endpoint: `http://127.0.0.1:${port}`, stop: stopper(child) };

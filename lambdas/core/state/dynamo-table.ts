@@ -59,9 +59,9 @@ function conditionOf(precondition: Precondition | undefined) {
 }
 
 /**
- * An Update as DynamoDB's UpdateExpression, with names and values kept apart from the expression. It sets
- * the write token, and holds only if the item does not carry it yet: a retried update that went through
- * the first time adds nothing twice.
+ * An Update as DynamoDB's UpdateExpression, with names and values kept apart from the expression, setting
+ * the write token. (A retried plain update is not idempotent: counters are only ever added inside a
+ * transaction, which its ClientRequestToken makes idempotent.)
  */
 function expressionOf(update: Update, token: string) {
   const names: Record<string, string> = { '#v': 'v', '#tok': 'w' };
@@ -95,8 +95,7 @@ function expressionOf(update: Update, token: string) {
     });
     return options.length ? `(${options.join(' OR ')})` : '(attribute_exists(pk) AND attribute_not_exists(pk))';
   });
-  conditions.push('(attribute_not_exists(#tok) OR #tok <> :tok)');
-  const condition = conditions.join(' AND ');
+  const condition = conditions.length ? conditions.join(' AND ') : undefined;
   const expression = [`ADD ${adds.join(', ')}`, sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
     .filter(Boolean)
     .join(' ');
@@ -104,7 +103,7 @@ function expressionOf(update: Update, token: string) {
     UpdateExpression: expression,
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
-    ConditionExpression: condition,
+    ...(condition ? { ConditionExpression: condition } : {}),
   };
 }
 

@@ -60,7 +60,11 @@ export interface StateTable {
   get(pk: string, sk: string): Promise<StateItem | undefined>;
   /** Write the whole item; false (and nothing written) when the precondition does not hold. */
   put(item: StateItem, precondition?: Precondition): Promise<boolean>;
-  /** Apply one update; the item after it, or undefined when its `when` did not hold. Creates a missing item. */
+  /**
+   * Apply one update; the item after it, or undefined when its `when` did not hold. Creates a missing item.
+   * Counters that must count once are added in `transact`, which is idempotent under retries; an election
+   * made with `when` sets a token of its own and checks it when refused (see run-ledger.ts).
+   */
   update(update: Update): Promise<StateItem | undefined>;
   /** Items of one partition whose sort key starts with `skPrefix`, in sort-key order, a page at a time. */
   query(pk: string, skPrefix: string, options?: { after?: string; limit?: number }): Promise<Page>;
