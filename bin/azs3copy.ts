@@ -21,7 +21,7 @@ interface Command {
   /** Imports the command's module and runs it; the exit status. */
   run(call: CommandCall): Promise<number>;
   /** Checks the positional arguments of a command that takes some (by default a command takes none). */
-  args?(args: string[]): void;
+  checkArgs?(args: string[]): void;
 }
 
 /** Every command, in the order the "unknown command" message lists them. Adding one is one line here (and its USAGE). */
@@ -29,7 +29,7 @@ const COMMANDS: Record<string, Command> = {
   copy: { run: async (c) => (await import('../lambdas/local/commands')).copyCommand(c.values, c.env) },
   redrive: { run: async (c) => (await import('../lambdas/local/redrive-commands')).redriveCommand(c.values, c.env) },
   'check-secret': {
-    args: (args) => {
+    checkArgs: (args) => {
       if (args.length !== 1) throw new ConfigError('check-secret takes the secret\'s file: azs3copy check-secret FILE');
     },
     run: async (c) => (await import('../lambdas/local/commands')).checkSecretCommand(c.args[0]),
@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined && !parsed.values.help ? 2 : 0;
   }
   const found = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (found?.args) found.args(rest);
+  if (found?.checkArgs) found.checkArgs(rest);
   else if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"; run "azs3copy --help" for the options`);
   if (!found) throw new ConfigError(`unknown command "${command}": use ${listed(Object.keys(COMMANDS))}`);
   return found.run({ values: parsed.values, args: rest, env: process.env });

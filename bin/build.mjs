@@ -14,7 +14,7 @@
  * Plain JavaScript, and esbuild through its JS API only: this runs before anything
  * else is built, and no dependency's install script is needed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,8 +25,7 @@ const STAMP = join(OUT, 'build.json');
 /** Files that shape the build besides the bundled sources. */
 const BUILD_FILES = ['bin/build.mjs', 'tsconfig.json'];
 
-/** The esbuild options, as data. */
-export const BUILD_OPTIONS = {
+const BUILD_OPTIONS = {
   entryPoints: { azs3copy: 'bin/azs3copy.ts', app: 'bin/app.ts' },
   outdir: 'dist',
   absWorkingDir: ROOT,
@@ -76,7 +75,7 @@ export async function build({ prune = true } = {}) {
 }
 
 /** Whether dist/ holds a whole build of the current sources: a file read and a stat per source, about a millisecond. */
-export function isFresh() {
+function isFresh() {
   let stamp;
   try {
     stamp = JSON.parse(readFileSync(STAMP, 'utf8'));
@@ -122,7 +121,16 @@ function filesUnder(dir) {
   return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name));
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/** Run as a script (npm's prepare and build, the test setup), not imported by a launcher. */
+function isMain() {
+  try {
+    return realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   try {
     const { seconds, files } = await build();
     if (!process.argv.includes('--quiet')) process.stdout.write(`built dist/ (the azs3copy command and the CDK app, ${files} files) in ${seconds.toFixed(1)} s\n`);
