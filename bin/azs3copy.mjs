@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The `azs3copy` command: runs the TypeScript CLI through tsx, so a fresh clone needs no build step.
+// The `azs3copy` command: runs the CLI that `npm ci` prebuilt into dist/ (bin/build.mjs), first rebuilding it
+// when it is missing or older than the sources, so neither a TypeScript loader nor old code ever runs.
+import { ensureBuilt } from './build.mjs';
+
 // The AWS SDK's Node-version notice would break the one-line error contract; it says nothing actionable here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { register } = await import('tsx/esm/api');
-register();
-await import('./azs3copy.ts');
+await ensureBuilt('azs3copy');
+await import('../dist/azs3copy.mjs');

@@ -1,12 +1,41 @@
 /**
- * The azs3copy command line: argument parsing only; the commands live in
- * lambdas/local/commands.ts.
+ * The azs3copy command line: argument parsing and dispatch only; the commands live
+ * in lambdas/local/ and are imported when they run, so `--help` or a bad flag
+ * answers without loading any SDK. bin/build.mjs builds this into dist/.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, errorMessage } from '../lambdas/core/errors';
 import { redact } from '../lambdas/core/log';
-import { checkSecretCommand, copyCommand, demoCommand, USAGE } from '../lambdas/local/commands';
-import { redriveCommand } from '../lambdas/local/redrive-commands';
+import type { CliValues } from '../lambdas/local/commands';
+import { USAGE } from '../lambdas/local/usage';
+
+/** What a command is given. */
+interface CommandCall {
+  values: CliValues;
+  /** The positional arguments after the command's name. */
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+interface Command {
+  /** Imports the command's module and runs it; the exit status. */
+  run(call: CommandCall): Promise<number>;
+  /** Checks the positional arguments of a command that takes some (by default a command takes none). */
+  checkArgs?(args: string[]): void;
+}
+
+/** Every command, in the order the "unknown command" message lists them. Adding one is one line here (and its USAGE). */
+const COMMANDS: Record<string, Command> = {
+  copy: { run: async (c) => (await import('../lambdas/local/commands')).copyCommand(c.values, c.env) },
+  redrive: { run: async (c) => (await import('../lambdas/local/redrive-commands')).redriveCommand(c.values, c.env) },
+  'check-secret': {
+    checkArgs: (args) => {
+      if (args.length !== 1) throw new ConfigError('check-secret takes the secret\'s file: azs3copy check-secret FILE');
+    },
+    run: async (c) => (await import('../lambdas/local/commands')).checkSecretCommand(c.args[0]),
+  },
+  demo: { run: async (c) => (await import('../lambdas/local/commands')).demoCommand(c.values) },
+};
 
 const OPTIONS = {
   'azure-connection-string': { type: 'string' },
@@ -48,21 +77,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined && !parsed.values.help ? 2 : 0;
   }
-  if (command === 'check-secret') {
-    if (rest.length !== 1) throw new ConfigError('check-secret takes the secret\'s file: azs3copy check-secret FILE');
-    return checkSecretCommand(rest[0]);
-  }
-  if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"; run "azs3copy --help" for the options`);
-  switch (command) {
-    case 'copy':
-      return copyCommand(parsed.values, process.env);
-    case 'redrive':
-      return redriveCommand(parsed.values, process.env);
-    case 'demo':
-      return demoCommand(parsed.values);
-    default:
-      throw new ConfigError(`unknown command "${command}": use "copy", "redrive", "check-secret" or "demo"`);
-  }
+  const found = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (found?.checkArgs) found.checkArgs(rest);
+  else if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"; run "azs3copy --help" for the options`);
+  if (!found) throw new ConfigError(`unknown command "${command}": use ${listed(Object.keys(COMMANDS))}`);
+  return found.run({ values: parsed.values, args: rest, env: process.env });
+}
+
+/** `"a", "b" or "c"` */
+function listed(names: string[]): string {
+  const quoted = names.map((name) => `"${name}"`);
+  return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}` : quoted.join('');
 }
 
 main(process.argv.slice(2)).then(

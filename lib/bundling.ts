@@ -6,15 +6,26 @@
  * Everything runs esbuild from the project's own node_modules: no Docker, no
  * network, no `npm install` at synth time.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync, type BuildOptions } from 'esbuild';
 import type { StageName } from '../lambdas/core/stages';
 
-/** The project root (where package.json and node_modules are). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The project root (where package.json and node_modules are): the nearest directory
+ * above this module with a package.json, which holds for lib/bundling.ts and for the
+ * CDK app's bundle in dist/ (bin/build.mjs) alike.
+ */
+export const PROJECT_ROOT = projectRootAbove(dirname(fileURLToPath(import.meta.url)));
+
+function projectRootAbove(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json in ${start} or above it: cannot find the project root`);
+  }
+}
 
 /** Node.js major version of the Lambda runtime; the esbuild target follows it. */
 export const NODE_MAJOR = 24;

@@ -2,61 +2,20 @@
  * What the CLI's commands do: `copy` runs the local pipeline against the endpoints
  * given, `check-secret` checks a secret file, `demo` starts the emulators, seeds a
  * demo container and copies it. `redrive` is in redrive-commands.ts.
+ *
+ * The modules that load the SDKs (the pipeline, the demo, the dead letters) are
+ * imported when a command gets to them, so checking flags or a secret file loads none.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { accountOfConnectionString, checkBucketName, checkContainerName, checkPrefix, parseBeginDate, type SourceConfig } from '../core/config';
 import { MiB } from '../core/context';
 import { ConfigError } from '../core/errors';
 import { createLogger, registerSecret, type Level } from '../core/log';
-import { s3Client } from '../core/stores/s3-sink';
-import { DEMO_BLOBS, DEMO_CONTAINER, DEMO_BUCKET, seedDemo, verifyCopies } from './demo';
 import { startAzurite, startMoto, useEmulatorAwsCredentials } from './emulators';
-import { deadLetterFile } from './dead-letters';
 import { startProgress, summary } from './progress';
-import { runLocalCopy, type LocalCopyOptions, type LocalRunResult } from './runner';
+import type { LocalCopyOptions, LocalRunResult } from './runner';
 import { describeSecret, readSecretFile } from './secret-file';
-
-export const USAGE = `azs3copy: copy an Azure Blob Storage container into an S3 bucket
-
-Usage:
-  azs3copy copy --azure-connection-string CONN --container NAME --bucket NAME
-                [--s3-endpoint URL] [--prefix DEST_PREFIX] [--begindate ISO_DATE] [--report FILE.json]
-  azs3copy copy --azure-account NAME --azure-tenant-id ID --azure-client-id ID --container NAME --bucket NAME ...
-                (the client secret from the AZURE_CLIENT_SECRET environment variable, never a flag)
-  azs3copy copy --secret-file SECRET.json [--bucket NAME] ...
-                (the deployed secret's JSON: credentials, container, isactive, begindate, bucket, prefix)
-  azs3copy check-secret SECRET.json   check a secret with the parser the functions use; prints no credential
-  azs3copy redrive <the copy's options> [--run-id ID | --dead-letters FILE]
-                send the messages a local run dead-lettered back to their stages, once the cause is fixed
-  azs3copy redrive --queue-url URL --topic-arn ARN [--max-messages N]
-                move a deployed pipeline's dead-letter queue back to the stage's topic
-  azs3copy demo       start the local emulators, seed a demo container, copy it, verify it
-
-Options:
-  --azure-connection-string  or AZURE_STORAGE_CONNECTION_STRING in the environment
-  --azure-blob-endpoint      blob endpoint, when not https://ACCOUNT.blob.core.windows.net
-  --azure-authority-host     Entra ID authority, for sovereign clouds
-  --secret-file FILE         take the source and switches from the secret's JSON instead of the flags above
-  --s3-endpoint URL          an S3-compatible server (implies path-style addressing)
-  --prefix P                 put objects under this key prefix (kept exactly as given)
-  --begindate D              copy only blobs modified after D (ISO 8601; UTC if no zone)
-  --report FILE              write the JSON report here
-  --large-blob-mib N         blobs this large or larger are copied in parts (default 100)
-  --part-mib N               part size (default 64; grown so no blob needs over 10,000 parts)
-  --concurrency N            download invocations at once (default 6)
-  --run-id ID                redrive only this run's dead letters (default: every run's kept in the bucket)
-  --dead-letters FILE        redrive the dead letters kept in this file (when the bucket could not take them)
-  --verbose / --quiet        more logging / no progress lines
-  --log-file FILE            write the JSON log there instead of stderr
-
-A local run keeps the messages it dead-letters in the bucket, under .azs3copy-state/dead-letters/RUN_ID.json.
-AWS credentials and region come from the usual AWS environment variables.
-Exit status: 0 when nothing failed (or the secret's isactive is off), 1 when some blobs failed
-(or some messages could not be redriven), 2 on bad input, 3 on an unexpected error.
-`;
 
 export type CliValues = Partial<Record<string, string | boolean | undefined>>;
 
@@ -173,12 +132,12 @@ export async function runWithProgress<R extends LocalRunResult>(
   if (reportFile) writeFileSync(reportFile, JSON.stringify(result.report, null, 2) + '\n');
   process.stdout.write(summary(result.report));
   if (reportFile) process.stdout.write(`report written to ${reportFile}\n`);
-  process.stdout.write(deadLetterNote(result));
+  process.stdout.write(await deadLetterNote(result));
   return { result, code: result.report.failed.length > 0 || result.report.outstanding.length > 0 ? 1 : 0 };
 }
 
 /** Where the run's dead letters wait, and how to send them again; a local file when the bucket would not take them. */
-function deadLetterNote(result: LocalRunResult): string {
+async function deadLetterNote(result: LocalRunResult): Promise<string> {
   const count = result.deadLetters.length;
   if (count === 0) return '';
   const what = `${count} message${count === 1 ? ' was' : 's were'} dead-lettered`;
@@ -186,6 +145,7 @@ function deadLetterNote(result: LocalRunResult): string {
     return `${what}; they are kept in ${result.deadLettersKeptAt}: fix the cause, then run "azs3copy redrive" with the same options\n`;
   }
   const file = resolve(`azs3copy-dead-letters-${result.report.runId}.json`);
+  const { deadLetterFile } = await import('./dead-letters');
   writeFileSync(file, JSON.stringify(deadLetterFile(result.report.runId, result.deadLetters), null, 2) + '\n');
   return `${what}; the bucket would not take them (${result.deadLettersNotKept}), so they are kept in ${file}: ` +
     `fix the cause, then run "azs3copy redrive --dead-letters ${file}" with the same options\n`;
@@ -193,6 +153,7 @@ function deadLetterNote(result: LocalRunResult): string {
 
 export async function copyCommand(values: CliValues, env: NodeJS.ProcessEnv): Promise<number> {
   const options = copyOptionsFromFlags(values, env);
+  const { runLocalCopy } = await import('./runner');
   return (await runWithProgress(values, (onStart) => runLocalCopy({ ...options, onStart }))).code;
 }
 
@@ -204,7 +165,12 @@ export function checkSecretCommand(path: string): number {
 export async function demoCommand(values: CliValues): Promise<number> {
   useEmulatorAwsCredentials();
   process.stdout.write('starting Azurite and moto on free loopback ports...\n');
-  const [azurite, moto] = await Promise.all([startAzurite(), startMoto()]);
+  // The SDKs and the pipeline load while the emulators start.
+  const [[azurite, moto], [{ CreateBucketCommand }, { BlobServiceClient }, { s3Client }, { DEMO_BLOBS, DEMO_CONTAINER, DEMO_BUCKET, seedDemo, verifyCopies }, { runLocalCopy }]] =
+    await Promise.all([
+      Promise.all([startAzurite(), startMoto()]),
+      Promise.all([import('@aws-sdk/client-s3'), import('@azure/storage-blob'), import('../core/stores/s3-sink'), import('./demo'), import('./runner')]),
+    ]);
   try {
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(DEMO_CONTAINER);
     process.stdout.write(`seeding ${DEMO_BLOBS.length} demo blobs into container "${DEMO_CONTAINER}"...\n`);

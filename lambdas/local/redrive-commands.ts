@@ -3,18 +3,15 @@
  * cause is fixed. Locally, with the same options as the copy, it replays the dead
  * letters a local run kept (in the bucket, or a file); with --queue-url and
  * --topic-arn, it moves a deployed pipeline's dead-letter queue back to the
- * stage's topic.
+ * stage's topic. Each way imports only the SDKs it uses, once its flags are checked.
  */
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../core/errors';
-import { redriveQueue, singleTopic } from '../core/redrive';
 import { copyOptionsFromFlags, positive, runWithProgress, str, type CliValues } from './commands';
-import { runLocalRedrive } from './redrive';
 
 export async function redriveCommand(values: CliValues, env: NodeJS.ProcessEnv): Promise<number> {
   if (str(values, 'queue-url') || str(values, 'topic-arn')) return queueRedriveCommand(values, env);
   const options = copyOptionsFromFlags(values, env);
+  const { runLocalRedrive } = await import('./redrive');
   const { result, code } = await runWithProgress(
     values,
     (onStart) => runLocalRedrive({ ...options, onStart, fromRun: str(values, 'run-id'), file: str(values, 'dead-letters') }),
@@ -36,6 +33,8 @@ async function queueRedriveCommand(values: CliValues, env: NodeJS.ProcessEnv): P
   if (!arn) throw new ConfigError(`--topic-arn "${topicArn}" is not an SNS topic ARN: give one like arn:aws:sns:REGION:ACCOUNT:PREFIX-to-download`);
   // The region of the topic, unless the environment names one.
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? arn[1];
+  const [{ SNSClient }, { SQSClient }, { redriveQueue, singleTopic }] =
+    await Promise.all([import('@aws-sdk/client-sns'), import('@aws-sdk/client-sqs'), import('../core/redrive')]);
   const result = await redriveQueue({
     sqs: new SQSClient({ region }),
     sns: new SNSClient({ region }),

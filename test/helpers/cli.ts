@@ -2,6 +2,7 @@
  * Run the azs3copy command line as a user would, in a child process.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../bin/azs3copy.mjs', import.meta.url));
@@ -41,4 +42,15 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeou
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const { code, stdout, stderr } = await done.finally(() => clearTimeout(timer));
   return { code, stdout, stderr };
+}
+
+/**
+ * The environment that makes a Node process write the URL of every module it
+ * imports to `log`, one a line (test/helpers/record-imports.mjs), and a reader of that file.
+ */
+export function recordingImports(log: string) {
+  return {
+    env: { NODE_OPTIONS: `--import=${new URL('./record-imports.mjs', import.meta.url).href}`, AZS3COPY_RECORD_IMPORTS: log },
+    imports: (): string[] => readFileSync(log, 'utf8').split('\n').filter(Boolean),
+  };
 }

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/**
+ * Builds the command line (bin/azs3copy.ts) and the CDK app (bin/app.ts) into dist/
+ * as plain JavaScript, so neither needs a TypeScript loader when it runs. `npm ci`
+ * runs it (the `prepare` script), and so does the test setup; the launchers
+ * (bin/azs3copy.mjs, bin/app.mjs) call `ensureBuilt` to rebuild a build that is
+ * missing or older than its sources, so old code never runs silently.
+ *
+ * Only the project's own code is bundled; packages stay imports, loaded from
+ * node_modules when a module that needs them is imported. With code splitting,
+ * each `import()` of a command in the dispatcher is its own chunk: `--help` loads
+ * a few kilobytes and no SDK.
+ *
+ * Plain JavaScript, and esbuild through its JS API only: this runs before anything
+ * else is built, and no dependency's install script is needed.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const OUT = join(ROOT, 'dist');
+/** What the last build was made from and what it wrote; written last, so its presence means a whole build. */
+const STAMP = join(OUT, 'build.json');
+/** Files that shape the build besides the bundled sources. */
+const BUILD_FILES = ['bin/build.mjs', 'tsconfig.json'];
+
+const BUILD_OPTIONS = {
+  entryPoints: { azs3copy: 'bin/azs3copy.ts', app: 'bin/app.ts' },
+  outdir: 'dist',
+  absWorkingDir: ROOT,
+  bundle: true,
+  packages: 'external',
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  // Error classes keep their names in stack traces, as in the sources.
+  keepNames: true,
+  // For NODE_OPTIONS=--enable-source-maps when debugging; nothing reads them otherwise.
+  sourcemap: 'linked',
+  sourcesContent: false,
+  metafile: true,
+  write: false,
+  logLevel: 'silent',
+};
+
+/**
+ * Build dist/. Each file is written beside its place and renamed into it, so a
+ * process starting meanwhile reads whole files. `prune` removes what earlier builds
+ * wrote and this one did not; an automatic rebuild leaves it, since a process
+ * started before it may still import an earlier chunk.
+ */
+export async function build({ prune = true } = {}) {
+  const started = Date.now();
+  const { build: esbuild } = await import('esbuild');
+  const result = await esbuild(BUILD_OPTIONS);
+  const outputs = result.outputFiles.map((file) => file.path);
+  // Chunks before the entries that import them, the stamp last.
+  const isChunk = (file) => file.path.startsWith(join(OUT, 'chunks'));
+  for (const file of [...result.outputFiles.filter(isChunk), ...result.outputFiles.filter((file) => !isChunk(file))]) {
+    writeWhole(file.path, file.contents);
+  }
+  if (prune) for (const file of filesUnder(OUT)) if (file !== STAMP && !outputs.includes(file)) rmSync(file);
+  const sources = {};
+  for (const file of [...Object.keys(result.metafile.inputs), ...BUILD_FILES]) {
+    const mtime = statSync(join(ROOT, file)).mtimeMs;
+    // A source changed while it was being bundled: the next start rebuilds.
+    sources[file] = mtime >= started ? 0 : mtime;
+  }
+  writeWhole(STAMP, JSON.stringify({ sources, outputs: outputs.map((file) => relative(ROOT, file)) }, null, 1) + '\n');
+  return { seconds: (Date.now() - started) / 1000, files: outputs.length };
+}
+
+/** Whether dist/ holds a whole build of the current sources: a file read and a stat per source, about a millisecond. */
+function isFresh() {
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(STAMP, 'utf8'));
+  } catch {
+    return false;
+  }
+  if (!stamp.outputs.every((file) => existsSync(join(ROOT, file)))) return false;
+  return Object.entries(stamp.sources).every(([file, mtime]) => {
+    try {
+      return statSync(join(ROOT, file)).mtimeMs === mtime;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Rebuild dist/ when it is missing or stale; when that fails, say so in one line as `program` and exit 3. */
+export async function ensureBuilt(program) {
+  if (isFresh()) return;
+  try {
+    await build({ prune: false });
+  } catch (error) {
+    process.stderr.write(`${program}: dist/ is missing or older than the sources, and rebuilding it failed (${reason(error)}): fix that, then run "npm run build"\n`);
+    process.exit(3);
+  }
+}
+
+function reason(error) {
+  const first = error?.errors?.[0];
+  if (first?.location) return `${first.location.file}:${first.location.line}:${first.location.column}: ${first.text}`;
+  return String(error?.message ?? error).split('\n')[0];
+}
+
+function writeWhole(path, contents) {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, contents);
+  renameSync(temporary, path);
+}
+
+function filesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name));
+}
+
+/** Run as a script (npm's prepare and build, the test setup), not imported by a launcher. */
+function isMain() {
+  try {
+    return realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  try {
+    const { seconds, files } = await build();
+    if (!process.argv.includes('--quiet')) process.stdout.write(`built dist/ (the azs3copy command and the CDK app, ${files} files) in ${seconds.toFixed(1)} s\n`);
+  } catch (error) {
+    process.stderr.write(`build: ${reason(error)}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The command line's help text, in a module of its own: `azs3copy --help` imports
+ * this and nothing heavier.
+ */
+export const USAGE = `azs3copy: copy an Azure Blob Storage container into an S3 bucket
+
+Usage:
+  azs3copy copy --azure-connection-string CONN --container NAME --bucket NAME
+                [--s3-endpoint URL] [--prefix DEST_PREFIX] [--begindate ISO_DATE] [--report FILE.json]
+  azs3copy copy --azure-account NAME --azure-tenant-id ID --azure-client-id ID --container NAME --bucket NAME ...
+                (the client secret from the AZURE_CLIENT_SECRET environment variable, never a flag)
+  azs3copy copy --secret-file SECRET.json [--bucket NAME] ...
+                (the deployed secret's JSON: credentials, container, isactive, begindate, bucket, prefix)
+  azs3copy check-secret SECRET.json   check a secret with the parser the functions use; prints no credential
+  azs3copy redrive <the copy's options> [--run-id ID | --dead-letters FILE]
+                send the messages a local run dead-lettered back to their stages, once the cause is fixed
+  azs3copy redrive --queue-url URL --topic-arn ARN [--max-messages N]
+                move a deployed pipeline's dead-letter queue back to the stage's topic
+  azs3copy demo       start the local emulators, seed a demo container, copy it, verify it
+
+Options:
+  --azure-connection-string  or AZURE_STORAGE_CONNECTION_STRING in the environment
+  --azure-blob-endpoint      blob endpoint, when not https://ACCOUNT.blob.core.windows.net
+  --azure-authority-host     Entra ID authority, for sovereign clouds
+  --secret-file FILE         take the source and switches from the secret's JSON instead of the flags above
+  --s3-endpoint URL          an S3-compatible server (implies path-style addressing)
+  --prefix P                 put objects under this key prefix (kept exactly as given)
+  --begindate D              copy only blobs modified after D (ISO 8601; UTC if no zone)
+  --report FILE              write the JSON report here
+  --large-blob-mib N         blobs this large or larger are copied in parts (default 100)
+  --part-mib N               part size (default 64; grown so no blob needs over 10,000 parts)
+  --concurrency N            download invocations at once (default 6)
+  --run-id ID                redrive only this run's dead letters (default: every run's kept in the bucket)
+  --dead-letters FILE        redrive the dead letters kept in this file (when the bucket could not take them)
+  --verbose / --quiet        more logging / no progress lines
+  --log-file FILE            write the JSON log there instead of stderr
+
+A local run keeps the messages it dead-letters in the bucket, under .azs3copy-state/dead-letters/RUN_ID.json.
+AWS credentials and region come from the usual AWS environment variables.
+Exit status: 0 when nothing failed (or the secret's isactive is off), 1 when some blobs failed
+(or some messages could not be redriven), 2 on bad input, 3 on an unexpected error.
+`;
