@@ -34,6 +34,8 @@ const COMMANDS: Record<string, Command> = {
     },
     run: async (c) => (await import('../lambdas/local/commands')).checkSecretCommand(c.args[0]),
   },
+  status: { run: async (c) => (await import('../lambdas/local/status-commands')).statusCommand(c.values, c.env) },
+  runs: { run: async (c) => (await import('../lambdas/local/status-commands')).runsCommand(c.values, c.env) },
   demo: { run: async (c) => (await import('../lambdas/local/commands')).demoCommand(c.values) },
 };
 
@@ -60,6 +62,9 @@ const OPTIONS = {
   'queue-url': { type: 'string' },
   'topic-arn': { type: 'string' },
   'max-messages': { type: 'string' },
+  stack: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
   quiet: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },

@@ -117,7 +117,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       for (const [name, value] of metricsOfDelta(delta)) metric(name, value);
     },
   };
-  const ledger: RunLedger = runLedger(dynamoTable(required(ENV.runTable, env), new DynamoDBClient({})), hooks);
+  const ledger: RunLedger = runLedger(dynamoTable(required(ENV.runTable, env), new DynamoDBClient({}), { region: env.AWS_REGION }), hooks);
   const operatorTopic = env[ENV.operatorTopic];
   const deadLetterQueues = env[ENV.deadLetterQueues];
   hooks.onEnd = endOfRun({

@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mapLimit } from './batching';
+import { formatDuration } from './status';
 import type { RunSettings } from './messages';
 import { writeToken, type StateItem, type StateTable, type Update } from './state/table';
 
@@ -420,11 +421,11 @@ export function deadReason(run: RunRecord, now: number): string | undefined {
       return `the process that ran it (pid ${run.owner.pid}) ended before the run did`;
     }
     const silentSeconds = (now - Date.parse(run.owner.heartbeatAt)) / 1000;
-    if (silentSeconds > 120) return `the process that ran it (pid ${run.owner.pid} on ${run.owner.host}) has not been heard from for ${Math.round(silentSeconds)} s`;
+    if (silentSeconds > 120) return `the process that ran it (pid ${run.owner.pid} on ${run.owner.host}) has not been heard from for ${formatDuration(silentSeconds)}`;
     return undefined;
   }
   if (quietSeconds > run.stallAfterSeconds) {
-    return `no progress for ${Math.round(quietSeconds / 60)} minutes (stall time ${Math.round(run.stallAfterSeconds / 60)} minutes) with blobs outstanding`;
+    return `no progress for ${formatDuration(quietSeconds)} (stall time ${formatDuration(run.stallAfterSeconds)}) with blobs outstanding`;
   }
   return undefined;
 }

@@ -16,6 +16,12 @@ Usage:
                 send the messages a local run dead-lettered back to their stages, once the cause is fixed
   azs3copy redrive --queue-url URL --topic-arn ARN [--max-messages N]
                 move a deployed pipeline's dead-letter queue back to the stage's topic
+  azs3copy status --bucket NAME [--s3-endpoint URL] [--prefix P] [--run-id ID] [--json]
+  azs3copy status --stack STACK_NAME [--run-id ID] [--json]
+                how far a run is (the latest when no id is given): state, objects and bytes, rate, ETA, failures
+  azs3copy runs --bucket NAME [--s3-endpoint URL] [--prefix P] [--limit N] [--json]
+  azs3copy runs --stack STACK_NAME [--limit N] [--json]
+                recent runs, one line each
   azs3copy demo       start the local emulators, seed a demo container, copy it, verify it
 
 Options:
@@ -30,11 +36,15 @@ Options:
   --large-blob-mib N         blobs this large or larger are copied in parts (default 100)
   --part-mib N               part size (default 64; grown so no blob needs over 10,000 parts)
   --concurrency N            download invocations at once (default 6)
-  --run-id ID                redrive only this run's dead letters (default: every run's kept in the bucket)
+  --run-id ID                status: that run; redrive: only this run's dead letters (default: every run's kept in the bucket)
+  --stack NAME               status, runs: the deployed stack (its run table and bucket, from its outputs)
+  --json                     status, runs: print JSON instead of text
+  --limit N                  runs: how many (default 20)
   --dead-letters FILE        redrive the dead letters kept in this file (when the bucket could not take them)
   --verbose / --quiet        more logging / no progress lines
   --log-file FILE            write the JSON log there instead of stderr
 
+Every run keeps its state and its report in the bucket, under .azs3copy-state/ (report: .azs3copy-state/runs/RUN_ID/report.html).
 A local run keeps the messages it dead-letters in the bucket, under .azs3copy-state/dead-letters/RUN_ID.json.
 AWS credentials and region come from the usual AWS environment variables.
 Exit status: 0 when nothing failed (or the secret's isactive is off), 1 when some blobs failed

@@ -5,28 +5,12 @@
  * overwrites, counters add up under concurrency, and a refused transaction
  * writes nothing.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { bucketTable } from '../../lambdas/core/state/bucket-table';
-import { dynamoTable } from '../../lambdas/core/state/dynamo-table';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
 import type { StateTable } from '../../lambdas/core/state/table';
-import { emulators, newBucket, s3, uniqueName } from '../helpers/stores';
-
-export async function newDynamoTable(): Promise<StateTable> {
-  const endpoint = emulators().s3Endpoint;
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1' });
-  const name = uniqueName('runs');
-  await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
-    }),
-  );
-  return dynamoTable(name, client, { endpoint });
-}
+import { newDynamoTable } from '../helpers/state';
+import { newBucket, s3, uniqueName } from '../helpers/stores';
 
 const STORES: [string, () => Promise<StateTable>][] = [
   ['memory', async () => memoryTable()],

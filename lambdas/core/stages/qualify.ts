@@ -11,6 +11,7 @@ import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
 import { METRIC } from '../metrics';
+import { runPointerKey, type RunPointer } from '../run-pointer';
 import { hostname } from 'node:os';
 
 export type QualifyResult =
@@ -70,6 +71,11 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     runtime.metric?.(METRIC.runsRefused, 1);
     log.warn('run not started', { reason, current: begun.current.runId });
     return { started: false, reason, runId: begun.current.runId };
+  }
+  const where = runtime.ledger.table.description;
+  if (where.kind !== 'memory') {
+    const pointer: RunPointer = { v: 1, runId, state: where.kind === 'bucket' ? { kind: 'bucket', bucket: where.bucket } : where };
+    await runtime.sinkFor(settings).putJson(runPointerKey(runId), pointer);
   }
   const first: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run: settings, invocation: 0 };
   await runtime.publish([first]);

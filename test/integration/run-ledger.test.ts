@@ -1,0 +1,128 @@
+/**
+ * The run state's logic, as the deployed functions run it (DynamoDB on moto) and as
+ * a local run does (the bucket on moto), and in memory: counts stay exact under
+ * duplicate and concurrent deliveries, each blob counts once with its last true
+ * outcome, a run ends exactly once, a stall is noticed once, and a second start
+ * while a run is alive starts nothing.
+ */
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { runLedger, type RunRecord } from '../../lambdas/core/run-ledger';
+import { bucketTable } from '../../lambdas/core/state/bucket-table';
+import { memoryTable } from '../../lambdas/core/state/memory-table';
+import type { StateTable } from '../../lambdas/core/state/table';
+import { runSettings } from '../helpers/context';
+import { newBucket, s3 } from '../helpers/stores';
+import { newDynamoTable } from '../helpers/state';
+
+const STORES: [string, () => Promise<StateTable>][] = [
+  ['memory', async () => memoryTable()],
+  ['bucket (moto S3)', async () => bucketTable(s3(), await newBucket())],
+  ['DynamoDB (moto)', newDynamoTable],
+];
+
+function ledgerOn(table: StateTable, clock = { now: Date.parse('2026-01-01T00:00:00Z') }) {
+  const ended: RunRecord[] = [];
+  const deltas: Record<string, number>[] = [];
+  const ledger = runLedger(
+    table,
+    { onEnd: async (run) => void ended.push(run), onDelta: (_r, d) => void deltas.push(d as Record<string, number>) },
+    () => clock.now,
+  );
+  return { ledger, ended, deltas, clock };
+}
+
+const begin = (ledger: ReturnType<typeof runLedger>, runId: string, owner: RunRecord['owner'] = { kind: 'pipeline' }, pipeline = 'p1') =>
+  ledger.begin({ runId, pipeline, settings: runSettings(), stallAfterSeconds: 60, owner });
+
+describe.each(STORES)('run state on %s', (_name, open) => {
+  it('counts each blob once, with its last true outcome, under duplicate and concurrent deliveries, and ends once', async () => {
+    const { ledger, ended, deltas } = ledgerOn(await open());
+    expect(await begin(ledger, 'r1')).toEqual({ started: true });
+    await ledger.addUnits('r1', [
+      { unit: '0.0.0', blobs: [{ name: 'a', size: 10 }, { name: 'b', size: 20 }, { name: 'c', size: 30 }] },
+      { unit: '0.0.L0', blobs: [{ name: 'big', size: 1000 }], large: true },
+    ]);
+    await ledger.addUnits('r1', [{ unit: '0.0.0', blobs: [{ name: 'other', size: 1 }] }]); // a retried listing keeps the first
+    const claim = await ledger.claimListing('r1', 0, 60_000);
+    expect(claim).toBeDefined();
+    expect(await ledger.claimListing('r1', 0, 60_000)).toBeUndefined(); // a duplicate of the listing step does nothing
+
+    // Ten concurrent deliveries of one message, then a retry that copies b, then a late duplicate failing a.
+    const first = [{ name: 'a', index: 0, status: 'copied' as const }, { name: 'b', index: 1, status: 'failed' as const, reason: 'boom' }];
+    await Promise.all(Array.from({ length: 10 }, () => ledger.settle('r1', '0.0.0', first)));
+    await ledger.settle('r1', '0.0.0', [{ name: 'b', index: 1, status: 'copied' }]);
+    expect(await ledger.settle('r1', '0.0.0', [{ name: 'a', index: 0, status: 'failed', reason: 'late duplicate' }])).toEqual({});
+    await ledger.settle('r1', '0.0.0', [{ name: 'c', status: 'skipped', reason: 'archived' }]);
+    await ledger.listed('r1', 0, claim!, { listed: 6, beforeBeginDate: 1, filtered: 0, unchanged: 1, routed: 4, routedBytes: 1060, done: true });
+    await ledger.listed('r1', 0, claim!, { listed: 6, beforeBeginDate: 1, filtered: 0, unchanged: 1, routed: 4, routedBytes: 1060, done: true });
+    expect(ended).toEqual([]);
+
+    // The large blob's two parts, each delivered twice: the count reaches 2 once.
+    const parts = await Promise.all([1, 1, 2, 2].map((n) => ledger.partDone('r1', 'upload-1', n, 2, 500)));
+    expect(parts.filter(Boolean).length).toBeGreaterThanOrEqual(1);
+    expect(await ledger.partDone('r1', 'upload-1', 2, 2, 500)).toBe(true); // a late duplicate still sees it complete
+    await Promise.all(Array.from({ length: 5 }, () => ledger.settle('r1', '0.0.L0', [{ name: 'big', status: 'copied', path: 'multipart' }])));
+
+    expect(ended).toHaveLength(1);
+    const run = (await ledger.getRun('r1'))!;
+    expect(run).toMatchObject({
+      state: 'complete', listed: 6, beforeBeginDate: 1, unchanged: 1, routed: 4, settled: 4, copied: 3, skipped: 1, failed: 0,
+      bytesCopied: 1030, bytesMoved: 1030, listInvocations: 1, listingDone: true,
+    });
+    // The metrics the changes stand for add up to the same, though many deliveries were duplicates.
+    const sum = (key: string) => deltas.reduce((n, d) => n + (d[key] ?? 0), 0);
+    expect([sum('copied'), sum('failed'), sum('skipped'), sum('listed')]).toEqual([3, 0, 1, 6]);
+    const { units } = await ledger.unitsPage('r1');
+    expect(units.map((u) => [u.unit, u.status, u.reasons])).toEqual([
+      ['0.0.0', 'ccs', { 2: 'archived' }],
+      ['0.0.L0', 'c', {}],
+    ]);
+  });
+
+  it('starts no second run while one is in progress, and starts once it has ended', async () => {
+    const { ledger } = ledgerOn(await open());
+    expect(await begin(ledger, 'r1')).toEqual({ started: true });
+    const refused = await begin(ledger, 'r2');
+    expect(refused).toMatchObject({ started: false, reason: expect.stringMatching(/^run r1 of this pipeline is still in progress/) });
+    expect(await begin(ledger, 'r3', { kind: 'pipeline' }, 'another-pipeline')).toEqual({ started: true });
+    await ledger.listed('r1', 0, (await ledger.claimListing('r1', 0, 1000))!, {
+      listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: true,
+    });
+    expect((await ledger.getRun('r1'))?.state).toBe('complete');
+    expect(await begin(ledger, 'r2')).toEqual({ started: true });
+    expect((await ledger.currentRun('p1'))?.runId).toBe('r2');
+  });
+
+  it('takes over from a local run whose process is gone, marking it stalled with its report', async () => {
+    const { ledger, ended } = ledgerOn(await open());
+    const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    await begin(ledger, 'r1', { kind: 'local', host: hostname(), pid: gone, heartbeatAt: new Date().toISOString() });
+    await ledger.addUnits('r1', [{ unit: 'u', blobs: [{ name: 'x', size: 1 }] }]);
+    expect(await begin(ledger, 'r2', { kind: 'local', host: hostname(), pid: process.pid, heartbeatAt: new Date().toISOString() })).toEqual({ started: true });
+    expect(ended.map((r) => [r.runId, r.state, r.stalledReason])).toEqual([['r1', 'stalled', expect.stringMatching(/process that ran it \(pid \d+\) ended/)]]);
+    // This process is alive: a third start is refused.
+    expect((await begin(ledger, 'r3')).started).toBe(false);
+  });
+
+  it('marks a run with no progress for its stall time stalled, once; a late outcome still completes it', async () => {
+    const { ledger, ended, clock } = ledgerOn(await open());
+    await begin(ledger, 'r1');
+    await ledger.addUnits('r1', [{ unit: 'u', blobs: [{ name: 'x', size: 1 }, { name: 'y', size: 2 }] }]);
+    await ledger.listed('r1', 0, (await ledger.claimListing('r1', 0, 1000))!, {
+      listed: 2, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 2, routedBytes: 3, done: true,
+    });
+    await ledger.settle('r1', 'u', [{ name: 'x', status: 'copied' }]);
+    clock.now += 30_000;
+    expect(await ledger.checkStalled('r1')).toBeUndefined(); // within its stall time (60 s)
+    clock.now += 60_000;
+    const checks = await Promise.all([ledger.checkStalled('r1'), ledger.checkStalled('r1'), ledger.checkStalled('r1')]);
+    expect(checks.filter(Boolean)).toHaveLength(1);
+    expect(ended.map((r) => r.state)).toEqual(['stalled']);
+    expect((await ledger.getRun('r1'))?.stalledReason).toMatch(/^no progress for 1m 30s \(stall time 1m 00s\) with blobs outstanding$/);
+    // The redriven message arrives: the run completes after all.
+    await ledger.settle('r1', 'u', [{ name: 'y', status: 'copied' }]);
+    expect(ended.map((r) => r.state)).toEqual(['stalled', 'complete']);
+  });
+});
