@@ -113,6 +113,8 @@ async function runMessage(stage: TopicStage, runtime: Runtime, body: string, whe
 export interface TopicHandlerOptions {
   /** Put off a failed record's next try (SQS: ChangeMessageVisibility). */
   retryLater?(record: SqsRecord, delaySeconds: number): Promise<void>;
+  /** Told why a record failed (the local bus keeps it with a dead letter). */
+  onRecordFailure?(record: SqsRecord, error: unknown): void;
 }
 
 export function topicHandler(stage: TopicStage, runtimeOf: () => Runtime, options: TopicHandlerOptions = {}) {
@@ -127,6 +129,7 @@ export function topicHandler(stage: TopicStage, runtimeOf: () => Runtime, option
             await runMessage(stage, runtime, record.body, `Records[${i}].body`);
           } catch (error) {
             failures.push({ itemIdentifier: record.messageId });
+            options.onRecordFailure?.(record, error);
             const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
             try {
               await options.retryLater?.(record, retryDelaySeconds(receives));

@@ -161,10 +161,14 @@ export function localPipeline(options: LocalCopyOptions) {
 
   const concurrency = { ...DEFAULT_LOCAL_CONCURRENCY, ...options.concurrency };
   for (const stage of TOPIC_STAGE_NAMES) {
-    const handler = topicHandler(stage, () => runtime);
-    bus.subscribe(stage, (event, timeoutMs) => {
+    bus.subscribe(stage, async (event, timeoutMs) => {
       const deadline = Date.now() + timeoutMs;
-      return handler(event, { getRemainingTimeInMillis: () => deadline - Date.now() });
+      let failure: unknown;
+      const handler = topicHandler(stage, () => runtime, { onRecordFailure: (_record, error) => void (failure = error) });
+      const response = await handler(event, { getRemainingTimeInMillis: () => deadline - Date.now() });
+      // A failed record (one per event here) is the invocation's failure: the bus retries it, keeping the reason.
+      if (response && response.batchItemFailures.length > 0) throw failure;
+      return response;
     }, concurrency[stage]);
   }
   let heartbeat: NodeJS.Timeout | undefined;
