@@ -7,7 +7,8 @@ import { AzureLayers } from './constructs/azure-layers';
 import { CopyBucket } from './constructs/copy-bucket';
 import { CopyDashboard } from './constructs/copy-dashboard';
 import { CopyPipeline } from './constructs/copy-pipeline';
-import { CopySchedule } from './constructs/copy-schedule';
+import { CopySchedule, RunWatch } from './constructs/copy-schedule';
+import { RunAlarms } from './constructs/run-alarms';
 import { CopySecret } from './constructs/copy-secret';
 import { OperatorAlerts } from './constructs/operator-alerts';
 import { RedriveFunction } from './constructs/redrive-function';
@@ -43,6 +44,8 @@ export class CopyStack extends Stack {
     if (settings.schedule) {
       new CopySchedule(this, 'Schedule', { naming, expression: settings.schedule, target: this.pipeline.functions.qualify });
     }
+    new RunWatch(this, 'Watch', { naming, target: this.pipeline.functions.qualify });
+    const runAlarms = new RunAlarms(this, 'RunAlarms', { naming });
     const deadLetterQueues = this.pipeline.deadLetterQueues();
     this.redrive = new RedriveFunction(this, 'Redrive', {
       naming,
@@ -53,13 +56,16 @@ export class CopyStack extends Stack {
     const alerts = new OperatorAlerts(this, 'Alerts', {
       naming,
       key: this.pipeline.topicKey,
-      alarms: deadLetterQueues.map((q) => q.alarm),
+      alarms: [...deadLetterQueues.map((q) => q.alarm), ...runAlarms.all()],
       email: settings.alarmEmail,
     });
+    // Whichever stage records a run's last outcome tells the operator how it ended.
+    for (const fn of Object.values(this.pipeline.functions)) fn.bindOperatorTopic(alerts.topic, alerts.publishStatements());
     const dashboard = new CopyDashboard(this, 'Dashboard', {
       naming,
       functions: Object.values(this.pipeline.functions),
       deadLetterQueues,
+      runAlarms: runAlarms.all(),
     });
 
     new CfnOutput(this, 'SecretName', { value: secret.secret.secretName, description: 'Edit this secret to configure and switch on the copy' });
@@ -69,7 +75,8 @@ export class CopyStack extends Stack {
       value: this.redrive.function.functionName,
       description: 'Once a failure\'s cause is fixed, invoke with {"queueUrl": "<a dead-letter queue\'s URL>"} to send its messages back to their stage',
     });
-    new CfnOutput(this, 'OperatorTopic', { value: alerts.topic.topicArn, description: 'Dead-letter alarms notify this topic' });
+    new CfnOutput(this, 'OperatorTopic', { value: alerts.topic.topicArn, description: 'Run summaries, and alarms (dead letters, failed or stalled runs), go to this topic' });
+    new CfnOutput(this, 'RunTable', { value: this.pipeline.runTable.table.tableName, description: 'The runs\' state: azs3copy status --stack reads it' });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName, description: 'CloudWatch dashboard' });
   }
 }

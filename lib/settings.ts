@@ -6,7 +6,7 @@
 import type { Node } from 'constructs';
 import { STAGE_NAMES, type StageName } from '../lambdas/core/stages';
 import { checkPrefixCode } from './naming';
-import { STAGE_DEPLOYMENTS, type FunctionSizing } from './stage-deployments';
+import { STAGE_DEPLOYMENTS, type FunctionSizing } from './stage-sizing';
 
 export interface CopySettings {
   /** Names every resource. @default 'etl' */
@@ -36,6 +36,8 @@ export interface CopySettings {
   readonly downloadConcurrency?: number;
   /** Each function's size, defaults from STAGE_DEPLOYMENTS merged with the `functions` context. */
   readonly functions: Record<StageName, FunctionSizing>;
+  /** Minutes without progress, with blobs outstanding, after which a run is marked stalled. @default 30 */
+  readonly stallAfterMinutes: number;
 }
 
 /** The prefix code when context gives none: function names read `etl-lambda01-qualify`. */
@@ -93,11 +95,11 @@ function functionSizes(node: Context): Record<StageName, FunctionSizing> {
     try {
       raw = JSON.parse(raw);
     } catch {
-      throw new Error(`context "functions" is not valid JSON: write it like '{"parter":{"reservedConcurrency":20}}'`);
+      throw new Error(`context "functions" is not valid JSON: write it like '{"parter":{"maxConcurrency":20}}'`);
     }
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new Error('context "functions" must be an object keyed by stage name, like {"parter":{"reservedConcurrency":20}}');
+    throw new Error('context "functions" must be an object keyed by stage name, like {"parter":{"maxConcurrency":20}}');
   }
   const overrides = raw as Record<string, unknown>;
   for (const stage of Object.keys(overrides)) {
@@ -110,21 +112,22 @@ function functionSizes(node: Context): Record<StageName, FunctionSizing> {
     const given = (overrides[stage] ?? {}) as Partial<Record<keyof FunctionSizing, unknown>>;
     const base = STAGE_DEPLOYMENTS[stage].sizing;
     const where = (field: keyof FunctionSizing) => `functions.${stage}.${field}`;
+    const fields = ['memoryMiB', 'timeoutMinutes', ...(base.maxConcurrency !== undefined ? ['maxConcurrency'] : []), 'reservedConcurrency'];
     for (const field of Object.keys(given)) {
-      if (!(field in base)) {
-        throw new Error(`context "functions.${stage}" has "${field}": use memoryMiB, timeoutMinutes or reservedConcurrency`);
-      }
+      if (!fields.includes(field)) throw new Error(`context "functions.${stage}" has "${field}": use ${fields.join(', ')}`);
     }
+    const pick = (field: keyof FunctionSizing, min: number, max: number) =>
+      given[field] === undefined ? base[field] : integer(given[field], where(field), min, max);
     sizes[stage] = {
-      memoryMiB: given.memoryMiB === undefined ? base.memoryMiB : integer(given.memoryMiB, where('memoryMiB'), 128, 10240),
-      timeoutMinutes: given.timeoutMinutes === undefined ? base.timeoutMinutes : integer(given.timeoutMinutes, where('timeoutMinutes'), 1, 15),
-      reservedConcurrency:
-        given.reservedConcurrency === undefined ? base.reservedConcurrency : integer(given.reservedConcurrency, where('reservedConcurrency'), 1, 1000),
+      memoryMiB: pick('memoryMiB', 128, 10240)!,
+      timeoutMinutes: pick('timeoutMinutes', 1, 15)!,
+      maxConcurrency: pick('maxConcurrency', 2, 1000),
+      reservedConcurrency: pick('reservedConcurrency', 1, 1000),
     };
   }
-  // The listing continues itself; two listings of one run would route every blob twice.
-  if (sizes['find-blobs'].reservedConcurrency !== 1) {
-    throw new Error('context "functions.find-blobs.reservedConcurrency" must stay 1: the listing hands on to itself and must never run twice at once');
+  // The listing continues itself; its steps are claimed one at a time, and more than the mapping's least would only wait.
+  if (sizes['find-blobs'].maxConcurrency !== 2) {
+    throw new Error('context "functions.find-blobs.maxConcurrency" must stay 2 (the least an SQS mapping takes): a run lists one step at a time');
   }
   return sizes;
 }
@@ -161,5 +164,6 @@ export function settingsFromContext(node: Context): CopySettings {
     partBytes: optionalInteger(node, 'partBytes', 5 * 1024 * 1024, 5 * 1024 ** 3),
     downloadConcurrency: optionalInteger(node, 'downloadConcurrency', 1, 256),
     functions: functionSizes(node),
+    stallAfterMinutes: integer(text(node, 'stallAfterMinutes') ?? '30', 'stallAfterMinutes', 5, 1440),
   };
 }

@@ -22,7 +22,7 @@ import { ENV, numberFrom, required, topicEnv } from './env';
 import type { SqsRecord } from './handler';
 import { errorReplacer, redact, type Logger } from './log';
 import type { RunSettings, StageMessage } from './messages';
-import { METRICS_NAMESPACE, METRIC, PIPELINE_DIMENSION, metricsOfDelta, type MetricName } from './metrics';
+import { METRICS_NAMESPACE, METRICS_SERVICE, METRIC, PIPELINE_DIMENSION, metricsOfDelta, type MetricName } from './metrics';
 import { endOfRun } from './run-end';
 import { runLedger, type LedgerHooks, type RunLedger } from './run-ledger';
 import { stageOf } from './stages/specs';
@@ -54,7 +54,7 @@ function credentialsKey(config: CopyConfig): string {
 export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) {
   const pipeline = env[ENV.pipeline] ?? 'azs3copy';
   const log = powertoolsLogger(new PowertoolsLogger({ serviceName: 'azs3copy', persistentKeys: { stage, pipeline } }));
-  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'azs3copy', defaultDimensions: { [PIPELINE_DIMENSION]: pipeline } });
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE, defaultDimensions: { [PIPELINE_DIMENSION]: pipeline } });
   const secretArn = required(ENV.secretArn, env);
   const secrets = new SecretsManagerClient({});
   const sns = new SNSClient({});

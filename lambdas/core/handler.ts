@@ -14,6 +14,7 @@ import { withDeadline } from './deadline';
 import { ConfigError, errorMessage } from './errors';
 import { MessageError, parseStageMessage } from './messages';
 import { METRIC } from './metrics';
+import { retryDelaySeconds } from './retry-policy';
 import { qualify, watch, type QualifyResult } from './stages/qualify';
 import { TOPIC_STAGES, type TopicStage } from './stages';
 
@@ -57,18 +58,6 @@ export interface BatchResponse {
 export interface InvocationContext {
   getRemainingTimeInMillis?(): number;
   awsRequestId?: string;
-}
-
-/**
- * How long a failed message waits before its next try, by the try that failed: a few seconds, then half
- * a minute, then a minute and a half; after its third try (the queue's maxReceiveCount) it is dead-lettered.
- * Request-level retries inside each try have waited out short trouble already.
- */
-export const RETRY_DELAYS_SECONDS = [5, 30, 90] as const;
-export const MAX_RECEIVES = RETRY_DELAYS_SECONDS.length;
-
-export function retryDelaySeconds(receiveCount: number): number {
-  return RETRY_DELAYS_SECONDS[Math.min(Math.max(receiveCount, 1), RETRY_DELAYS_SECONDS.length) - 1];
 }
 
 function parse<T>(schema: z.ZodType<T>, event: unknown): T {

@@ -32,9 +32,12 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
  * deployments in one account keep their numbers apart.
  */
 export const PIPELINE_DIMENSION = 'Pipeline';
+/** Powertools' Metrics adds a `service` dimension to every metric; the dashboard must name it too. */
+export const METRICS_SERVICE = 'azs3copy';
 
+/** Every custom metric's dimensions, as the functions emit them and the dashboard reads them. */
 export function metricDimensions(pipeline: string): Record<string, string> {
-  return { [PIPELINE_DIMENSION]: pipeline };
+  return { service: METRICS_SERVICE, [PIPELINE_DIMENSION]: pipeline };
 }
 
 /** The metrics a change of the run's counters stands for (zero values left out). */

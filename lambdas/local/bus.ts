@@ -5,11 +5,13 @@
  * mapping's maximum concurrency), one message each; a message whose invocation
  * fails (throws, reports it in `batchItemFailures`, or runs past the invocation
  * time, as Lambda stops a function at its timeout) becomes visible again after a
- * delay, and after its third receive goes to the dead-letter list. It can be told
+ * delay, and after its last receive (the deployed queue's maxReceiveCount) goes to
+ * the dead-letter list. It can be told
  * to deliver some messages twice, as SNS and SQS may, to prove the stages
  * idempotent. Per stage it counts invocations and the longest.
  */
 import { randomUUID } from 'node:crypto';
+import { MAX_RECEIVES } from '../core/retry-policy';
 
 export const SNS_MAX_MESSAGE_BYTES = 256 * 1024;
 
@@ -86,7 +88,7 @@ export interface StageInvocations {
 }
 
 export function createBus(options: BusOptions = {}) {
-  const maxReceives = options.maxReceives ?? 3;
+  const maxReceives = options.maxReceives ?? MAX_RECEIVES;
   const retryDelayMs = options.retryDelayMs ?? ((n: number) => 50 * n);
   const invocationMs = options.invocationMs ?? 15 * 60 * 1000;
   const random = seededRandom(options.seed ?? 1);

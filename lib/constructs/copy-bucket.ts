@@ -1,6 +1,6 @@
 /**
  * The destination bucket: created here (private, TLS only, KMS-encrypted with its
- * own key, incomplete multipart uploads aborted after a week), or an existing
+ * own key, incomplete multipart uploads aborted after 15 days), or an existing
  * bucket named by context. Either way it answers what a stage needs to do its
  * job there, scoped to the bucket, its objects, or the pipeline's state prefix.
  */
@@ -12,7 +12,8 @@ import { acknowledge } from '../nag';
 import { Construct } from 'constructs';
 import { STATE_PREFIX } from '../../lambdas/core/keys';
 import type { Naming } from '../naming';
-import { WRITE_ACTIONS, type BucketAccess } from '../stage-deployments';
+import { WRITE_ACTIONS, type BucketAccess } from '../grants';
+import { MESSAGE_LIFETIME_DAYS } from './dead-letter-queue';
 
 export interface CopyBucketProps {
   readonly naming: Naming;
@@ -22,7 +23,11 @@ export interface CopyBucketProps {
   readonly existingKeyArn?: string;
   /** Keep object versions (created bucket only). @default false */
   readonly versioned?: boolean;
-  /** Days after which an unfinished multipart upload is aborted (created bucket only). @default 7 */
+  /**
+   * Days after which an unfinished multipart upload is aborted (created bucket only). Longer than a message can
+   * live (its dead-letter queue keeps it 14 days from when it was first sent), so an upload is never aborted
+   * under a message that may still be redriven to finish it. @default 15
+   */
   readonly abortIncompleteUploadsAfterDays?: number;
 }
 
@@ -61,7 +66,7 @@ export class CopyBucket extends Construct {
       lifecycleRules: [
         {
           id: 'AbortIncompleteMultipartUploads',
-          abortIncompleteMultipartUploadAfter: Duration.days(props.abortIncompleteUploadsAfterDays ?? 7),
+          abortIncompleteMultipartUploadAfter: Duration.days(props.abortIncompleteUploadsAfterDays ?? MESSAGE_LIFETIME_DAYS + 1),
         },
       ],
       removalPolicy: RemovalPolicy.RETAIN,

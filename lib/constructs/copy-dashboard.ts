@@ -7,7 +7,7 @@
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { METRIC, type MetricName } from '../../lambdas/core/metrics';
-import type { StageName } from '../../lambdas/core/stages';
+import type { StageName } from '../../lambdas/core/stages/specs';
 import { functionMetric, pipelineMetric, type LambdaMetricName } from '../metrics';
 import type { Naming } from '../naming';
 import type { DeadLetterQueue } from './dead-letter-queue';
@@ -17,6 +17,8 @@ export interface CopyDashboardProps {
   readonly naming: Naming;
   readonly functions: PipelineFunction[];
   readonly deadLetterQueues: DeadLetterQueue[];
+  /** Alarms on how runs end (failed blobs, stalls). @default - none */
+  readonly runAlarms?: cloudwatch.Alarm[];
   /** Rows of the latest-failures query. @default 50 */
   readonly failureRows?: number;
 }
@@ -29,7 +31,7 @@ export interface CopyDashboardProps {
 export function latestFailuresQuery(rows: number): string[] {
   return [
     'fields @timestamp, stage, level, message, runId, name, reason, @message',
-    'filter level = "error" or @message like /Invoke Error|Task timed out|Runtime\\.\\w+Error/',
+    'filter level in ["ERROR", "error"] or @message like /Invoke Error|Task timed out|Runtime\\.\\w+Error/',
     'sort @timestamp desc',
     `limit ${rows}`,
   ];
@@ -49,6 +51,8 @@ const LABEL: Record<MetricName, string> = {
   [METRIC.runsStalled]: 'runs stalled',
   [METRIC.runsRefused]: 'starts refused (a run was in progress)',
 };
+/** How runs ended, graphed together. */
+const RUN_COUNTS: MetricName[] = [METRIC.runsCompleted, METRIC.runsWithFailures, METRIC.runsStalled, METRIC.runsRefused];
 /** The per-blob counts, graphed together. */
 const BLOB_COUNTS: MetricName[] = [METRIC.objectsCopied, METRIC.blobsSkipped, METRIC.blobsFailed, METRIC.blobsUnchanged, METRIC.blobsListed];
 
@@ -118,11 +122,17 @@ export class CopyDashboard extends Construct {
       }),
     );
     this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Runs',
+        width: 12,
+        height: 6,
+        left: RUN_COUNTS.map((name) => pipelineMetric(naming.prefix, name, LABEL[name])),
+      }),
       new cloudwatch.AlarmStatusWidget({
-        title: 'Dead-letter alarms',
-        width: 24,
-        height: 3,
-        alarms: props.deadLetterQueues.map((q) => q.alarm),
+        title: 'Alarms: runs, dead letters',
+        width: 12,
+        height: 6,
+        alarms: [...(props.runAlarms ?? []), ...props.deadLetterQueues.map((q) => q.alarm)],
       }),
     );
     this.dashboard.addWidgets(

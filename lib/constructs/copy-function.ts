@@ -16,7 +16,7 @@ import { Construct } from 'constructs';
 import { ENV, topicEnv } from '../../lambdas/core/env';
 import { FUNCTION_BUNDLE, FUNCTION_NODE_OPTIONS, PROJECT_ROOT, entryOf, type FunctionEntry } from '../bundling';
 import type { Naming } from '../naming';
-import type { FunctionSizing } from '../stage-deployments';
+import type { FunctionSizing } from '../stage-sizing';
 import type { StageTopic } from './stage-topic';
 
 /** The Lambda runtime; its major version is the esbuild target in lib/bundling.ts. */

@@ -1,21 +1,24 @@
 /**
- * The six stages and the topics between them, wired from STAGE_DEPLOYMENTS: each
- * topic-fed stage's function subscribes to its topic; each function may publish
- * to exactly the topics its stage publishes to, read the secret, and do its own
- * job in the bucket.
+ * The six stages, the topics and queues between them, and the run state's table,
+ * wired from the stages' specs (lambdas/core/stages/specs.ts): each queue-fed
+ * stage's function takes its queue; each function may publish to exactly the
+ * topics of the messages its stage sends, read the secret, keep the run state, and
+ * do in the bucket what its declared capabilities need (lib/grants.ts).
  */
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/core/env';
-import { STAGE_NAMES, type StageName, type TopicStage } from '../../lambdas/core/stages';
+import { STAGE_NAMES, STAGE_SPECS, TOPIC_STAGE_NAMES, publishesTo, type StageName, type TopicStage } from '../../lambdas/core/stages/specs';
+import { bucketAccessOf } from '../grants';
 import type { Naming } from '../naming';
 import type { CopySettings } from '../settings';
-import { STAGE_DEPLOYMENTS } from '../stage-deployments';
+import { STAGE_DEPLOYMENTS } from '../stage-sizing';
 import type { CopyBucket } from './copy-bucket';
 import type { CopySecret } from './copy-secret';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import { PipelineFunction } from './pipeline-function';
+import { RunTable } from './run-table';
 import { StageTopic } from './stage-topic';
 
 export interface CopyPipelineProps {
@@ -34,6 +37,7 @@ export function pascal(stage: string): string {
 export class CopyPipeline extends Construct {
   readonly functions: Record<StageName, PipelineFunction>;
   readonly topics: Record<TopicStage, StageTopic>;
+  readonly runTable: RunTable;
   /** Encrypts the messages between stages (and the operator topic's). */
   readonly topicKey: kms.Key;
 
@@ -44,7 +48,12 @@ export class CopyPipeline extends Construct {
       description: `Encrypts the azs3copy ${naming.prefix} messages between stages`,
       enableKeyRotation: true,
     });
+    this.runTable = new RunTable(this, 'RunTable', { naming });
 
+    const topics = {} as Record<TopicStage, StageTopic>;
+    for (const stage of TOPIC_STAGE_NAMES) {
+      topics[stage] = new StageTopic(this, `To${pascal(stage)}`, { naming, stage, key: this.topicKey });
+    }
     const functions = {} as Record<StageName, PipelineFunction>;
     for (const stage of STAGE_NAMES) {
       const deployment = STAGE_DEPLOYMENTS[stage];
@@ -55,38 +64,42 @@ export class CopyPipeline extends Construct {
         description: deployment.description,
         layers: props.layers,
         logRetentionDays: settings.logRetentionDays,
+        failed: stage === 'qualify' ? undefined : topics[stage].failed,
       });
     }
-    const topics = {} as Record<TopicStage, StageTopic>;
-    for (const stage of STAGE_NAMES) {
-      if (stage === 'qualify') continue;
-      topics[stage] = new StageTopic(this, `To${pascal(stage)}`, { naming, stage, key: this.topicKey });
-      topics[stage].subscribe(functions[stage]);
-    }
+    for (const stage of TOPIC_STAGE_NAMES) topics[stage].subscribe(functions[stage]);
 
     for (const stage of STAGE_NAMES) {
       const fn = functions[stage];
-      const deployment = STAGE_DEPLOYMENTS[stage];
       fn.bindSecret(props.secret);
-      fn.bindBucket(props.bucket, deployment.bucketAccess);
-      for (const target of deployment.publishesTo) fn.bindTopic(topics[target]);
+      fn.bindBucket(props.bucket, bucketAccessOf(stage));
+      fn.bindRunTable(this.runTable);
+      for (const target of publishesTo(stage)) fn.bindTopic(topics[target]);
     }
 
     // qualify fixes a run's settings; the other stages read them from the messages.
     const qualify = functions.qualify;
     qualify.setEnvironment(ENV.prefix, settings.destinationPrefix);
+    qualify.setEnvironment(ENV.stallAfterSeconds, String(settings.stallAfterMinutes * 60));
     if (settings.largeBlobBytes !== undefined) qualify.setEnvironment(ENV.largeBlobBytes, String(settings.largeBlobBytes));
     if (settings.partBytes !== undefined) qualify.setEnvironment(ENV.partBytes, String(settings.partBytes));
     if (settings.downloadConcurrency !== undefined) {
       functions.download.setEnvironment(ENV.downloadConcurrency, String(settings.downloadConcurrency));
     }
-
     this.functions = functions;
     this.topics = topics;
+    for (const stage of STAGE_NAMES) {
+      if ((STAGE_SPECS[stage] as { readsDeadLetters?: boolean }).readsDeadLetters) functions[stage].bindDeadLetterSearch(this.stageDeadLetterQueues());
+    }
   }
 
-  /** Every dead-letter queue: each function's failed events, each subscription's undelivered messages. */
+  /** The queues a stage's messages wait in when they could not be done: where a stalled run's blobs are. */
+  stageDeadLetterQueues(): DeadLetterQueue[] {
+    return Object.values(this.topics).flatMap((t) => [t.failed, t.undelivered]);
+  }
+
+  /** Every dead-letter queue: each stage's failed and undelivered messages, and qualify's failed events. */
   deadLetterQueues(): DeadLetterQueue[] {
-    return [...Object.values(this.functions).map((f) => f.failed), ...Object.values(this.topics).map((t) => t.undelivered)];
+    return [this.functions.qualify.failed, ...this.stageDeadLetterQueues()];
   }
 }

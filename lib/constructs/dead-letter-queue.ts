@@ -10,6 +10,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { acknowledge } from '../nag';
 import { Construct } from 'constructs';
 
+/**
+ * How long a message lives at most: SQS counts a dead-lettered message's age from when it was first sent,
+ * and a dead-letter queue keeps it this long.
+ */
+export const MESSAGE_LIFETIME_DAYS = 14;
+
 export interface DeadLetterQueueProps {
   /** The queue's name; the alarm is named after it. */
   readonly queueName: string;
@@ -21,6 +27,7 @@ export interface DeadLetterQueueProps {
 
 export class DeadLetterQueue extends Construct {
   readonly queue: sqs.Queue;
+  readonly queueName: string;
   /** In alarm while the queue holds any message. */
   readonly alarm: cloudwatch.Alarm;
   /** Messages waiting in the queue. */
@@ -28,9 +35,10 @@ export class DeadLetterQueue extends Construct {
 
   constructor(scope: Construct, id: string, props: DeadLetterQueueProps) {
     super(scope, id);
+    this.queueName = props.queueName;
     this.queue = new sqs.Queue(this, 'Queue', {
       queueName: props.queueName,
-      retentionPeriod: props.retention ?? Duration.days(14),
+      retentionPeriod: props.retention ?? Duration.days(MESSAGE_LIFETIME_DAYS),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });

@@ -4,6 +4,7 @@
  * notifies. The topic is encrypted with the pipeline's topic key, which
  * therefore lets CloudWatch alarms use it.
  */
+import { Aws } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -25,6 +26,19 @@ export interface OperatorAlertsProps {
 
 export class OperatorAlerts extends Construct {
   readonly topic: sns.Topic;
+  private readonly key: kms.Key;
+
+  /** What a function needs to tell the operator: Publish on the topic and a data key from its key (through SNS). */
+  publishStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.topic.topicArn] }),
+      new iam.PolicyStatement({
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.amazonaws.com` } },
+      }),
+    ];
+  }
 
   constructor(scope: Construct, id: string, props: OperatorAlertsProps) {
     super(scope, id);
@@ -42,6 +56,7 @@ export class OperatorAlerts extends Construct {
         resources: ['*'],
       }),
     );
+    this.key = props.key;
     if (props.email) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
     const notify = new actions.SnsAction(this.topic);
     for (const alarm of props.alarms) alarm.addAlarmAction(notify);

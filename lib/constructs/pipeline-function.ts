@@ -1,22 +1,28 @@
 /**
  * One stage's Lambda function: the shared function defaults (CopyFunction), the
  * Azure SDK from the layers, and a dead-letter destination for failed
- * asynchronous invocations. Access is added only through the bind methods, each
- * of which grants and sets the matching environment variable together.
+ * asynchronous invocations (the schedule's, for qualify; an event still in flight
+ * from an older release's SNS subscription, for the others). Access is added only
+ * through the bind methods, each of which grants and sets the matching
+ * environment variable together.
  */
 import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import { acknowledgeWildcardResources } from '../nag';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ENV } from '../../lambdas/core/env';
-import type { StageName } from '../../lambdas/core/stages';
+import type { StageName } from '../../lambdas/core/stages/specs';
+import { RUN_STATE_ACTIONS, type BucketAccess } from '../grants';
+import { acknowledgeWildcardResources } from '../nag';
 import type { Naming } from '../naming';
-import type { BucketAccess, FunctionSizing } from '../stage-deployments';
+import type { FunctionSizing } from '../stage-sizing';
 import type { CopyBucket } from './copy-bucket';
 import { CopyFunction } from './copy-function';
 import type { CopySecret } from './copy-secret';
 import { DeadLetterQueue } from './dead-letter-queue';
+import type { RunTable } from './run-table';
 
 export interface PipelineFunctionProps {
   readonly naming: Naming;
@@ -28,12 +34,17 @@ export interface PipelineFunctionProps {
   readonly layers: lambda.ILayerVersion[];
   /** Days the function's logs are kept. @default 30 */
   readonly logRetentionDays?: number;
+  /** Where failed asynchronous invocations go. @default - a queue of its own (qualify's) */
+  readonly failed?: DeadLetterQueue;
 }
 
 export class PipelineFunction extends CopyFunction {
   readonly stage: StageName;
-  /** Invocations that failed after Lambda's two retries, or that waited too long. */
+  readonly sizing: FunctionSizing;
+  /** Asynchronous invocations that failed after Lambda's two retries, or that waited too long. */
   readonly failed: DeadLetterQueue;
+  /** True when the function has a failed-events queue of its own (not its stage queue's). */
+  readonly ownsFailedQueue: boolean;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     const functionName = props.naming.functionName(props.stage);
@@ -48,11 +59,12 @@ export class PipelineFunction extends CopyFunction {
       logRetentionDays: props.logRetentionDays,
     });
     this.stage = props.stage;
-    this.failed = new DeadLetterQueue(this, 'Failed', {
+    this.sizing = props.sizing;
+    this.ownsFailedQueue = props.failed === undefined;
+    this.failed = props.failed ?? new DeadLetterQueue(this, 'Failed', {
       queueName: props.naming.failedQueueName(props.stage),
       holds: `events ${functionName} failed on after Lambda's retries`,
     });
-    // Asynchronous invocations (SNS, the schedule): two retries, then the failed-events queue.
     this.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
@@ -76,5 +88,30 @@ export class PipelineFunction extends CopyFunction {
         'actions on the pipeline\'s own state are limited to the ".azs3copy-state/" prefix.',
     );
     this.function.addEnvironment(ENV.bucket, bucket.bucket.bucketName);
+  }
+
+  /** Keep the runs' state in the table, and the variable that names it. */
+  bindRunTable(table: RunTable): void {
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: [...RUN_STATE_ACTIONS], resources: [table.table.tableArn] }));
+    this.function.addEnvironment(ENV.runTable, table.table.tableName);
+  }
+
+  /** Tell the operator when a run ends (the topic's key lets CloudWatch and the functions use it). */
+  bindOperatorTopic(topic: sns.ITopic, statements: iam.PolicyStatement[]): void {
+    for (const statement of statements) this.role.addToPolicy(statement);
+    this.function.addEnvironment(ENV.operatorTopic, topic.topicArn);
+  }
+
+  /** Look into the dead-letter queues (receive, and make visible again at once) for a stalled run's blobs. */
+  bindDeadLetterSearch(queues: readonly DeadLetterQueue[]): void {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'],
+        resources: queues.map((q) => q.queue.queueArn),
+      }),
+    );
+    const urls: Record<string, string> = {};
+    for (const q of queues) urls[q.queueName] = q.queue.queueUrl;
+    this.function.addEnvironment(ENV.deadLetterQueues, this.function.stack.toJsonString(urls));
   }
 }

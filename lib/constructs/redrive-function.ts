@@ -8,18 +8,19 @@
  * publish to the stage topics.
  */
 import type { Construct } from 'constructs';
-import type { TopicStage } from '../../lambdas/core/stages';
+import type { TopicStage } from '../../lambdas/core/stages/specs';
 import type { Naming } from '../naming';
-import type { FunctionSizing } from '../stage-deployments';
+import type { FunctionSizing } from '../stage-sizing';
 import { CopyFunction } from './copy-function';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { StageTopic } from './stage-topic';
 
 /**
- * Small, and one at a time (two redrives of one queue would only race). A whole
- * queue is moved in one invocation, so it may take Lambda's longest timeout.
+ * Small; a whole queue is moved in one invocation, so it may take Lambda's longest timeout. Nothing is
+ * reserved (a deploy needs no concurrency quota); two redrives of one queue at once are harmless, as the
+ * stages take duplicates.
  */
-export const REDRIVE_SIZING: FunctionSizing = { memoryMiB: 256, timeoutMinutes: 15, reservedConcurrency: 1 };
+export const REDRIVE_SIZING: FunctionSizing = { memoryMiB: 256, timeoutMinutes: 15 };
 
 export interface RedriveFunctionProps {
   readonly naming: Naming;

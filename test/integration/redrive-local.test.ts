@@ -77,7 +77,7 @@ describe('azs3copy redrive of a local run\'s dead letters', () => {
     expect(copy.report.outstanding.map((f) => f.name)).toEqual(BLOCKED);
     const kept = `s3://${bucket}/${DEAD_LETTER_PREFIX}${copy.report.runId}.json`;
     for (const blob of copy.report.outstanding) {
-      expect(blob.where).toMatch(/^dead-lettered after 3 attempts in (download|parter) /);
+      expect(blob.where).toMatch(/^dead-lettered after 5 attempts in (download|parter) /);
       expect(blob.where).toContain(`kept ${kept}`);
     }
     expect(copy.report.copied).toEqual(BLOBS.map((b) => b.name).filter((n) => !BLOCKED.includes(n)).sort());

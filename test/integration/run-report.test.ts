@@ -186,7 +186,7 @@ describe('a run accounted for', () => {
     expect(result.report.stalledReason).toBe('1 message was dead-lettered, so blobs are outstanding');
     expect(result.report.outstanding).toEqual([{
       name: 'blocked.txt',
-      where: `dead-lettered after 3 attempts in download (1 of 1 blobs hit passing errors, first "blocked.txt": Please reduce your request rate.); ` +
+      where: `dead-lettered after 5 attempts in download (1 of 1 blobs hit passing errors, first "blocked.txt": Please reduce your request rate.); ` +
         `kept s3://${bucket}/.azs3copy-state/dead-letters/${result.report.runId}.json: fix the cause, then run "azs3copy redrive" with the same options`,
     }]);
     const status = await runCli(['status', '--bucket', bucket, '--s3-endpoint', emulators().s3Endpoint]);
