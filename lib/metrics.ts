@@ -17,7 +17,7 @@ export function pipelineMetric(pipeline: string, name: MetricName, label?: strin
     dimensionsMap: metricDimensions(pipeline),
     statistic: 'Sum',
     period: PERIOD,
-    label: label ?? name,
+    ...(label ? { label } : {}),
   });
 }
 

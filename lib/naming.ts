@@ -44,9 +44,9 @@ export class Naming {
     return `${this.prefix}-to-${stage}`;
   }
 
-  /** The queue that feeds a stage's function, subscribed to its topic: `<prefix>-to-download`. */
+  /** The queue that feeds a stage's function, subscribed to its topic: `<prefix>-lambda03-download-queue`. */
   queueName(stage: TopicStage): string {
-    return `${this.prefix}-to-${stage}`;
+    return `${this.functionName(stage)}-queue`;
   }
 
   /** The run state's DynamoDB table. */

@@ -23,6 +23,8 @@ export interface DeadLetterQueueProps {
   readonly holds: string;
   /** How long messages wait for a redrive. @default 14 days (SQS's maximum) */
   readonly retention?: Duration;
+  /** It is a queue's redrive target (cdk-nag sees it as a dead-letter queue then). @default false */
+  readonly redriveTarget?: boolean;
 }
 
 export class DeadLetterQueue extends Construct {
@@ -42,7 +44,9 @@ export class DeadLetterQueue extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
-    acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue (of an SNS subscription or of a function\'s failed invocations).');
+    if (!props.redriveTarget) {
+      acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue (of an SNS subscription or of a function\'s failed invocations).');
+    }
     const depth = this.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' });
     this.depth = depth.with({ label: props.queueName });
     this.alarm = new cloudwatch.Alarm(this, 'NotEmpty', {

@@ -19,7 +19,6 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { MAX_RECEIVES } from '../../lambdas/core/retry-policy';
 import type { TopicStage } from '../../lambdas/core/stages/specs';
-import { acknowledge } from '../nag';
 import type { Naming } from '../naming';
 import { DeadLetterQueue } from './dead-letter-queue';
 import type { PipelineFunction } from './pipeline-function';
@@ -68,6 +67,7 @@ export class StageTopic extends Construct {
     this.failed = new DeadLetterQueue(this, 'Failed', {
       queueName: props.naming.failedQueueName(props.stage),
       holds: `messages ${props.naming.functionName(props.stage)} failed on ${MAX_RECEIVES} times`,
+      redriveTarget: true,
     });
   }
 
@@ -84,7 +84,6 @@ export class StageTopic extends Construct {
       enforceSSL: true,
       deadLetterQueue: { queue: this.failed.queue, maxReceiveCount: MAX_RECEIVES },
     });
-    acknowledge(this.queue, 'AwsSolutions-SQS3', 'This queue has a dead-letter queue (the stage\'s -failed queue); cdk-nag cannot see it through the redrive policy.');
     this.topic.addSubscription(new subscriptions.SqsSubscription(this.queue, { rawMessageDelivery: true, deadLetterQueue: this.undelivered.queue }));
     fn.function.addEventSource(
       new eventsources.SqsEventSource(this.queue, {

@@ -27,6 +27,7 @@ function loadInFreshNode(file: string) {
     env: {
       PATH: process.env.PATH ?? '',
       AZS3COPY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x',
+      AZS3COPY_RUN_TABLE: 'etl-azs3copy-runs',
       AWS_REGION: 'eu-west-1',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },

@@ -1,11 +1,13 @@
 /**
- * Least privilege: each function's role holds exactly the grants its stage
- * needs, written out here independently of lib/stage-deployments.ts, and no
- * wildcard action or resource beyond the object ARNs a copier must have. The
- * redrive may only empty the dead-letter queues and publish to the stage topics.
+ * Least privilege, as properties of every role: no wildcard action or resource
+ * beyond the object ARNs a copier must have, queues and tables and topics only the
+ * pipeline's own, keys only through their services, a role per function. What a
+ * stage needs in the bucket follows from its code (lib/grants.ts), and the
+ * pipeline-in-a-box tests prove it under IAM. The redrive may only empty the
+ * dead-letter queues and publish to the stage topics.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { STAGE_NAMES, type StageName, type TopicStage } from '../../lambdas/core/stages';
+import { STAGE_NAMES, publishesTo, type TopicStage } from '../../lambdas/core/stages/specs';
 import { Naming } from '../../lib/naming';
 import { flat, resourcesOf, statementsOf, synthesize, type Synthesized } from './synth';
 
@@ -28,6 +30,7 @@ function grants(s: Synthesized, functionName: string): string[] {
     if (r.Type === 'AWS::SQS::Queue') return `queue ${r.Properties.QueueName}`;
     if (r.Type === 'AWS::Logs::LogGroup') return `logs ${r.Properties.LogGroupName}`;
     if (r.Type === 'AWS::SecretsManager::Secret') return 'secret';
+    if (r.Type === 'AWS::DynamoDB::Table') return 'run table';
     if (r.Type === 'AWS::KMS::Key') {
       if (id.startsWith('Config')) return 'secret key';
       if (id.startsWith('Destination')) return 'bucket key';
@@ -43,48 +46,8 @@ function grants(s: Synthesized, functionName: string): string[] {
   });
 }
 
-const common = (stage: StageName) => [
-  `logs:CreateLogStream on logs /aws/lambda/${naming.functionName(stage)}`,
-  `logs:PutLogEvents on logs /aws/lambda/${naming.functionName(stage)}`,
-  `sqs:SendMessage on queue ${naming.failedQueueName(stage)}`,
-  `sqs:GetQueueAttributes on queue ${naming.failedQueueName(stage)}`,
-  `sqs:GetQueueUrl on queue ${naming.failedQueueName(stage)}`,
-  'secretsmanager:GetSecretValue on secret',
-  'kms:Decrypt on secret key',
-];
 const publish = (...stages: string[]) =>
   stages.length === 0 ? [] : [...stages.map((t) => `sns:Publish on topic etl-to-${t}`), 'kms:GenerateDataKey on topic key', 'kms:Decrypt on topic key'];
-const readKey = ['kms:Decrypt on bucket key'];
-const writeKey = ['kms:Decrypt on bucket key', 'kms:GenerateDataKey on bucket key'];
-
-/** What each stage needs, from what its code calls (see lambdas/core/stages and stores/s3-sink.ts). */
-const EXPECTED: Record<StageName, string[]> = {
-  qualify: [...publish('find-blobs'), 's3:ListBucket on bucket'],
-  'find-blobs': [...publish('find-blobs', 'download', 'largefile-initializer'), 's3:ListBucket on bucket', 's3:GetObject on objects', ...readKey],
-  download: ['s3:PutObject on objects', 's3:PutObjectTagging on objects', 's3:DeleteObject on objects', ...writeKey],
-  'largefile-initializer': [
-    ...publish('parter', 'recombinator', 'download', 'largefile-initializer'),
-    's3:ListBucket on bucket',
-    's3:ListBucketMultipartUploads on bucket',
-    ...['GetObject', 'PutObject', 'PutObjectTagging', 'ListMultipartUploadParts', 'AbortMultipartUpload'].map((a) => `s3:${a} on objects`),
-    's3:DeleteObject on state',
-    ...writeKey,
-  ],
-  parter: [
-    ...publish('recombinator', 'largefile-initializer', 'download'),
-    's3:ListBucket on bucket',
-    's3:PutObject on objects',
-    's3:AbortMultipartUpload on objects',
-    's3:GetObject on state',
-    's3:DeleteObject on state',
-    ...writeKey,
-  ],
-  recombinator: [
-    's3:ListBucket on bucket',
-    ...['ListMultipartUploadParts', 'PutObject', 'GetObject', 'DeleteObject', 'AbortMultipartUpload'].map((a) => `s3:${a} on objects`),
-    ...writeKey,
-  ],
-};
 
 /** The redrive: receive, delete and release on every dead-letter queue, publish to every stage topic. */
 const REDRIVE_EXPECTED = [
@@ -104,8 +67,34 @@ beforeAll(() => {
 }, 180_000);
 
 describe('function roles', () => {
-  it.each(STAGE_NAMES)('%s holds exactly its own grants', (stage) => {
-    expect(grants(created, naming.functionName(stage)).sort()).toEqual([...common(stage), ...EXPECTED[stage]].sort());
+  // What each stage needs in the bucket follows from its code (lib/grants.ts); the pipeline-in-a-box tests run
+  // every function under its role with IAM enforced. Here: what no stage may hold, whatever its code.
+  it.each(STAGE_NAMES)('%s reaches only its own queue, the run table, the stage topics, the operator topic and its own logs', (stage) => {
+    const held = grants(created, naming.functionName(stage));
+    for (const grant of held) {
+      const [action, , ...what] = grant.split(' ');
+      const target = what.join(' ');
+      if (action.startsWith('sqs:')) {
+        const own = stage === 'qualify' ? [] : [`queue ${naming.queueName(stage)}`];
+        const deadLetters = [...TOPIC_STAGES.map((t) => `queue ${naming.failedQueueName(t)}`), ...TOPIC_STAGES.map((t) => `queue ${naming.undeliveredQueueName(t)}`)];
+        const sendFailed = `queue ${naming.failedQueueName(stage)}`;
+        const allowed = [...own, ...(stage === 'qualify' ? deadLetters : []), sendFailed];
+        expect(allowed, `${stage}: ${grant}`).toContain(target);
+        if (target !== sendFailed && !own.includes(target)) expect(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], grant).toContain(action);
+      }
+      if (action.startsWith('dynamodb:')) expect(target, grant).toBe('run table');
+      if (action === 'sns:Publish') expect(target, grant).toMatch(/^topic etl-(to-[a-z-]+|operator)$/);
+      if (action.startsWith('logs:')) expect(target, grant).toBe(`logs /aws/lambda/${naming.functionName(stage)}`);
+    }
+    expect(held).toContain('dynamodb:UpdateItem on run table');
+    expect(held).toEqual(expect.arrayContaining(publish(...publishesTo(stage))));
+  });
+
+  it('lets only qualify look into the stages\' dead-letter queues (a stalled run\'s report says where its blobs are)', () => {
+    for (const stage of STAGE_NAMES) {
+      const peeks = grants(created, naming.functionName(stage)).filter((g) => /^sqs:ReceiveMessage on queue .*-(failed|undelivered)$/.test(g));
+      expect(peeks.length > 0, stage).toBe(stage === 'qualify');
+    }
   });
 
   it('the redrive holds exactly its own grants: the eleven dead-letter queues and the five stage topics', () => {
@@ -141,9 +130,9 @@ describe('function roles', () => {
     }
   });
 
-  it('needs no key for the dead-letter queues: SQS encrypts them with its own', () => {
+  it('needs no key for the queues: SQS encrypts them with its own', () => {
     const queues = Object.values(resourcesOf(created.json, 'AWS::SQS::Queue'));
-    expect(queues).toHaveLength(11);
+    expect(queues).toHaveLength(11 + TOPIC_STAGES.length);
     for (const queue of queues) {
       expect(queue.Properties.SqsManagedSseEnabled, queue.Properties.QueueName).toBe(true);
       expect(queue.Properties.KmsMasterKeyId, queue.Properties.QueueName).toBeUndefined();

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Naming } from '../../lib/naming';
 import { DEFAULT_PREFIX, settingsFromContext } from '../../lib/settings';
-import { STAGE_DEPLOYMENTS } from '../../lib/stage-deployments';
+import { STAGE_DEPLOYMENTS } from '../../lib/stage-sizing';
 
 const from = (context: Record<string, unknown>) => settingsFromContext({ tryGetContext: (key: string) => context[key] });
 
@@ -19,6 +19,7 @@ describe('settings from context', () => {
       versioned: false,
       destinationPrefix: '',
       logRetentionDays: 30,
+      stallAfterMinutes: 30,
     });
     expect(settings.functions.parter).toEqual(STAGE_DEPLOYMENTS.parter.sizing);
   });
@@ -29,13 +30,15 @@ describe('settings from context', () => {
       schedule: 'cron(0 2 * * ? *)',
       versioned: 'true',
       largeBlobBytes: '268435456',
-      functions: '{"parter":{"reservedConcurrency":20,"memoryMiB":2048},"download":{"timeoutMinutes":10}}',
+      functions: '{"parter":{"maxConcurrency":20,"memoryMiB":2048},"download":{"timeoutMinutes":10,"reservedConcurrency":5}}',
+      stallAfterMinutes: '45',
     });
     expect(settings.schedule).toBe('cron(0 2 * * ? *)');
     expect(settings.versioned).toBe(true);
     expect(settings.largeBlobBytes).toBe(268435456);
-    expect(settings.functions.parter).toEqual({ ...STAGE_DEPLOYMENTS.parter.sizing, reservedConcurrency: 20, memoryMiB: 2048 });
-    expect(settings.functions.download.timeoutMinutes).toBe(10);
+    expect(settings.functions.parter).toEqual({ ...STAGE_DEPLOYMENTS.parter.sizing, maxConcurrency: 20, memoryMiB: 2048 });
+    expect(settings.functions.download).toMatchObject({ timeoutMinutes: 10, reservedConcurrency: 5 });
+    expect(settings.stallAfterMinutes).toBe(45);
     expect(from({ functions: { qualify: { memoryMiB: 512 } } }).functions.qualify.memoryMiB).toBe(512);
     expect(from({ schedule: 'off' }).schedule).toBeUndefined();
   });
@@ -52,9 +55,12 @@ describe('settings from context', () => {
     [{ alarmEmail: 'ops' }, /"alarmEmail" is "ops", not an email address/],
     [{ functions: '{parter: 1}' }, /context "functions" is not valid JSON/],
     [{ functions: { partner: { memoryMiB: 512 } } }, /names "partner", which is not a stage/],
-    [{ functions: { parter: { memory: 512 } } }, /has "memory": use memoryMiB, timeoutMinutes or reservedConcurrency/],
+    [{ functions: { parter: { memory: 512 } } }, /has "memory": use memoryMiB, timeoutMinutes, maxConcurrency, reservedConcurrency/],
+    [{ functions: { qualify: { maxConcurrency: 5 } } }, /"functions.qualify" has "maxConcurrency": use memoryMiB, timeoutMinutes, reservedConcurrency/],
+    [{ functions: { parter: { maxConcurrency: 1 } } }, /"functions.parter.maxConcurrency" is 1: use a whole number from 2 to 1000/],
+    [{ stallAfterMinutes: '1' }, /"stallAfterMinutes" is "1": use a whole number from 5 to 1440/],
     [{ functions: { parter: { timeoutMinutes: 20 } } }, /"functions.parter.timeoutMinutes" is 20: use a whole number from 1 to 15/],
-    [{ functions: { 'find-blobs': { reservedConcurrency: 5 } } }, /must stay 1/],
+    [{ functions: { 'find-blobs': { maxConcurrency: 5 } } }, /must stay 2/],
   ])('rejects %j with a message naming the key', (context, message) => {
     expect(() => from(context)).toThrow(message);
   });

@@ -1,17 +1,17 @@
 /**
  * The synthesized template: the six stage functions and the redrive, and their
- * settings, which topic feeds which function, which variables point to which
- * topic, the dead-letter queues and their alarms, the schedule, the secret, the
- * bucket, the dashboard and the outputs.
+ * settings, which topic feeds which queue and which queue which function, which
+ * variables point to which topic, the dead-letter queues and their alarms, the run
+ * table, the schedules, the secret, the bucket, the dashboard and the outputs.
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { topicEnv, ENV } from '../../lambdas/core/env';
 import { METRIC, METRICS_NAMESPACE } from '../../lambdas/core/metrics';
 import { SECRET_TEMPLATE } from '../../lambdas/core/config';
-import { STAGE_NAMES, type TopicStage } from '../../lambdas/core/stages';
+import { MAX_RECEIVES } from '../../lambdas/core/retry-policy';
+import { STAGE_NAMES, type TopicStage } from '../../lambdas/core/stages/specs';
 import { FUNCTION_NODE_OPTIONS, NODE_MAJOR } from '../../lib/bundling';
-import { STAGE_DEPLOYMENTS } from '../../lib/stage-deployments';
 import { flat, functionId, resourcesOf, synthesize, type Synthesized } from './synth';
 
 const NAMES = {
@@ -54,20 +54,18 @@ describe('functions', () => {
     }
   });
 
-  it('sizes each function as the table says, with the listing and completion never a swarm', () => {
-    for (const stage of STAGE_NAMES) {
-      const { sizing } = STAGE_DEPLOYMENTS[stage];
-      const props = fnProps(stage);
-      expect([props.MemorySize, props.Timeout, props.ReservedConcurrentExecutions]).toEqual([
-        sizing.memoryMiB,
-        sizing.timeoutMinutes * 60,
-        sizing.reservedConcurrency,
-      ]);
-    }
-    expect(fnProps('find-blobs').ReservedConcurrentExecutions).toBe(1);
-    expect(fnProps('qualify').ReservedConcurrentExecutions).toBe(1);
-    expect(fnProps('recombinator').ReservedConcurrentExecutions).toBeLessThanOrEqual(10);
-    expect(fnProps('parter').ReservedConcurrentExecutions).toBeGreaterThan(fnProps('recombinator').ReservedConcurrentExecutions);
+  it('reserves no concurrency, so a deploy needs no account quota; the queues bound the stages instead', () => {
+    for (const props of Object.values(resourcesOf(s.json, 'AWS::Lambda::Function'))) expect(props.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    const ceiling = (stage: TopicStage) => mappingOf(stage).Properties.ScalingConfig?.MaximumConcurrency;
+    expect(ceiling('find-blobs')).toBe(2);
+    for (const stage of TOPIC_STAGES) expect(ceiling(stage), stage).toBeGreaterThanOrEqual(2);
+    expect(ceiling('recombinator')).toBeLessThanOrEqual(10);
+    expect(ceiling('parter')).toBeGreaterThan(ceiling('recombinator'));
+    // A stage's ceiling can be set, and a reservation asked for explicitly.
+    const tuned = synthesize({ functions: JSON.stringify({ parter: { maxConcurrency: 20, reservedConcurrency: 30 } }) });
+    const parter = Object.values(resourcesOf(tuned.json, 'AWS::Lambda::Function')).find((f) => f.Properties.FunctionName === NAMES.parter)!;
+    expect(parter.Properties.ReservedConcurrentExecutions).toBe(30);
+    expect(Object.values(resourcesOf(tuned.json, 'AWS::Lambda::EventSourceMapping')).map((m) => m.Properties.ScalingConfig?.MaximumConcurrency)).toContain(20);
   });
 
   it('gives every function both Azure SDK layers', () => {
@@ -100,19 +98,19 @@ describe('functions', () => {
     expect(props.Runtime).toBe(`nodejs${NODE_MAJOR}.x`);
     expect(props.Architectures).toEqual(['arm64']);
     expect(props.Handler).toBe('index.handler');
-    expect([props.MemorySize, props.ReservedConcurrentExecutions]).toEqual([256, 1]);
+    expect([props.MemorySize, props.ReservedConcurrentExecutions]).toEqual([256, undefined]);
     expect(props.Timeout).toBeGreaterThanOrEqual(5 * 60);
     expect(props.Timeout).toBeLessThanOrEqual(15 * 60);
     expect(props.Layers).toBeUndefined();
     const env = props.Environment.Variables;
     expect(env.NODE_OPTIONS).toBe(FUNCTION_NODE_OPTIONS);
     expect(env[ENV.pipeline]).toBe('etl');
-    for (const name of [ENV.secretArn, ENV.bucket, ENV.prefix]) expect(env[name], name).toBeUndefined();
+    for (const name of [ENV.secretArn, ENV.bucket, ENV.prefix, ENV.runTable]) expect(env[name], name).toBeUndefined();
     const logGroupId = props.LoggingConfig.LogGroup.Ref;
     expect(s.json.Resources[logGroupId].Properties).toMatchObject({ LogGroupName: `/aws/lambda/${REDRIVE}`, RetentionInDays: 30 });
   });
 
-  it('sends failed asynchronous invocations to a queue of the function\'s own, after two retries', () => {
+  it('sends failed asynchronous invocations (the schedule\'s; an older release\'s SNS events) to the function\'s failed queue, after two retries', () => {
     for (const stage of STAGE_NAMES) {
       const id = functionId(s.json, NAMES[stage]);
       const config = Object.values(resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig')).find((c) => c.Properties.FunctionName.Ref === id)!;
@@ -123,18 +121,44 @@ describe('functions', () => {
   });
 });
 
-describe('topics', () => {
-  it('has one topic per topic-fed stage, encrypted, subscribed by that stage\'s function only, with a dead-letter queue', () => {
-    const subscriptions = Object.values(resourcesOf(s.json, 'AWS::SNS::Subscription')).filter((x) => x.Properties.Protocol === 'lambda');
+/** The event source mapping that feeds a stage's function. */
+const mappingOf = (stage: TopicStage) =>
+  Object.values(resourcesOf(s.json, 'AWS::Lambda::EventSourceMapping')).find((m) => flat(m.Properties.FunctionName) === `<${functionId(s.json, NAMES[stage])}>`)!;
+const queueIdNamed = (name: string) => Object.entries(resourcesOf(s.json, 'AWS::SQS::Queue')).find(([, q]) => q.Properties.QueueName === name)![0];
+
+describe('topics and queues', () => {
+  it('subscribes one queue to each stage\'s topic (raw delivery, a dead-letter queue for what SNS cannot deliver), and nothing else', () => {
+    const subscriptions = Object.values(resourcesOf(s.json, 'AWS::SNS::Subscription')).filter((x) => x.Properties.Protocol !== 'email');
     expect(subscriptions).toHaveLength(TOPIC_STAGES.length);
     for (const stage of TOPIC_STAGES) {
       const topicId = topicIdOf(stage);
       expect(s.json.Resources[topicId].Properties.KmsMasterKeyId).toBeDefined();
       const subs = subscriptions.filter((x) => x.Properties.TopicArn.Ref === topicId);
       expect(subs).toHaveLength(1);
-      expect(flat(subs[0].Properties.Endpoint)).toBe(`<${functionId(s.json, NAMES[stage])}.Arn>`);
+      expect(subs[0].Properties).toMatchObject({ Protocol: 'sqs', RawMessageDelivery: true });
+      expect(flat(subs[0].Properties.Endpoint)).toBe(`<${queueIdNamed(`${NAMES[stage]}-queue`)}.Arn>`);
       const dlqId = subs[0].Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
       expect(s.json.Resources[dlqId].Properties.QueueName).toBe(`etl-to-${stage}-undelivered`);
+    }
+  });
+
+  it('feeds each stage\'s function from its queue, a message at a time, reporting failures per message', () => {
+    const mappings = Object.values(resourcesOf(s.json, 'AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(TOPIC_STAGES.length);
+    for (const stage of TOPIC_STAGES) {
+      const mapping = mappingOf(stage);
+      expect(flat(mapping.Properties.EventSourceArn)).toBe(`<${queueIdNamed(`${NAMES[stage]}-queue`)}.Arn>`);
+      expect(mapping.Properties).toMatchObject({ BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    }
+  });
+
+  it('gives each stage queue days of retention, a visibility timeout of six times its function\'s, and a dead-letter queue after the last try', () => {
+    for (const stage of TOPIC_STAGES) {
+      const queue = s.json.Resources[queueIdNamed(`${NAMES[stage]}-queue`)].Properties;
+      expect(queue.MessageRetentionPeriod).toBeGreaterThanOrEqual(4 * 86400);
+      expect(queue.VisibilityTimeout).toBe(6 * fnProps(stage).Timeout);
+      expect(queue.RedrivePolicy.maxReceiveCount).toBe(MAX_RECEIVES);
+      expect(flat(queue.RedrivePolicy.deadLetterTargetArn)).toBe(`<${queueIdNamed(`${NAMES[stage]}-failed`)}.Arn>`);
     }
   });
 
@@ -142,10 +166,12 @@ describe('topics', () => {
     const expected: Record<string, TopicStage[]> = {
       qualify: ['find-blobs'],
       'find-blobs': ['find-blobs', 'download', 'largefile-initializer'],
-      download: [],
+      // Blobs that hit passing errors go round again; one that grew past the large-blob size goes to the initializer.
+      download: ['download', 'largefile-initializer'],
       'largefile-initializer': ['parter', 'recombinator', 'download', 'largefile-initializer'],
       parter: ['recombinator', 'largefile-initializer', 'download'],
-      recombinator: [],
+      // Verification of a large copy continues in the next invocation; a vanished upload re-plans the blob.
+      recombinator: ['recombinator', 'largefile-initializer', 'download'],
     };
     for (const stage of STAGE_NAMES) {
       const env = fnProps(stage).Environment.Variables as Record<string, unknown>;
@@ -188,10 +214,10 @@ describe('topics', () => {
 
 describe('dead letters and alarms', () => {
   it('alarms on the first message in each of the eleven dead-letter queues, notifying the operator topic', () => {
-    const queues = Object.values(resourcesOf(s.json, 'AWS::SQS::Queue'));
-    expect(queues).toHaveLength(STAGE_NAMES.length + TOPIC_STAGES.length);
-    const alarms = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(queues.length);
+    const deadLetterQueues = Object.values(resourcesOf(s.json, 'AWS::SQS::Queue')).filter((q) => /-(failed|undelivered)$/.test(q.Properties.QueueName));
+    expect(deadLetterQueues).toHaveLength(STAGE_NAMES.length + TOPIC_STAGES.length);
+    const alarms = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === 'AWS/SQS');
+    expect(alarms).toHaveLength(deadLetterQueues.length);
     const operator = Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === 'etl-operator')![0];
     for (const alarm of alarms) {
       expect(alarm.Properties).toMatchObject({
@@ -206,6 +232,21 @@ describe('dead letters and alarms', () => {
     s.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: operator } });
   });
 
+  it('alarms when a run ends with failed blobs or stalls, from the metrics the run state emits, notifying the operator topic', () => {
+    const operator = Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === 'etl-operator')![0];
+    const runAlarms = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === METRICS_NAMESPACE);
+    expect(runAlarms.map((a) => [a.Properties.AlarmName, a.Properties.MetricName]).sort()).toEqual([
+      ['etl-run-ended-with-failures', METRIC.runsWithFailures],
+      ['etl-run-stalled', METRIC.runsStalled],
+    ]);
+    for (const alarm of runAlarms) {
+      expect(alarm.Properties.Dimensions).toEqual([{ Name: 'Pipeline', Value: 'etl' }, { Name: 'service', Value: 'azs3copy' }]);
+      expect(alarm.Properties.AlarmActions.map(flat)).toEqual([`<${operator}>`]);
+    }
+    // Every stage may end a run, and then tells the operator topic.
+    for (const stage of STAGE_NAMES) expect(flat(fnProps(stage).Environment.Variables[ENV.operatorTopic])).toBe(`<${operator}>`);
+  });
+
   it('lets CloudWatch alarms use the key of the encrypted operator topic', () => {
     const operator = Object.values(resourcesOf(s.json, 'AWS::SNS::Topic')).find((t) => t.Properties.TopicName === 'etl-operator')!;
     const keyId = operator.Properties.KmsMasterKeyId['Fn::GetAtt'][0];
@@ -215,19 +256,35 @@ describe('dead letters and alarms', () => {
 });
 
 describe('schedule', () => {
-  it('invokes qualify daily by default', () => {
+  it('invokes qualify daily by default, and every five minutes to check the current run for a stall', () => {
     const rules = Object.values(resourcesOf(s.json, 'AWS::Events::Rule'));
-    expect(rules).toHaveLength(1);
-    expect(rules[0].Properties.ScheduleExpression).toBe('rate(1 day)');
-    expect(rules[0].Properties.Targets.map((t: any) => flat(t.Arn))).toEqual([`<${functionId(s.json, NAMES.qualify)}.Arn>`]);
+    expect(rules.map((r) => r.Properties.ScheduleExpression).sort()).toEqual(['rate(1 day)', 'rate(5 minutes)']);
+    for (const rule of rules) expect(rule.Properties.Targets.map((t: any) => flat(t.Arn))).toEqual([`<${functionId(s.json, NAMES.qualify)}.Arn>`]);
+    const watch = rules.find((r) => r.Properties.ScheduleExpression === 'rate(5 minutes)')!;
+    expect(JSON.parse(watch.Properties.Targets[0].Input)).toEqual({ watch: true });
+    expect(fnProps('qualify').Environment.Variables[ENV.stallAfterSeconds]).toBe('1800');
     s.template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'events.amazonaws.com',
       FunctionName: { 'Fn::GetAtt': [functionId(s.json, NAMES.qualify), 'Arn'] },
     });
   });
 
-  it('is left out with schedule=off, for runs started by hand only', () => {
-    expect(resourcesOf(other.json, 'AWS::Events::Rule')).toEqual({});
+  it('is left out with schedule=off, for runs started by hand only; the stall check stays', () => {
+    expect(Object.values(resourcesOf(other.json, 'AWS::Events::Rule')).map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(5 minutes)']);
+  });
+});
+
+describe('run table', () => {
+  it('keeps the runs\' state on demand, encrypted, expiring with TTL, and every function may use it', () => {
+    const [id, table] = Object.entries(resourcesOf(s.json, 'AWS::DynamoDB::Table'))[0];
+    expect(table.Properties).toMatchObject({
+      TableName: 'etl-azs3copy-runs',
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    for (const stage of STAGE_NAMES) expect(flat(fnProps(stage).Environment.Variables[ENV.runTable])).toBe(`<${id}>`);
   });
 });
 
@@ -267,9 +324,11 @@ describe('bucket', () => {
     const sse = bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0];
     expect(sse.ServerSideEncryptionByDefault.SSEAlgorithm).toBe('aws:kms');
     expect(sse.BucketKeyEnabled).toBe(true);
-    expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual(
-      expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 }, Status: 'Enabled' }),
-    );
+    // An upload is aborted only after every message that could still finish it has expired: no redrive ever finds it gone.
+    const abort = bucket.Properties.LifecycleConfiguration.Rules.find((r: any) => r.AbortIncompleteMultipartUpload);
+    expect(abort.Status).toBe('Enabled');
+    const longestWait = Math.max(...Object.values(resourcesOf(s.json, 'AWS::SQS::Queue')).map((q) => q.Properties.MessageRetentionPeriod ?? 4 * 86400));
+    expect(abort.AbortIncompleteMultipartUpload.DaysAfterInitiation * 86400).toBeGreaterThan(longestWait);
     expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
     const policy = Object.values(resourcesOf(s.json, 'AWS::S3::BucketPolicy')).find((p) => p.Properties.Bucket.Ref === id)!;
     const denies = policy.Properties.PolicyDocument.Statement.filter((st: any) => st.Effect === 'Deny');
@@ -286,7 +345,7 @@ describe('bucket', () => {
 describe('outputs', () => {
   it('names the secret, the bucket, the start and redrive functions, the operator topic and the dashboard', () => {
     const outputs = s.json.Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['BucketName', 'DashboardName', 'OperatorTopic', 'RedriveFunction', 'SecretName', 'StartFunction']);
+    expect(Object.keys(outputs).sort()).toEqual(['BucketName', 'DashboardName', 'OperatorTopic', 'RedriveFunction', 'RunTable', 'SecretName', 'StartFunction']);
     expect(flat(outputs.StartFunction.Value)).toBe(`<${functionId(s.json, NAMES.qualify)}>`);
     expect(flat(outputs.RedriveFunction.Value)).toBe(`<${functionId(s.json, REDRIVE)}>`);
   });
@@ -310,7 +369,7 @@ describe('dashboard', () => {
     const text = body();
     // The dimension is the deployment's prefix, which each function gets as AZS3COPY_PIPELINE.
     for (const metric of [METRIC.objectsCopied, METRIC.bytesCopied, METRIC.blobsSkipped, METRIC.blobsFailed, METRIC.configErrors]) {
-      expect(text).toContain(`["${METRICS_NAMESPACE}","${metric}","Pipeline","etl"`);
+      expect(text).toContain(`["${METRICS_NAMESPACE}","${metric}","Pipeline","etl","service","azs3copy"`);
     }
   });
 
@@ -324,7 +383,7 @@ describe('dashboard', () => {
   it('shows every dead-letter queue\'s depth and a query of the latest failures over all six log groups', () => {
     const text = body();
     expect(text.match(/"AWS\/SQS","ApproximateNumberOfMessagesVisible"/g)).toHaveLength(11);
-    expect(text).toContain('filter level = \\"error\\"');
+    expect(text).toContain('filter level in [\\"ERROR\\", \\"error\\"]');
     for (const field of ['level', 'message', 'runId', 'name', 'reason']) expect(text).toMatch(new RegExp(`fields [^|]*\\b${field}\\b`));
     expect(text.match(/SOURCE '/g)).toHaveLength(6);
   });
