@@ -3,7 +3,7 @@
  * rather than delivered.
  */
 import { DEFAULT_TUNING, type StageContext, type Tuning } from '../../lambdas/core/context';
-import { runLedger } from '../../lambdas/core/run-ledger';
+import { runLedger, type RunLedger } from '../../lambdas/core/run-ledger';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
 import { silentLogger } from '../../lambdas/core/log';
 import type { RunSettings, StageMessage } from '../../lambdas/core/messages';
@@ -51,3 +51,23 @@ export function stageContext(parts: {
 export const emptySink = {
   list: async () => ({ objects: [], truncated: false }),
 } as unknown as ObjectSink;
+
+/** A run the ledger knows, with one unit of these blobs (what the listing would have created). */
+export async function runWithUnit(ledger: RunLedger, unit: string, blobs: { name: string; size: number }[], runId = 'run-test') {
+  await ledger.begin({ runId, pipeline: 'test', settings: runSettings(), stallAfterSeconds: 1800, owner: { kind: 'pipeline' } });
+  await ledger.addUnits(runId, [{ unit, blobs, large: blobs.length === 1 }]);
+}
+
+/** Each blob's outcome in a run's units, by name: 'copied', 'skipped: reason', 'failed: reason' or 'pending'. */
+export async function outcomesOf(ledger: RunLedger, runId = 'run-test'): Promise<Record<string, string>> {
+  const words: Record<string, string> = { c: 'copied', s: 'skipped', f: 'failed', p: 'pending' };
+  const found: Record<string, string> = {};
+  const { units } = await ledger.unitsPage(runId);
+  for (const unit of units) {
+    unit.names.forEach((name, i) => {
+      const reason = unit.reasons[i];
+      found[name] = reason ? `${words[unit.status[i]]}: ${reason}` : words[unit.status[i]];
+    });
+  }
+  return found;
+}

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createBus, SNS_MAX_MESSAGE_BYTES, type SnsRecordEvent } from '../../lambdas/local/bus';
+import { MAX_RECEIVES } from '../../lambdas/core/retry-policy';
+import { createBus, SNS_MAX_MESSAGE_BYTES, type SqsRecordEvent } from '../../lambdas/local/bus';
 
 const fast = { retryDelayMs: () => 1 };
-const bodyOf = (event: SnsRecordEvent) => event.Records[0].Sns.Message;
+const bodyOf = (event: SqsRecordEvent) => event.Records[0].body;
 
-describe('the local bus, as SNS delivering to Lambda', () => {
+describe('the local bus, as SNS to an SQS queue feeding Lambda', () => {
   it('delivers asynchronously: publish returns before the handler runs', async () => {
     const bus = createBus(fast);
     const seen: string[] = [];
@@ -15,17 +16,46 @@ describe('the local bus, as SNS delivering to Lambda', () => {
     expect(seen).toEqual(['hello']);
   });
 
-  it('retries a failing invocation twice, then dead-letters the message with the last error', async () => {
+  it('tries a failing message as often as the queue receives it, counting the receives, then dead-letters it with the last error', async () => {
     const bus = createBus(fast);
-    let attempts = 0;
-    bus.subscribe('t', async () => {
-      attempts++;
-      throw new Error(`boom ${attempts}`);
+    const receives: string[] = [];
+    bus.subscribe('t', async (event) => {
+      receives.push(event.Records[0].attributes.ApproximateReceiveCount);
+      throw new Error(`boom ${receives.length}`);
     });
     bus.publish('t', 'doomed');
     await bus.idle();
-    expect(attempts).toBe(3);
-    expect(bus.deadLetters).toEqual([{ topic: 't', body: 'doomed', attempts: 3, error: 'boom 3' }]);
+    expect(receives).toEqual(Array.from({ length: MAX_RECEIVES }, (_, i) => String(i + 1)));
+    expect(bus.deadLetters).toEqual([{ topic: 't', body: 'doomed', attempts: MAX_RECEIVES, error: `boom ${MAX_RECEIVES}` }]);
+  });
+
+  it('takes a message reported in batchItemFailures as failed, and the others as done', async () => {
+    const bus = createBus(fast);
+    let tries = 0;
+    bus.subscribe('t', async (event) => {
+      tries++;
+      return { batchItemFailures: tries < 2 ? [{ itemIdentifier: event.Records[0].messageId }] : [] };
+    });
+    bus.publish('t', 'twice');
+    await bus.idle();
+    expect(tries).toBe(2);
+    expect(bus.deadLetters).toEqual([]);
+  });
+
+  it('fails an invocation that runs past its timeout, as Lambda stops it, and counts each stage\'s invocations and the longest', async () => {
+    const bus = createBus({ ...fast, invocationMs: 50 });
+    let tries = 0;
+    bus.subscribe('t', async () => {
+      tries++;
+      await new Promise((r) => setTimeout(r, tries === 1 ? 200 : 5));
+    });
+    bus.publish('t', 'slow at first');
+    await bus.idle();
+    expect(tries).toBe(2);
+    expect(bus.deadLetters).toEqual([]);
+    expect(bus.invocations.t).toMatchObject({ count: 2, timeouts: 1 });
+    expect(bus.invocations.t.maxSeconds).toBeGreaterThanOrEqual(0.05);
+    expect(bus.invocations.t.maxSeconds).toBeLessThan(0.19);
   });
 
   it('succeeds on a retry without dead-lettering', async () => {
@@ -38,6 +68,7 @@ describe('the local bus, as SNS delivering to Lambda', () => {
     await bus.idle();
     expect(bus.deadLetters).toEqual([]);
     expect(bus.stats.retried).toBe(2);
+    expect(bus.invocations.t.count).toBe(3);
   });
 
   it('delivers duplicates at the rate asked, the same ones for the same seed', async () => {

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_TUNING, type Runtime } from '../../lambdas/core/context';
 import { ConfigError } from '../../lambdas/core/errors';
 import { qualifyHandler, topicHandler } from '../../lambdas/core/handler';
-import { memoryLedger } from '../../lambdas/core/ledger';
+import { runLedger } from '../../lambdas/core/run-ledger';
+import { memoryTable } from '../../lambdas/core/state/memory-table';
 import { createLogger } from '../../lambdas/core/log';
 import { MESSAGE_VERSION, parseStageMessage } from '../../lambdas/core/messages';
 import { runSettings } from '../helpers/context';
@@ -19,7 +20,10 @@ function runtime(overrides: Partial<Runtime> = {}, lines: string[] = []): Runtim
     sourceFor: async () => { throw new Error('not used'); },
     sinkFor: () => { throw new Error('not used'); },
     publish: async () => undefined,
-    ledger: memoryLedger(),
+    pipeline: 'test',
+    owner: 'pipeline',
+    stallAfterSeconds: 1800,
+    ledger: runLedger(memoryTable()),
     log: createLogger({}, { write: (line) => lines.push(line) }),
     tuning: DEFAULT_TUNING,
     remainingMs: () => 1000,
@@ -49,15 +53,35 @@ describe('stage messages', () => {
   });
 });
 
+const sqsEvent = (body: string, receives = 1) => ({
+  Records: [{
+    eventSource: 'aws:sqs', messageId: 'm-1', receiptHandle: 'rh-1', body,
+    attributes: { ApproximateReceiveCount: String(receives) }, eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:etl-lambda06-recombinator-queue',
+  }],
+});
+
 describe('topic handlers', () => {
-  it('rejects an event that is not an SNS envelope, naming the path', async () => {
+  it('rejects an event that is neither an SQS batch nor an SNS envelope, naming the path', async () => {
     const handler = topicHandler('download', () => runtime());
-    await expect(handler({ Records: [{ body: 'sqs?' }] })).rejects.toThrow(/^event\.Records\.0\.Sns: /);
+    await expect(handler({ Records: [{ body: 'what?' }] })).rejects.toThrow(/^event\.Records\.0\.Sns: /);
+    await expect(handler({ Records: [{ eventSource: 'aws:sqs', body: 'x' }] })).rejects.toThrow(/^event\.Records\.0\.messageId: /);
   });
 
-  it('rejects a message meant for another stage', async () => {
+  it('rejects a message meant for another stage (an SNS event of an older release, in flight)', async () => {
     const handler = topicHandler('parter', () => runtime());
     await expect(handler(envelope)).rejects.toThrow(/parter takes "copy-part", got "copy-blobs"/);
+  });
+
+  it('reports a failed SQS message back by id, and puts off its retry longer at each receive', async () => {
+    const delays: number[] = [];
+    const handler = topicHandler('parter', () => runtime(), { retryLater: async (_record, seconds) => void delays.push(seconds) });
+    const body = envelope.Records[0].Sns.Message;
+    for (const receives of [1, 2, 3, 4, 5]) {
+      expect(await handler(sqsEvent(body, receives))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+    }
+    expect(delays).toEqual([5, 15, 30, 60, 120]);
+    // Unreadable bodies fail the same way: they end in the dead-letter queue, to be looked at.
+    expect(await handler(sqsEvent('{not json'))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
   });
 });
 
@@ -94,10 +118,14 @@ describe('qualify handler', () => {
 
   it('logs a configuration error as one line and does not throw (a retry cannot fix a typo)', async () => {
     const lines: string[] = [];
-    const handler = qualifyHandler(() => runtime({ loadConfig: async () => { throw new ConfigError('"isactive" is "maybe": fix it'); } }, lines));
+    const counted: [string, number][] = [];
+    const handler = qualifyHandler(() =>
+      runtime({ loadConfig: async () => { throw new ConfigError('"isactive" is "maybe": fix it'); }, metric: (name, value) => void counted.push([name, value]) }, lines),
+    );
     expect(await handler({})).toEqual({ started: false, error: '"isactive" is "maybe": fix it' });
+    expect(counted).toEqual([['ConfigErrors', 1]]);
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toMatchObject({ level: 'error', message: '"isactive" is "maybe": fix it', ConfigErrors: 1 });
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'error', message: '"isactive" is "maybe": fix it' });
   });
 });
 
