@@ -170,6 +170,10 @@ describe('S3 sink', () => {
     const listed = await sink.list('', 'a', 2);
     expect(listed.objects.map((o) => o.key)).toEqual(['b', 'c/d']);
     expect(listed.truncated).toBe(true);
+    // Keys with characters XML cannot carry (a control character) or that URL encoding changes come back exactly.
+    const odd = ['x/ctl\u0001char', 'x/a b+c%20d', 'x/ünï', 'x/amp&lt;'];
+    for (const key of odd) await sink.put(key, Buffer.from('1'), { metadata: {} }, { length: 1 });
+    expect((await sink.list('x/', undefined, 10)).objects.map((o) => o.key).sort()).toEqual([...odd].sort());
     expect(await sink.head('c/e')).toMatchObject({ key: 'c/e', size: 3, metadata: { k: 'v' } });
     expect(await sink.head('nope')).toBeUndefined();
   });
@@ -187,7 +191,9 @@ describe('S3 sink', () => {
     expect(await sink.complete('m', uploadId, parts!)).toBe('completed');
     expect(await sink.head('m')).toMatchObject({ size: 5 * MiB + 4 });
     expect(await sink.listParts('m', uploadId)).toBeUndefined();
-    expect(await sink.complete('m', uploadId, parts!)).toMatch(/completed|missing/);
+    // Completing it again is answered as done (moto answers 200 here; S3 may answer NoSuchUpload, which the sink
+    // reports as 'missing' and the recombinator then looks at the object).
+    expect(await sink.complete('m', uploadId, parts!)).toBe('completed');
     await expect(sink.uploadPart('m', uploadId, 3, Readable.from([Buffer.from('late')]), 4)).rejects.toMatchObject({ name: 'NoSuchUpload' });
   });
 

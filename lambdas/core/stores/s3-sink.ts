@@ -69,14 +69,34 @@ function taggingHeader(tags: Record<string, string> | undefined): string | undef
     .join('&');
 }
 
+/**
+ * A header value as ASCII. Node sends header values as latin1 bytes, and a value read from Azure's headers
+ * is the UTF-8 bytes of its text, one latin1 character each; but a SigV4 signer (ours and the SDK's) hashes
+ * the value as UTF-8 text, so a value with a byte over 0x7F is signed over other bytes than it is sent as,
+ * and S3 refuses the request. Such a value goes as an RFC 2047 encoded word of its UTF-8 bytes, the form S3
+ * itself documents (and returns) for non-ASCII metadata.
+ */
+export function asciiHeaderValue(value: string): string;
+export function asciiHeaderValue(value: string | undefined): string | undefined;
+export function asciiHeaderValue(value: string | undefined): string | undefined {
+  if (value === undefined || !/[^\x00-\x7f]/.test(value)) return value;
+  // Characters beyond latin1 can only be text (from a listing's XML, say), never bytes read from a header.
+  const bytes = /[^\u0000-\u00ff]/.test(value) ? Buffer.from(value, 'utf8') : Buffer.from(value, 'latin1');
+  return `=?UTF-8?B?${bytes.toString('base64')}?=`;
+}
+
+function asciiMetadata(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, asciiHeaderValue(v)]));
+}
+
 function headerFields(attributes: ObjectAttributes) {
   return {
-    ContentType: attributes.contentType,
-    ContentEncoding: attributes.contentEncoding,
-    ContentLanguage: attributes.contentLanguage,
-    ContentDisposition: attributes.contentDisposition,
-    CacheControl: attributes.cacheControl,
-    Metadata: attributes.metadata,
+    ContentType: asciiHeaderValue(attributes.contentType),
+    ContentEncoding: asciiHeaderValue(attributes.contentEncoding),
+    ContentLanguage: asciiHeaderValue(attributes.contentLanguage),
+    ContentDisposition: asciiHeaderValue(attributes.contentDisposition),
+    CacheControl: asciiHeaderValue(attributes.cacheControl),
+    Metadata: asciiMetadata(attributes.metadata),
     Tagging: taggingHeader(attributes.tags),
   };
 }
@@ -100,7 +120,7 @@ async function orIfMissing<T, F>(call: Promise<T>, fallback: F): Promise<T | F> 
 export function putHeaders(attributes: ObjectAttributes, put: PutOptions, checksumCrc32c: string): Record<string, string> {
   const headers: Record<string, string> = { 'x-amz-checksum-crc32c': checksumCrc32c, 'x-amz-sdk-checksum-algorithm': 'CRC32C' };
   const set = (name: string, value: string | undefined) => {
-    if (value !== undefined) headers[name] = value;
+    if (value !== undefined) headers[name] = asciiHeaderValue(value);
   };
   set('content-md5', put.contentMd5);
   set('content-type', attributes.contentType);
@@ -109,7 +129,7 @@ export function putHeaders(attributes: ObjectAttributes, put: PutOptions, checks
   set('content-disposition', attributes.contentDisposition);
   set('cache-control', attributes.cacheControl);
   set('x-amz-tagging', taggingHeader(attributes.tags));
-  for (const [key, value] of Object.entries(attributes.metadata)) headers[`x-amz-meta-${key.toLowerCase()}`] = value;
+  for (const [key, value] of Object.entries(attributes.metadata)) headers[`x-amz-meta-${key.toLowerCase()}`] = asciiHeaderValue(value);
   return headers;
 }
 
@@ -162,12 +182,14 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
     },
 
     async list(prefix, startAfter, maxKeys) {
+      // Keys come URL-encoded: a key may hold characters XML 1.0 cannot carry (control characters), which S3
+      // otherwise puts raw into the answer.
       const out = await client.send(
-        new ListObjectsV2Command({ Bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys }),
+        new ListObjectsV2Command({ Bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys, EncodingType: 'url' }),
       );
       return {
         objects: (out.Contents ?? []).map((o) => ({
-          key: o.Key!,
+          key: decodeListedKey(o.Key!),
           size: o.Size ?? 0,
           lastModified: (o.LastModified ?? new Date(0)).toISOString(),
           etag: o.ETag,
@@ -302,6 +324,11 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
       }
     },
   };
+}
+
+/** A key from a listing with EncodingType=url: percent-encoded, a space possibly as '+' (a real '+' is %2B). */
+export function decodeListedKey(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, '%20'));
 }
 
 /** State objects live under the state prefix and nowhere else (their grants say so too). */
