@@ -55,6 +55,7 @@ const OPTIONS = {
   'large-blob-mib': { type: 'string' },
   'part-mib': { type: 'string' },
   concurrency: { type: 'string' },
+  'function-timeout': { type: 'string' },
   'log-file': { type: 'string' },
   'secret-file': { type: 'string' },
   'run-id': { type: 'string' },

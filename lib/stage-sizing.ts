@@ -8,7 +8,7 @@
  * queue's event source mapping (`maxConcurrency`, which reserves nothing), and the
  * listing stays one at a time per run by its claim in the run state.
  */
-import type { StageName } from '../lambdas/core/stages/specs';
+import { DEFAULT_TIMEOUT_MINUTES as T, type StageName } from '../lambdas/core/stages/specs';
 
 /** A function's size; each field can be overridden through the `functions` context. */
 export interface FunctionSizing {
@@ -35,27 +35,27 @@ export const STAGE_DEPLOYMENTS: Record<StageName, StageDeployment> = {
   qualify: {
     description: 'Starts a run: reads the secret, checks source and bucket, publishes the first listing message; checks a running run for a stall',
     // A stalled run's report is written here (it reads the run's units and the dead-letter queues).
-    sizing: { memoryMiB: 512, timeoutMinutes: 5 },
+    sizing: { memoryMiB: 512, timeoutMinutes: T.qualify },
   },
   'find-blobs': {
     description: 'Lists the container a page at a time, continuing itself through its own queue',
     // 2 is the least a mapping allows; each listing step is claimed in the run state, so one runs at a time.
-    sizing: { memoryMiB: 1024, timeoutMinutes: 15, maxConcurrency: 2 },
+    sizing: { memoryMiB: 1024, timeoutMinutes: T['find-blobs'], maxConcurrency: 2 },
   },
   download: {
     description: 'Copies small blobs, each in one PUT',
-    sizing: { memoryMiB: 1024, timeoutMinutes: 15, maxConcurrency: 50 },
+    sizing: { memoryMiB: 1024, timeoutMinutes: T.download, maxConcurrency: 50 },
   },
   'largefile-initializer': {
     description: 'Starts or resumes the multipart upload of a large blob and plans its parts',
-    sizing: { memoryMiB: 512, timeoutMinutes: 5, maxConcurrency: 5 },
+    sizing: { memoryMiB: 512, timeoutMinutes: T['largefile-initializer'], maxConcurrency: 5 },
   },
   parter: {
     description: 'Copies one byte range of a large blob into one part of its upload',
-    sizing: { memoryMiB: 1024, timeoutMinutes: 15, maxConcurrency: 100 },
+    sizing: { memoryMiB: 1024, timeoutMinutes: T.parter, maxConcurrency: 100 },
   },
   recombinator: {
     description: 'Completes a multipart upload once every part is in, and verifies it',
-    sizing: { memoryMiB: 512, timeoutMinutes: 15, maxConcurrency: 5 },
+    sizing: { memoryMiB: 512, timeoutMinutes: T.recombinator, maxConcurrency: 5 },
   },
 };

@@ -25,7 +25,7 @@ import type { RunSettings, StageMessage } from './messages';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRIC, PIPELINE_DIMENSION, metricsOfDelta, type MetricName } from './metrics';
 import { endOfRun } from './run-end';
 import { runLedger, type LedgerHooks, type RunLedger } from './run-ledger';
-import { stageOf } from './stages/specs';
+import { DEFAULT_TIMEOUT_MINUTES, stageOf } from './stages/specs';
 import { dynamoTable } from './state/dynamo-table';
 import { azureSource } from './stores/azure-source';
 import { s3Client, s3Sink } from './stores/s3-sink';
@@ -140,6 +140,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       prefix: env[ENV.prefix] ?? '',
       largeBlobBytes: numberFrom(ENV.largeBlobBytes, DEFAULT_LARGE_BLOB_BYTES, env),
       partBytes: numberFrom(ENV.partBytes, DEFAULT_PART_BYTES, env),
+      partTimeoutSeconds: numberFrom(ENV.partTimeoutSeconds, DEFAULT_TIMEOUT_MINUTES.parter * 60, env),
     },
     pipeline,
     owner: 'pipeline',

@@ -50,6 +50,8 @@ export interface Defaults {
   prefix: string;
   largeBlobBytes: number;
   partBytes: number;
+  /** The parter's timeout: parts are planned to fit it. */
+  partTimeoutSeconds: number;
 }
 
 export const DEFAULT_LARGE_BLOB_BYTES = 100 * MiB;

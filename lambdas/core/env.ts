@@ -19,6 +19,8 @@ export const ENV = {
   operatorTopic: 'AZS3COPY_OPERATOR_TOPIC',
   /** JSON {queue name: queue URL} of the stages' dead-letter queues, searched for a stalled run's blobs. */
   deadLetterQueues: 'AZS3COPY_DEAD_LETTER_QUEUES',
+  /** The parter's timeout in seconds: parts are planned to fit in it. */
+  partTimeoutSeconds: 'AZS3COPY_PART_TIMEOUT_SECONDS',
   /** Seconds without progress before a run with blobs outstanding is stalled. */
   stallAfterSeconds: 'AZS3COPY_STALL_AFTER_SECONDS',
 } as const;

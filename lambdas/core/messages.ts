@@ -30,6 +30,8 @@ export const RunSettingsSchema = z.object({
   largeBlobBytes: z.number().int().positive(),
   /** Requested part size; grown per blob so that no upload needs more than 10,000 parts. */
   partBytes: z.number().int().min(5 * 1024 * 1024),
+  /** The largest part a parter copies within its timeout (an older release's run has none: S3's 5 GiB). */
+  maxPartBytes: z.number().int().min(5 * 1024 * 1024).optional(),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 

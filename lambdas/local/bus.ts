@@ -73,6 +73,7 @@ interface Subscription {
   topic: string;
   handler: Subscriber;
   concurrency: number;
+  timeoutMs: number;
   running: number;
   queue: Delivery[];
 }
@@ -134,10 +135,10 @@ export function createBus(options: BusOptions = {}) {
   const runWithLimit = async (sub: Subscription, event: SqsRecordEvent): Promise<unknown> => {
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new InvocationTimeout(`the invocation ran past its ${invocationMs / 1000} s timeout`)), invocationMs);
+      timer = setTimeout(() => reject(new InvocationTimeout(`the invocation ran past its ${sub.timeoutMs / 1000} s timeout`)), sub.timeoutMs);
     });
     try {
-      return await Promise.race([sub.handler(event, invocationMs), limit]);
+      return await Promise.race([sub.handler(event, sub.timeoutMs), limit]);
     } finally {
       clearTimeout(timer);
     }
@@ -205,9 +206,10 @@ export function createBus(options: BusOptions = {}) {
     stats,
     deadLetters,
     invocations,
-    subscribe(topic: string, handler: Subscriber, concurrency = 1) {
+    /** Deliver the topic's messages to `handler`, at most `concurrency` at once, each invocation stopped after `timeoutMs`. */
+    subscribe(topic: string, handler: Subscriber, concurrency = 1, timeoutMs = invocationMs) {
       const list = subscriptions.get(topic) ?? [];
-      list.push({ topic, handler, concurrency, running: 0, queue: [] });
+      list.push({ topic, handler, concurrency, timeoutMs, running: 0, queue: [] });
       subscriptions.set(topic, list);
     },
     /** Accept a message for later delivery; like SNS, refuse one over 256 KiB at once. */

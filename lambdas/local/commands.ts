@@ -100,6 +100,10 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
   const partMiB = positive(values, 'part-mib');
   if (partMiB !== undefined && partMiB < 5) throw new ConfigError(`--part-mib is ${partMiB}: S3 parts are at least 5 MiB`);
   const concurrency = positive(values, 'concurrency');
+  const functionTimeout = positive(values, 'function-timeout');
+  if (functionTimeout !== undefined && functionTimeout < 3) {
+    throw new ConfigError(`--function-timeout is ${functionTimeout}: give at least 3 seconds (a stage needs time to record what it did)`);
+  }
   return {
     source,
     bucket,
@@ -110,6 +114,7 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
     largeBlobBytes: largeMiB ? Math.round(largeMiB * MiB) : undefined,
     partBytes: partMiB ? Math.round(partMiB * MiB) : undefined,
     concurrency: concurrency ? { download: concurrency } : undefined,
+    functionTimeoutSeconds: functionTimeout,
     log: loggerFor(values),
   };
 }

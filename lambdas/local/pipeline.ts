@@ -20,7 +20,7 @@ import { STATE_PREFIX } from '../core/keys';
 import { buildReport, writeReport, type RunReport, type Whereabouts } from '../core/report';
 import { endOfRun } from '../core/run-end';
 import { runLedger, type LedgerHooks, type RunLedger } from '../core/run-ledger';
-import { TOPIC_STAGE_NAMES, stageOf, type TopicStage } from '../core/stages/specs';
+import { DEFAULT_TIMEOUT_MINUTES, TOPIC_STAGE_NAMES, stageOf, type StageName, type TopicStage } from '../core/stages/specs';
 import { newRunId } from '../core/stages/qualify';
 import { bucketTable } from '../core/state/bucket-table';
 import { azureSource, type AzureSourceOptions } from '../core/stores/azure-source';
@@ -57,8 +57,11 @@ export interface LocalCopyOptions {
   /** Invocations of each stage at once (an event source mapping's maximum concurrency). */
   concurrency?: Partial<Record<TopicStage, number>>;
   bus?: BusOptions;
-  /** Time each invocation has, as a Lambda's timeout (15 minutes). */
-  invocationMs?: number;
+  /**
+   * A lower time limit for every stage's invocations, in seconds (`--function-timeout`); each stage has its
+   * deployed timeout otherwise (DEFAULT_TIMEOUT_MINUTES). An invocation that runs past it fails, as in Lambda.
+   */
+  functionTimeoutSeconds?: number;
   log?: Logger;
   runId?: string;
   azure?: AzureSourceOptions;
@@ -93,10 +96,10 @@ export function localPipeline(options: LocalCopyOptions) {
   const startedAt = new Date();
   const runId = options.runId ?? newRunId(startedAt);
   const log = options.log ?? createLogger({}, { level: 'warn', write: (line) => process.stderr.write(line + '\n') });
-  const invocationMs = options.invocationMs ?? 15 * 60 * 1000;
+  const timeoutMs = (stage: StageName) =>
+    Math.min(DEFAULT_TIMEOUT_MINUTES[stage] * 60, options.functionTimeoutSeconds ?? Number.POSITIVE_INFINITY) * 1000;
   const bus = createBus({
     ...options.bus,
-    invocationMs,
     onError: (topic, error, attempt) => log.warn('invocation failed', { topic, attempt, error: errorMessage(error) }),
   });
   const client = s3Client({ endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts });
@@ -133,6 +136,7 @@ export function localPipeline(options: LocalCopyOptions) {
       prefix,
       largeBlobBytes: options.largeBlobBytes ?? DEFAULT_LARGE_BLOB_BYTES,
       partBytes: options.partBytes ?? DEFAULT_PART_BYTES,
+      partTimeoutSeconds: timeoutMs('parter') / 1000,
     },
     pipeline: localPipelineId(options.bucket, prefix),
     owner: 'local',
@@ -152,7 +156,8 @@ export function localPipeline(options: LocalCopyOptions) {
     ledger,
     log,
     tuning: { ...DEFAULT_TUNING, ...options.tuning },
-    remainingMs: () => invocationMs,
+    // qualify runs outside the bus, called directly: its own limit.
+    remainingMs: () => timeoutMs('qualify'),
   };
 
   function send(message: StageMessage) {
@@ -169,7 +174,7 @@ export function localPipeline(options: LocalCopyOptions) {
       // A failed record (one per event here) is the invocation's failure: the bus retries it, keeping the reason.
       if (response && response.batchItemFailures.length > 0) throw failure;
       return response;
-    }, concurrency[stage]);
+    }, concurrency[stage], timeoutMs(stage));
   }
   let heartbeat: NodeJS.Timeout | undefined;
   const started = (id: string) => {
@@ -181,7 +186,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const stopHeartbeat = () => clearInterval(heartbeat);
 
   return {
-    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat, invocationMs,
+    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat,
   };
 }
 

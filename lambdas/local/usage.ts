@@ -36,6 +36,8 @@ Options:
   --large-blob-mib N         blobs this large or larger are copied in parts (default 100)
   --part-mib N               part size (default 64; grown so no blob needs over 10,000 parts)
   --concurrency N            download invocations at once (default 6)
+  --function-timeout S       stop every stage's invocation after S seconds, as Lambda would (default: each
+                             stage's deployed timeout); the report records each stage's invocations and longest
   --run-id ID                status: that run; redrive: only this run's dead letters (default: every run's kept in the bucket)
   --stack NAME               status, runs: the deployed stack (its run table and bucket, from its outputs)
   --json                     status, runs: print JSON instead of text

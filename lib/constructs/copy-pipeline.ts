@@ -81,6 +81,8 @@ export class CopyPipeline extends Construct {
     const qualify = functions.qualify;
     qualify.setEnvironment(ENV.prefix, settings.destinationPrefix);
     qualify.setEnvironment(ENV.stallAfterSeconds, String(settings.stallAfterMinutes * 60));
+    // Parts are planned to fit the parter's timeout.
+    qualify.setEnvironment(ENV.partTimeoutSeconds, String(settings.functions.parter.timeoutMinutes * 60));
     if (settings.largeBlobBytes !== undefined) qualify.setEnvironment(ENV.largeBlobBytes, String(settings.largeBlobBytes));
     if (settings.partBytes !== undefined) qualify.setEnvironment(ENV.partBytes, String(settings.partBytes));
     if (settings.downloadConcurrency !== undefined) {

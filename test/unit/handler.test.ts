@@ -16,7 +16,7 @@ import envelope from '../fixtures/sns-copy-blobs.json';
 function runtime(overrides: Partial<Runtime> = {}, lines: string[] = []): Runtime {
   return {
     loadConfig: async () => { throw new Error('not used'); },
-    defaults: { bucket: 'dest', prefix: '', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024 },
+    defaults: { bucket: 'dest', prefix: '', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024, partTimeoutSeconds: 900 },
     sourceFor: async () => { throw new Error('not used'); },
     sinkFor: () => { throw new Error('not used'); },
     publish: async () => undefined,
@@ -112,7 +112,7 @@ describe('qualify handler', () => {
     const result = await handler({ 'detail-type': 'Scheduled Event' });
     expect(result).toMatchObject({ started: true });
     expect(published).toEqual([
-      expect.objectContaining({ v: MESSAGE_VERSION, kind: 'list-page', invocation: 0, run: runSettings({ account: 'acct', container: 'src', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024 }) }),
+      expect.objectContaining({ v: MESSAGE_VERSION, kind: 'list-page', invocation: 0, run: runSettings({ account: 'acct', container: 'src', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024, maxPartBytes: 5 * 1024 ** 3 }) }),
     ]);
   });
 

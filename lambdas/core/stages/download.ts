@@ -13,6 +13,7 @@ import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
 import { destinationKey } from '../keys';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage } from '../messages';
+import { CONSERVATIVE_PART_BYTES_PER_SECOND } from '../plan';
 import { isTransient, withRetry } from '../retry';
 import type { BlobOutcome } from '../run-ledger';
 import type { BlobRead } from '../stores/types';
@@ -29,11 +30,24 @@ type Result =
   /** It has grown to the large-blob size since it was listed: the multipart path takes its current version. */
   | { status: 'large'; blob: BlobRef };
 
+/** Time kept back at the end of an invocation to record outcomes and send what is left. */
+const RESERVE_MS = 5_000;
+
 export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<void> {
   const outcomes: BlobOutcome[] = [];
   const grown: { blob: BlobRef; i?: number }[] = [];
   const again: { blob: MessageBlob; error: unknown }[] = [];
+  const later: MessageBlob[] = [];
+  let started = 0;
   await mapLimit(message.blobs, ctx.tuning.downloadConcurrency, async (blob) => {
+    // A blob is begun only when it fits in the time left at the conservative rate (the first always is):
+    // the rest go to another invocation, so no invocation runs past its timeout however big the message.
+    const needMs = RESERVE_MS + (blob.size / CONSERVATIVE_PART_BYTES_PER_SECOND) * 1000;
+    if (started > 0 && ctx.remainingMs() < needMs) {
+      later.push(blob);
+      return;
+    }
+    started++;
     try {
       const result = await copySmallBlob(ctx, blob);
       if (result.status === 'large') grown.push({ blob: result.blob, i: blob.i });
@@ -55,10 +69,14 @@ export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<voi
   if (grown.length > 0) {
     await ctx.publish(grown.map(({ blob, i }) => ({ ...base, kind: 'large-blob' as const, blob, i, replans: 0 })));
   }
+  if (later.length > 0) {
+    ctx.log.info('leaving blobs to another invocation, for lack of time in this one', { later: later.length });
+    await ctx.publish([{ ...base, kind: 'copy-blobs', blobs: later, attempt: message.attempt ?? 1 }]);
+  }
   const attempt = message.attempt ?? 1;
   ctx.log.info('copy message done', {
     blobs: message.blobs.length, copied: outcomes.filter((o) => o.status === 'copied').length, failed: outcomes.filter((o) => o.status === 'failed').length,
-    grown: grown.length, again: again.length, attempt,
+    grown: grown.length, again: again.length, later: later.length, attempt,
   });
   if (again.length === 0) return;
   if (again.length === message.blobs.length || attempt >= ctx.tuning.maxBlobAttempts) {

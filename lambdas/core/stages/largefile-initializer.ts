@@ -67,7 +67,7 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
     }
     throw error;
   }
-  const partBytes = partSizeFor(blob.size, ctx.settings.partBytes);
+  const partBytes = partSizeFor(blob.size, ctx.settings.partBytes, ctx.settings.maxPartBytes);
   const uploadId = await ctx.sink.createUpload(key, attributes);
   const fresh: UploadManifest = {
     v: 1, key, blob, uploadId, partCount: partCount(blob.size, partBytes), partBytes, runId: ctx.runId,

@@ -11,6 +11,7 @@ import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
 import { METRIC } from '../metrics';
+import { maxPartBytesFor } from '../plan';
 import { runPointerKey, type RunPointer } from '../run-pointer';
 import { hostname } from 'node:os';
 
@@ -50,6 +51,7 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     beginDate: config.beginDate,
     largeBlobBytes: runtime.defaults.largeBlobBytes,
     partBytes: runtime.defaults.partBytes,
+    maxPartBytes: maxPartBytesFor(runtime.defaults.partTimeoutSeconds),
   };
   const runId = options.runId ?? newRunId();
   const log = runtime.log.child({ runId, stage: 'qualify' });

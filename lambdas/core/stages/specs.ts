@@ -48,6 +48,19 @@ export const STAGE_SPECS = {
 } as const satisfies Record<string, StageSpec>;
 
 export type StageName = keyof typeof STAGE_SPECS;
+
+/**
+ * Each function's timeout as deployed by default (the `functions` context may change it). The local runner
+ * stops an invocation at the same time, so work that would not fit in AWS does not fit locally either.
+ */
+export const DEFAULT_TIMEOUT_MINUTES: Record<StageName, number> = {
+  qualify: 5,
+  'find-blobs': 15,
+  download: 15,
+  'largefile-initializer': 5,
+  parter: 15,
+  recombinator: 15,
+};
 export const STAGE_NAMES = Object.keys(STAGE_SPECS) as StageName[];
 /** Stages fed by a queue (all but qualify). */
 export type TopicStage = Exclude<StageName, 'qualify'>;
