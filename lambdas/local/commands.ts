@@ -70,13 +70,22 @@ export function sourceFromFlags(values: CliValues, env: NodeJS.ProcessEnv): Sour
   };
 }
 
+/**
+ * The JSON log: into --log-file, or with --verbose onto stderr, at info; otherwise only what warns of
+ * trouble the summary does not tell (retries, failed invocations), and no line per failed blob, which the
+ * summary and the report name with their reasons.
+ */
 function loggerFor(values: CliValues) {
-  const level: Level = values.verbose ? 'info' : 'warn';
   const file = str(values, 'log-file');
+  const level: Level = values.verbose || file ? 'info' : 'warn';
   const write = file
     ? (line: string) => writeFileSync(file, line + '\n', { flag: 'a' })
     : (line: string) => process.stderr.write(line + '\n');
-  return createLogger({}, { level, write });
+  const quietBlobs = !values.verbose && !file;
+  return createLogger({}, {
+    level,
+    write: quietBlobs ? (line) => (/"message":"(blob failed|run ended)"/.test(line) ? undefined : write(line)) : write,
+  });
 }
 
 /** Flags that the secret file answers; giving both would leave it unclear which one counts. */

@@ -1,0 +1,56 @@
+/**
+ * Every stage's work fits its timeout by design, not by luck: with every function
+ * stopped after 10 seconds (`--function-timeout 10`), a large blob carrying a
+ * Content-MD5 (set after a staged upload, as `azcopy --put-md5` does) is copied
+ * and verified, one whose Content-MD5 is wrong is failed with the reason and no
+ * object left, and the report shows no invocation over the limit.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { patternStream, uploadBlob } from '../../lambdas/local/seed';
+import { runCli } from '../helpers/cli';
+import { emulators, expectExactCopies, expectNothingLeftOver, listCopies, newBucket, newContainer, s3 } from '../helpers/stores';
+
+const MiB = 1024 * 1024;
+
+async function md5Of(seed: string, size: number): Promise<Buffer> {
+  const hash = createHash('md5');
+  for await (const chunk of patternStream(seed, size)) hash.update(chunk as Buffer);
+  return hash.digest();
+}
+
+describe('azs3copy copy --function-timeout', () => {
+  it('copies and verifies a large blob with a Content-MD5, fails one whose Content-MD5 is wrong, no invocation over the limit', async () => {
+    const container = await newContainer();
+    const bucket = await newBucket();
+    const good = { name: 'verified.bin', size: 200 * MiB + 5, singleShot: false };
+    const bad = { name: 'wrong-md5.bin', size: 40 * MiB, singleShot: false };
+    await uploadBlob(container, good);
+    await uploadBlob(container, bad);
+    await container.getBlobClient(good.name).setHTTPHeaders({ blobContentMD5: await md5Of(good.name, good.size) });
+    await container.getBlobClient(bad.name).setHTTPHeaders({ blobContentMD5: await md5Of('other bytes', bad.size) });
+    const report = join(mkdtempSync(join(tmpdir(), 'azs3copy-timeout-')), 'report.json');
+
+    const result = await runCli([
+      'copy', '--azure-connection-string', emulators().azurite.connectionString, '--container', container.containerName,
+      '--s3-endpoint', emulators().s3Endpoint, '--bucket', bucket, '--large-blob-mib', '16', '--part-mib', '16',
+      '--function-timeout', '10', '--quiet', '--report', report,
+    ], {}, 240_000);
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(1);
+    const written = JSON.parse(readFileSync(report, 'utf8'));
+    expect(written).toMatchObject({ state: 'complete', copied: [good.name], outstanding: [] });
+    expect(written.failed).toEqual([{ name: bad.name, reason: expect.stringMatching(/^the copy's MD5 .* differs from the blob's Content-MD5 .*; the copy was deleted$/) }]);
+    for (const [stage, seen] of Object.entries(written.invocations as Record<string, { count: number; maxSeconds: number }>)) {
+      expect(seen.maxSeconds, stage).toBeLessThan(10);
+    }
+    expect(Object.keys(written.invocations).sort()).toEqual(['find-blobs', 'largefile-initializer', 'parter', 'recombinator']);
+    await expectExactCopies(s3(), bucket, [good]);
+    expect(await listCopies(s3(), bucket)).toEqual([good.name]);
+    await expectNothingLeftOver(s3(), bucket);
+  });
+});
