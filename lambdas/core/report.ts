@@ -160,7 +160,7 @@ export function reportHtml(report: RunReport): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>azs3copy run ${e(report.runId)}</title>
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}td.name{font-family:monospace;white-space:pre-wrap;word-break:break-all}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}td.name{font-family:monospace;white-space:pre-wrap;word-break:break-all}table.blobs td:last-child{min-width:22em}
 .state-stalled{color:#a00}.state-complete{color:#060}</style></head>
 <body>
 <h1>azs3copy run ${e(report.runId)}</h1>
