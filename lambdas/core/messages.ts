@@ -7,6 +7,7 @@
  * re-read from the secret by each stage that needs them.
  */
 import * as z from 'zod';
+import { FiltersSchema } from './filters';
 
 /**
  * 2 added the accounting unit (`unit`, and each small blob's place `i` in it) and `attempt`. A message of
@@ -32,6 +33,8 @@ export const RunSettingsSchema = z.object({
   partBytes: z.number().int().min(5 * 1024 * 1024),
   /** The largest part a parter copies within its timeout (an older release's run has none: S3's 5 GiB). */
   maxPartBytes: z.number().int().min(5 * 1024 * 1024).optional(),
+  /** Which blobs the run takes (include and exclude globs, a size range). */
+  filters: FiltersSchema.optional(),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 
