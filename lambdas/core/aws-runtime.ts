@@ -27,7 +27,7 @@ import { endOfRun } from './run-end';
 import { runLedger, type LedgerHooks, type RunLedger } from './run-ledger';
 import { DEFAULT_TIMEOUT_MINUTES, stageOf } from './stages/specs';
 import { dynamoTable } from './state/dynamo-table';
-import { azureSource } from './stores/azure-source';
+import { azureSource, listContainers } from './stores/azure-source';
 import { s3Client, s3Sink } from './stores/s3-sink';
 import type { BlobSource, ObjectSink } from './stores/types';
 
@@ -158,6 +158,10 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
         sources.set(id, source);
       }
       return source;
+    },
+    async listContainers(settings: RunSettings) {
+      const config = await loadConfig();
+      return listContainers({ ...config.source, account: settings.account, blobEndpoint: settings.blobEndpoint });
     },
     sinkFor,
     publish,

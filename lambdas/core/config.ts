@@ -5,6 +5,7 @@
  * the fix. The parsed credentials stay in memory; they never enter a message.
  */
 import { ConfigError } from './errors';
+import { archiveFrom, namesFrom, sizeFrom, storageClassFrom, tierMapFrom, type Selection } from './selection';
 
 export type AzureCredentials =
   | { kind: 'connection-string'; connectionString: string }
@@ -32,6 +33,10 @@ export interface CopyConfig {
   /** Overrides of the deployment's destination, when the secret retargets it. */
   bucket?: string;
   prefix?: string;
+  /** Which containers and blobs, mirror, storage class, archive policy (optional keys; defaults in code). */
+  selection?: Partial<Selection>;
+  /** List and compare, copy nothing, write the plan as the run's report. */
+  dryRun?: boolean;
 }
 
 const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'on']);
@@ -211,8 +216,14 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
         `${where} key "storageaccount" is "${account}": use the storage account's name (3-24 lowercase letters and digits), not its URL`,
       );
     }
-    const container = text_('container', true)!;
-    checkContainerName(container, `${where} key "container"`);
+    const containerEntry = keys.get('container');
+    if (!containerEntry || containerEntry.value === '' || containerEntry.value === null) {
+      throw new ConfigError(`${where} has no "container": add it, set to ${KEY_FORMS.container}, a list of them, or "*" for every container`);
+    }
+    const named = namesFrom(containerEntry.value, `${where} key "${containerEntry.key}"`);
+    const all = named.length === 1 && named[0] === '*';
+    if (!all) for (const name of named) checkContainerName(name, `${where} key "${containerEntry.key}"`);
+    const container = all ? '' : named[0];
     const blobEndpoint = text_('blobendpoint', false);
     if (blobEndpoint !== undefined && !URL.canParse(blobEndpoint)) {
       throw new ConfigError(`${where} key "blobendpoint" is "${blobEndpoint}", not a URL: use the blob service's endpoint, such as https://ACCOUNT.blob.core.windows.net, or leave it out`);
@@ -225,6 +236,38 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
       beginDate,
       bucket,
       prefix: text_('prefix', false),
+      selection: selectionOf(all ? 'all' : named),
+      dryRun: keys.has('dryrun') ? parseSwitch(`${where} key "${keys.get('dryrun')!.key}"`, keys.get('dryrun')!.value) : undefined,
+    };
+  }
+
+  /** The optional keys of issue-era additions: absent keys keep today's behaviour. */
+  function selectionOf(containers: string[] | 'all'): Partial<Selection> {
+    const entry = (name: string) => keys.get(name);
+    const subject = (name: string) => `${where} key "${entry(name)?.key ?? name}"`;
+    const include = entry('include') ? namesFrom(entry('include')!.value, subject('include')) : undefined;
+    const exclude = entry('exclude') ? namesFrom(entry('exclude')!.value, subject('exclude')) : undefined;
+    const minSize = entry('minsize') ? sizeFrom(entry('minsize')!.value, subject('minsize')) : undefined;
+    const maxSize = entry('maxsize') ? sizeFrom(entry('maxsize')!.value, subject('maxsize')) : undefined;
+    const filters = include || exclude || minSize !== undefined || maxSize !== undefined ? { include, exclude, minSize, maxSize } : undefined;
+    const storageClassText = text_('storageclass', false);
+    const maxDeletesEntry = entry('maxdeletes');
+    let maxDeletes: number | undefined;
+    if (maxDeletesEntry) {
+      const n = typeof maxDeletesEntry.value === 'string' ? Number(maxDeletesEntry.value) : maxDeletesEntry.value;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new ConfigError(`${subject('maxdeletes')} is ${JSON.stringify(maxDeletesEntry.value)}: give a whole number of objects`);
+      maxDeletes = n;
+    }
+    return {
+      containers,
+      filters,
+      mirror: entry('mirror') ? parseSwitch(subject('mirror'), entry('mirror')!.value) : undefined,
+      maxDeletes,
+      writing: {
+        storageClass: storageClassText ? storageClassFrom(storageClassText, subject('storageclass')) : undefined,
+        tierMap: entry('tiermap') ? tierMapFrom(entry('tiermap')!.value, subject('tiermap')) : undefined,
+      },
+      archive: entry('archive') ? archiveFrom(entry('archive')!.value, subject('archive')) : undefined,
     };
   }
 }

@@ -72,6 +72,8 @@ export interface Runtime {
   owner: 'pipeline' | 'local';
   stallAfterSeconds: number;
   sourceFor(settings: RunSettings): Promise<BlobSource>;
+  /** Every container of the run's account but the system ones (for "all containers"). */
+  listContainers(settings: RunSettings): Promise<string[]>;
   sinkFor(settings: RunSettings): ObjectSink;
   publish(messages: StageMessage[]): Promise<void>;
   ledger: RunLedger;

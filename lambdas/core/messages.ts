@@ -8,6 +8,7 @@
  */
 import * as z from 'zod';
 import { FiltersSchema } from './filters';
+import { WritingSchema } from './selection';
 
 /**
  * 2 added the accounting unit (`unit`, and each small blob's place `i` in it) and `attempt`. A message of
@@ -35,6 +36,15 @@ export const RunSettingsSchema = z.object({
   maxPartBytes: z.number().int().min(5 * 1024 * 1024).optional(),
   /** Which blobs the run takes (include and exclude globs, a size range). */
   filters: FiltersSchema.optional(),
+  /** The S3 storage class of the copies, by the blob's access tier or for all. */
+  writing: WritingSchema.optional(),
+  /** What becomes of archived blobs: reported as skipped, or their rehydration started. @default skip */
+  archive: z.enum(['skip', 'rehydrate']).optional(),
+  /** Delete copies (objects azs3copy wrote) whose blob is gone from the source. */
+  mirror: z.boolean().optional(),
+  maxDeletes: z.number().int().nonnegative().optional(),
+  /** List and compare only: the run's report is the plan. */
+  dryRun: z.boolean().optional(),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 

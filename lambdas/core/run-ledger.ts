@@ -45,11 +45,13 @@ export interface RunCounters {
   /** Bytes written so far, parts of unfinished uploads included (for the rate and the ETA). */
   bytesMoved: number;
   listInvocations: number;
+  /** Containers whose listing is done. */
+  listingsDone: number;
 }
 
 export const ZERO_COUNTERS: RunCounters = {
   listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, settled: 0, copied: 0, skipped: 0,
-  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0,
+  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0, listingsDone: 0,
 };
 
 export interface RunRecord extends RunCounters {
@@ -60,7 +62,10 @@ export interface RunRecord extends RunCounters {
   startedAt: string;
   finishedAt?: string;
   lastProgressAt: string;
+  /** Every container's listing is done. */
   listingDone: boolean;
+  /** Containers the run lists (their listings done: `listingsDone`). */
+  containers: number;
   /** A run with no progress this long while blobs are outstanding is stalled. */
   stallAfterSeconds: number;
   /** Why it stalled, once it has. */
@@ -126,6 +131,7 @@ export interface LedgerHooks {
 }
 
 const RUNS = 'runs';
+const listingSk = (container: string, invocation: number) => `list.${container}.${String(invocation).padStart(8, '0')}`;
 const LOCKS = 'locks';
 const runPk = (runId: string) => `run.${runId}`;
 const CODE: Record<BlobStatus, string> = { copied: 'c', skipped: 's', failed: 'f' };
@@ -202,7 +208,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * process, a heartbeat (or, on this machine, the process itself). A dead one is marked stalled first.
      */
     async begin(run: {
-      runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner'];
+      runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner']; containers?: number;
     }): Promise<{ started: true } | { started: false; reason: string; current: RunRecord }> {
       for (;;) {
         const lock = await table.get(LOCKS, run.pipeline);
@@ -219,7 +225,8 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         const now = nowIso();
         const record: RunRecord = {
           ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now,
-          lastProgressAt: now, listingDone: false, stallAfterSeconds: run.stallAfterSeconds, owner: run.owner,
+          lastProgressAt: now, listingDone: false, containers: run.containers ?? 1, listingsDone: 0, stallAfterSeconds: run.stallAfterSeconds,
+          owner: run.owner,
         };
         const taken = await table.put(
           { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },
@@ -260,8 +267,8 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * Claim listing invocation `n` of a run, so that a duplicate delivery of its message does nothing while
      * the first works, and after it has finished; a claim whose lease ran out (its invocation died) is taken over.
      */
-    async claimListing(runId: string, invocation: number, leaseMs: number): Promise<number | undefined> {
-      const sk = `list.${String(invocation).padStart(8, '0')}`;
+    async claimListing(runId: string, container: string, invocation: number, leaseMs: number): Promise<number | undefined> {
+      const sk = listingSk(container, invocation);
       for (;;) {
         const current = await table.get(runPk(runId), sk);
         if (current?.state === 'done') return undefined;
@@ -287,22 +294,28 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     },
 
     /** A listing invocation finished: count what it saw, once, and note whether the listing is done. */
-    async listed(runId: string, invocation: number, claimVersion: number, totals: ListingTotals): Promise<void> {
-      const sk = `list.${String(invocation).padStart(8, '0')}`;
+    async listed(runId: string, container: string, invocation: number, claimVersion: number, totals: ListingTotals): Promise<void> {
+      const sk = listingSk(container, invocation);
       const delta: CounterDelta = {
         listed: totals.listed, beforeBeginDate: totals.beforeBeginDate, filtered: totals.filtered, unchanged: totals.unchanged,
-        routed: totals.routed, routedBytes: totals.routedBytes, listInvocations: 1,
+        routed: totals.routed, routedBytes: totals.routedBytes, listInvocations: 1, listingsDone: totals.done ? 1 : 0,
       };
       const counted = await table.transact(
         { item: { pk: runPk(runId), sk, state: 'done', ...totals, expiresAt: expiresAt(clock()) }, precondition: { ifVersion: claimVersion } },
         [{
-          pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso(), ...(totals.done ? { listingDone: true } : {}) },
+          pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso() },
           when: { attribute: 'state', in: ['running', 'stalled'] },
         }],
       );
       if (!counted) return;
       hooks.onDelta?.({ runId }, delta);
-      if (totals.done) await maybeEnd(runId);
+      if (!totals.done) return;
+      // The last container's listing done makes the run's listing done (a run of an older release counts one).
+      const run = await getRun(runId);
+      if (run && !run.listingDone && (run.listingsDone ?? 0) >= (run.containers ?? 1)) {
+        await table.update({ pk: RUNS, sk: runId, set: { listingDone: true } });
+      }
+      await maybeEnd(runId);
     },
 
     /**

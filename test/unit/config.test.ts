@@ -52,7 +52,38 @@ describe('parseSecret', () => {
       beginDate: '2024-01-01T00:00:00.000Z',
       bucket: undefined,
       prefix: undefined,
+      // The keys added since (all optional) keep today's behaviour when absent.
+      selection: { containers: ['mycontainer'], writing: {} },
     });
+  });
+
+  it('reads the optional keys of what to copy and how to write it', () => {
+    const config = parseSecret(secret({
+      container: ['alpha', 'beta'], include: '**/*.csv, reports/*', exclude: ['tmp/**'], minsize: '1K', maxsize: 10485760,
+      mirror: 'yes', maxdeletes: '50', storageclass: 'standard-ia', tiermap: 'hot=STANDARD,Cool=GLACIER_IR', archive: 'Rehydrate', dryrun: 'true',
+    }));
+    expect(config.source.container).toBe('alpha');
+    expect(config.dryRun).toBe(true);
+    expect(config.selection).toEqual({
+      containers: ['alpha', 'beta'],
+      filters: { include: ['**/*.csv', 'reports/*'], exclude: ['tmp/**'], minSize: 1024, maxSize: 10485760 },
+      mirror: true,
+      maxDeletes: 50,
+      writing: { storageClass: 'STANDARD_IA', tierMap: { Hot: 'STANDARD', Cool: 'GLACIER_IR' } },
+      archive: 'rehydrate',
+    });
+    expect(parseSecret(secret({ container: '*' })).selection?.containers).toBe('all');
+  });
+
+  it.each([
+    [{ storageclass: 'COLD' }, 'the secret key "storageclass" is "COLD", a class S3 does not know: use one of STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR'],
+    [{ tiermap: 'Warm=STANDARD' }, 'the secret key "tiermap" names the tier "Warm": Azure\'s tiers are Hot, Cool, Cold, Archive'],
+    [{ minsize: 'ten' }, 'the secret key "minsize" is "ten": give bytes, or a size with K, M, G or T (1024-based), like 10M'],
+    [{ archive: 'thaw' }, 'the secret key "archive" is "thaw": use "skip" (report archived blobs) or "rehydrate" (start their rehydration, copy them on a later run)'],
+    [{ mirror: 'sometimes' }, 'the secret key "mirror" is "sometimes", which is neither on nor off: set it to "True" or "False"'],
+    [{ container: 'abc,Bad_Name' }, 'the secret key "container" is "Bad_Name", not a valid container name: use 3-63 lowercase letters, digits and single hyphens'],
+  ])('refuses %j in one line naming the key', (extra, message) => {
+    expect(refusal(secret(extra))).toBe(message);
   });
 
   it('matches keys whatever their case, underscores or hyphens', () => {
@@ -112,14 +143,14 @@ describe('parseSecret', () => {
     ['clientid', 'the secret has no "clientid": add it, set to the application (client) id of the service principal, a GUID'],
     ['clientsecret', 'the secret has no "clientsecret": add it, set to the value of one of the service principal\'s client secrets'],
     ['storageaccount', 'the secret has no "storageaccount": add it, set to the storage account\'s name (3-24 lowercase letters and digits)'],
-    ['container', 'the secret has no "container": add it, set to the container\'s name (3-63 lowercase letters, digits and hyphens)'],
+    ['container', 'the secret has no "container": add it, set to the container\'s name (3-63 lowercase letters, digits and hyphens), a list of them, or "*" for every container'],
   ])('names the missing key %s and what to put in it', (key, message) => {
     expect(refusal(secret({}, [key]))).toBe(message);
   });
 
   it('refuses a value of the wrong type, naming the key as written', () => {
     expect(refusal(secret({ Container: 123 }, ['container']))).toBe(
-      'the secret key "Container" must be a string (the container\'s name (3-63 lowercase letters, digits and hyphens)), not a number: put it in quotes',
+      'the secret key "Container" is 123: give a name, a list of names, or names separated by commas',
     );
   });
 

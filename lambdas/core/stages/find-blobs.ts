@@ -19,7 +19,7 @@ const SETTLED_UNIT_BLOBS = 100;
 
 export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<ListingTotals | undefined> {
   // A duplicate delivery of this listing step, while the first works or after it finished, does nothing.
-  const claim = await ctx.ledger.claimListing(ctx.runId, message.invocation, ctx.remainingMs() + 60_000);
+  const claim = await ctx.ledger.claimListing(ctx.runId, ctx.settings.container, message.invocation, ctx.remainingMs() + 60_000);
   if (claim === undefined) {
     ctx.log.info('listing step already taken by another delivery; nothing to do', { invocation: message.invocation });
     return undefined;
@@ -33,7 +33,7 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   do {
     const page = await ctx.source.listPage(continuation, ctx.tuning.listPageSize);
     totals.listed += page.blobs.length;
-    const routes = await routePage(ctx, page.blobs, afterKey, totals, `${message.invocation}.${pages}`);
+    const routes = await routePage(ctx, page.blobs, afterKey, totals, `${ctx.settings.container}.${message.invocation}.${pages}`);
     // Units exist before their messages go out, so an outcome always finds its unit.
     await ctx.ledger.addUnits(ctx.runId, routes.units);
     for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
@@ -50,7 +50,7 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   } else {
     totals.done = true;
   }
-  await ctx.ledger.listed(ctx.runId, message.invocation, claim, totals);
+  await ctx.ledger.listed(ctx.runId, ctx.settings.container, message.invocation, claim, totals);
   ctx.log.info(totals.done ? 'listing finished' : 'listing continues in the next invocation', {
     pages, invocation: message.invocation, ...totals,
   });

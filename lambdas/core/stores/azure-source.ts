@@ -88,6 +88,26 @@ export function blobServiceClient(config: SourceConfig, options: AzureSourceOpti
   return new BlobServiceClient(endpoint, credential, pipeline);
 }
 
+/**
+ * Every container of the account but the system ones (`$logs`, `$web`, `$root`...), for `--all-containers`
+ * and a secret's `"container": "*"`. Listing containers is an account-level permission.
+ */
+export async function listContainers(config: SourceConfig, options: AzureSourceOptions = {}): Promise<string[]> {
+  const service = blobServiceClient(config, options);
+  const names: string[] = [];
+  try {
+    for await (const item of service.listContainers()) if (!item.name.startsWith('$')) names.push(item.name);
+  } catch (error) {
+    if (statusOf(error) === 403) {
+      throw new ConfigError(
+        `Azure refused to list the containers of storage account "${config.account}" (${httpCode(error)}): every container takes "Storage Blob Data Reader" on the whole account (or name the containers)`,
+      );
+    }
+    throw explainAccessError(error, `storage account "${config.account}"`, undefined);
+  }
+  return names.sort();
+}
+
 export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
   const service = blobServiceClient(config, options);
   const container = service.getContainerClient(config.container);
