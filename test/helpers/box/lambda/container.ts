@@ -46,6 +46,7 @@ export class Container {
   private requestId: string | undefined;
   private settle: ((reply: Extract<ChildReply, { type: 'result' }> | { exited: string }) => void) | undefined;
   private exited: string | undefined;
+  private killed = false;
 
   private constructor(
     private readonly spec: FunctionSpec,
@@ -62,8 +63,9 @@ export class Container {
     });
   }
 
+  /** Neither exited nor killed (a killed process may not have exited yet). */
   get alive(): boolean {
-    return this.exited === undefined;
+    return this.exited === undefined && !this.killed;
   }
 
   /** Start the process and load the handler; an init failure kills it and is returned as the function error. */
@@ -144,6 +146,7 @@ export class Container {
   }
 
   kill(): void {
+    this.killed = true;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 

@@ -1,0 +1,160 @@
+/**
+ * The box itself, on a small hand-written assembly (no synth): what it creates,
+ * ignores and skips, and whether its Lambda behaves as Lambda does: the bundle
+ * with its layer and only its own environment, warm containers, timeouts that
+ * kill, asynchronous retries and the on-failure destination's record, and SQS
+ * batches with partial failures, redelivery and the queue's redrive.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { startBox, type Box } from '../helpers/box/index';
+import { FIXTURE, writeFixtureAssembly } from '../helpers/box/fixture';
+
+const TIMEOUT_SECONDS = 1;
+
+describe('the box runs a template as AWS would', () => {
+  let box: Box;
+  let dir: string;
+  const fn = FIXTURE.functionName;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'azs3copy-box-fixture-'));
+    process.env.BOX_PARENT_ONLY = 'the parent process has this; a function must not';
+    box = await startBox({ assemblyDir: writeFixtureAssembly(dir), functionTimeoutSeconds: TIMEOUT_SECONDS, asyncRetryDelaysMs: [50, 50] });
+  }, 60_000);
+
+  afterAll(async () => {
+    delete process.env.BOX_PARENT_ONLY;
+    await box?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates what the template declares, ignores what has no local meaning, and lists what it skipped', async () => {
+    const status = Object.fromEntries(box.resources.map((r) => [r.logicalId, r.status]));
+    expect(status).toMatchObject({
+      Role: 'created', Work: 'created', Topic: 'created', Table: 'created', Secret: 'created',
+      Function: 'emulated', Layer: 'emulated', Subscription: 'emulated', Mapping: 'emulated', InvokeConfig: 'emulated',
+      Alarm: 'ignored', Custom: 'skipped', ProdOnly: 'skipped',
+    });
+    expect(box.resource('Custom').note).toMatch(/no emulation of Custom::Thing/);
+    expect(box.resource('ProdOnly').note).toMatch(/condition IsProd is false/);
+    expect(box.report()).toMatch(/output Custom not resolved: .*Custom::Thing skipped/);
+    expect(box.outputs.Queue).toBe(box.resource('fixture-work').ref);
+
+    const work = await box.sqs().send(new GetQueueAttributesCommand({ QueueUrl: box.outputs.Queue, AttributeNames: ['All'] }));
+    expect(work.Attributes).toMatchObject({ VisibilityTimeout: '1' });
+    expect(JSON.parse(work.Attributes!.RedrivePolicy!)).toEqual({ deadLetterTargetArn: box.resource('WorkDlq').attrs.Arn, maxReceiveCount: 2 });
+    const ttl = await box.dynamodb().send(new DescribeTimeToLiveCommand({ TableName: box.resource('Table').ref }));
+    expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: 'expires', TimeToLiveStatus: 'ENABLED' });
+    const secret = await box.secrets().send(new GetSecretValueCommand({ SecretId: box.outputs.SecretArn }));
+    expect(JSON.parse(secret.SecretString!)).toEqual({ user: 'box', password: expect.stringMatching(/^[A-Za-z0-9]{16}$/) });
+  });
+
+  it('runs the bundle with its layer, the template\'s environment resolved, what Lambda sets, and nothing of the parent\'s', async () => {
+    const answer = await box.invoke(fn, { action: 'hello' });
+    const payload = answer.Payload as { greeting: string; env: Record<string, string>; remainingMs: number; requestId: string; functionName: string };
+    expect(answer.FunctionError).toBeUndefined();
+    expect(payload.greeting).toBe('hello from the layer');
+    expect(payload.env).toMatchObject({
+      TOPIC: box.resource(FIXTURE.topicName).ref,
+      WHERE: 'eu-west-1/123456789012/fixture-work/${Literal}',
+      SECOND: 'b',
+      TABLE: box.resource('Table').ref,
+      MODE: 'not-test',
+      AWS_REGION: 'eu-west-1',
+      AWS_LAMBDA_FUNCTION_NAME: fn,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+      AWS_ENDPOINT_URL: box.endpoint,
+      AWS_ACCESS_KEY_ID: box.configOf(fn).credentials.accessKeyId,
+    });
+    expect(payload.env.BOX_PARENT_ONLY).toBeUndefined();
+    expect(payload.env.AWS_ACCESS_KEY_ID).not.toBe(box.admin.credentials.accessKeyId);
+    expect(payload).toMatchObject({ requestId: answer.requestId, functionName: fn });
+    expect(payload.remainingMs).toBeGreaterThan(0);
+    expect(payload.remainingMs).toBeLessThanOrEqual(TIMEOUT_SECONDS * 1000);
+  });
+
+  it('keeps a container warm, kills one that runs past the timeout, and starts the next one cold', async () => {
+    const before = box.stats()[fn];
+    const warm = await box.invoke(fn, { action: 'hello' });
+    expect((warm.Payload as { invocations: number }).invocations).toBeGreaterThan(1);
+    const slow = await box.invoke(fn, { action: 'sleep', ms: 5_000 });
+    expect(slow).toMatchObject({ FunctionError: 'Unhandled', timedOut: true, Payload: { errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds' } });
+    expect(slow.durationMs).toBeLessThan(2_500);
+    const after = await box.invoke(fn, { action: 'hello' });
+    expect((after.Payload as { invocations: number }).invocations).toBe(1);
+    const stats = box.stats()[fn];
+    expect(stats.timeouts - before.timeouts).toBe(1);
+    expect(stats.coldStarts - before.coldStarts).toBe(1);
+    expect(box.logText(fn)).toMatch(/Task timed out after 1\.00 seconds/);
+  });
+
+  it('answers a thrown error as a function error, and ends a container on an uncaught exception', async () => {
+    expect(await box.invoke(fn, { action: 'throw' })).toMatchObject({ FunctionError: 'Unhandled', Payload: { errorType: 'TypeError', errorMessage: 'asked to throw' } });
+    const crashed = await box.invoke(fn, { action: 'crash' });
+    expect(crashed).toMatchObject({ FunctionError: 'Unhandled', Payload: { errorType: 'Runtime.UncaughtException', errorMessage: 'thrown outside the handler' } });
+    expect((await box.invoke(fn, { action: 'hello' })).Payload).toMatchObject({ invocations: 1 });
+  });
+
+  it('delivers an SNS notification as an asynchronous invocation, retries it twice, then sends Lambda\'s record to the on-failure destination', async () => {
+    const before = box.stats()[fn].invocations;
+    const topicArn = box.resource(FIXTURE.topicName).ref!;
+    await box.sns().send(new PublishCommand({ TopicArn: topicArn, Message: 'fail' }));
+    await box.idle({ timeoutMs: 20_000 });
+    expect(box.stats()[fn].invocations - before).toBe(3);
+    const { Messages = [] } = await box.sqs().send(new ReceiveMessageCommand({ QueueUrl: box.resource('Failed').ref, MaxNumberOfMessages: 10 }));
+    expect(Messages).toHaveLength(1);
+    expect(JSON.parse(Messages[0].Body!)).toMatchObject({
+      version: '1.0',
+      requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3, functionArn: `${box.resource(fn).attrs.Arn}:$LATEST` },
+      requestPayload: { Records: [{ EventSource: 'aws:sns', EventSubscriptionArn: box.resource('Subscription').ref, Sns: { Message: 'fail', TopicArn: topicArn, Type: 'Notification' } }] },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: { errorType: 'Error', errorMessage: 'the notification says fail' },
+    });
+  });
+
+  it('feeds SQS batches, at most MaximumConcurrency at once, deletes what succeeded and lets the queue dead-letter what kept failing', async () => {
+    const queueUrl = box.outputs.Queue;
+    const bodies = ['ok-1', 'ok-2', 'fail-once-and-again', 'ok-3', 'ok-4', 'ok-5', 'ok-6', 'ok-7', 'ok-8', 'ok-9', 'ok-10', 'ok-11'];
+    for (let i = 0; i < bodies.length; i += 10) {
+      const chunk = bodies.slice(i, i + 10);
+      await box.sqs().send(new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((MessageBody, j) => ({ Id: String(j), MessageBody, MessageAttributes: { origin: { DataType: 'String', StringValue: 'test' } } })),
+      }));
+    }
+    await box.idle({ timeoutMs: 30_000 });
+    expect(box.stats()[fn].peakConcurrency).toBe(2);
+    const seen = box.logs(fn).filter((l) => l.text.startsWith('{"sqsEvent"')).flatMap((l) => (JSON.parse(l.text) as { sqsEvent: { Records: any[] } }).sqsEvent.Records);
+    const failing = seen.filter((r) => r.body === 'fail-once-and-again');
+    expect(failing.map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
+    expect(seen.filter((r) => r.body.startsWith('ok-'))).toHaveLength(11);
+    expect(seen[0]).toEqual({
+      messageId: expect.any(String),
+      receiptHandle: expect.any(String),
+      body: expect.any(String),
+      attributes: expect.objectContaining({ ApproximateReceiveCount: expect.any(String), SentTimestamp: expect.any(String), SenderId: expect.any(String) }),
+      messageAttributes: { origin: { stringValue: 'test', stringListValues: [], binaryListValues: [], dataType: 'String' } },
+      md5OfBody: expect.stringMatching(/^[0-9a-f]{32}$/),
+      md5OfMessageAttributes: expect.stringMatching(/^[0-9a-f]{32}$/),
+      eventSource: 'aws:sqs',
+      eventSourceARN: box.resource('fixture-work').attrs.Arn,
+      awsRegion: 'eu-west-1',
+    });
+    const dead = await box.sqs().send(new ReceiveMessageCommand({ QueueUrl: box.resource('fixture-work-dlq').ref, MaxNumberOfMessages: 10 }));
+    expect(dead.Messages?.map((m) => m.Body)).toEqual(['fail-once-and-again']);
+  });
+
+  it('polls with the function\'s own role: a mapping its role may not read is AccessDenied, reported by the box', () => {
+    expect(box.problems.filter((p) => p.includes(FIXTURE.ungrantedFunctionName))).toEqual([
+      expect.stringMatching(/cannot receive from .*fixture-untouched: AccessDenied: .*not authorized to perform: sqs:ReceiveMessage/),
+    ]);
+    expect(box.denials.some((d) => d.action === 'sqs:ReceiveMessage' && d.resource.endsWith(':fixture-untouched'))).toBe(true);
+  });
+});
