@@ -34,7 +34,14 @@ const DEMO: BlobSpec[] = [
 ];
 
 async function main() {
-  const { values } = parseArgs({ options: { prefix: { type: 'string', default: 'box' }, echo: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      prefix: { type: 'string', default: 'box' },
+      echo: { type: 'boolean', default: false },
+      // Deliver this share (0-1) of SNS notifications twice, as SNS and Lambda may.
+      duplicates: { type: 'string', default: '0' },
+    },
+  });
   const prefix = values.prefix!;
   let azurite: AzuriteEmulator | undefined;
   let box: Box | undefined;
@@ -46,6 +53,7 @@ async function main() {
         context: { prefix, largeBlobBytes: 8 * MiB, partBytes: 5 * MiB, schedule: 'off' },
         functionTimeoutSeconds: 60,
         asyncRetryDelaysMs: [2_000, 4_000],
+        duplicateRate: Number(values.duplicates),
         echo: values.echo,
       }),
     ]);

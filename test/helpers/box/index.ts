@@ -25,7 +25,7 @@ import { buildSync } from 'esbuild';
 import { readAssembly, synthesizeAssembly, type StackAssembly } from './assembly';
 import { awsJsonCall } from './aws-json';
 import { BOOTSTRAP_REQUESTS, bootstrapAdmin, type AwsConfig } from './iam';
-import type { FunctionStats, LogLine } from './lambda/function';
+import type { FunctionStats, InvocationRecord, LogLine } from './lambda/function';
 import { LambdaService } from './lambda/service';
 import { startIamMoto, type Denial, type IamMoto } from './moto';
 import { deploy, type BoxResource } from './provision';
@@ -34,7 +34,7 @@ import type { AdminClients } from './resources/types';
 import { waitForIdle, type IdleOptions } from './idle';
 import { formatLogs, formatReport } from './report';
 
-export type { BoxResource, Denial, FunctionStats, LogLine };
+export type { BoxResource, Denial, FunctionStats, InvocationRecord, LogLine };
 
 export interface BoxOptions {
   /** CDK context for the synth (prefix, largeBlobBytes, partBytes, bucketName...). */
@@ -47,6 +47,8 @@ export interface BoxOptions {
   readonly asyncRetryDelaysMs?: readonly number[];
   /** Every queue's visibility timeout in seconds, in place of the template's. @default - the template's */
   readonly visibilityTimeoutSeconds?: number;
+  /** Share (0-1) of SNS notifications delivered to a function twice, as at-least-once delivery may. @default 0 */
+  readonly duplicateRate?: number;
   /** Containers of one function at once, at most (and never above its reserved concurrency). @default 4 */
   readonly maxConcurrencyPerFunction?: number;
   /** Write each function log line as it comes: true for stderr, or a function. @default $BOX_ECHO set */
@@ -102,6 +104,8 @@ export interface Box {
   /** Resolves when every polled queue is empty, nothing runs and nothing waits for a retry. */
   idle(options?: IdleOptions): Promise<void>;
   stats(): Record<string, FunctionStats>;
+  /** Every invocation so far (of one function), with its event and outcome, in the order they ended. */
+  invocations(functionName?: string): InvocationRecord[];
   logs(functionName?: string): LogLine[];
   /** The log lines as text (the last `last` of them), for a failing test's message. */
   logText(functionName?: string, last?: number): string;
@@ -176,6 +180,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
         functionTimeoutSeconds: options.functionTimeoutSeconds,
         asyncRetryDelaysMs: options.asyncRetryDelaysMs,
         maxConcurrencyPerFunction: options.maxConcurrencyPerFunction ?? 4,
+        duplicateRate: options.duplicateRate,
         echo,
       },
     );
@@ -249,6 +254,7 @@ function makeBox({ assembly, moto, admin, clients, lambda, resources, outputs, t
     },
     idle: (idleOptions) => waitForIdle(lambda, clients.sqs, idleOptions, () => box.report()),
     stats: () => Object.fromEntries([...lambda.functions].map(([name, f]) => [name, { ...f.stats }])),
+    invocations: (functionName) => lambda.history.filter((i) => !functionName || i.functionName === functionName),
     logs: (functionName) => lambda.logs.filter((l) => !functionName || l.functionName === functionName),
     logText: (functionName, last) => formatLogs(box.logs(functionName), last),
     denials: moto.denials,

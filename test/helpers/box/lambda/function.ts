@@ -35,6 +35,13 @@ export interface Invocation extends RunResult {
   durationMs: number;
 }
 
+/** One invocation as the box saw it: the event it got and how it ended. */
+export interface InvocationRecord extends Invocation {
+  functionName: string;
+  event: unknown;
+  at: Date;
+}
+
 export class LambdaFunction {
   readonly stats: FunctionStats = { invocations: 0, failures: 0, timeouts: 0, coldStarts: 0, longestMs: 0, totalMs: 0, peakConcurrency: 0 };
   readonly concurrency: number;
@@ -48,6 +55,7 @@ export class LambdaFunction {
     readonly spec: FunctionSpec,
     private readonly runtimeFile: string,
     private readonly logs: LogLine[],
+    private readonly history: InvocationRecord[],
     boxCap: number,
     private readonly echo?: (line: LogLine) => void,
   ) {
@@ -69,7 +77,10 @@ export class LambdaFunction {
     if (this.stopped) throw new Error(`the box is stopped; ${this.spec.name} cannot run`);
     await this.acquire();
     try {
-      return await this.runOnce(event, requestId);
+      const at = new Date();
+      const outcome = await this.runOnce(event, requestId);
+      this.history.push({ ...outcome, functionName: this.spec.name, event, at });
+      return outcome;
     } finally {
       this.release();
     }

@@ -11,7 +11,7 @@ import type { AwsConfig } from '../iam';
 import type { BoxResource } from '../provision';
 import type { LambdaPlan } from '../resources/types';
 import { AsyncInvoker, DEFAULT_ASYNC_CONFIG, type Deliver } from './async';
-import { LambdaFunction, type LogLine } from './function';
+import { LambdaFunction, type InvocationRecord, type LogLine } from './function';
 import { SnsToLambda, SqsEventSource } from './sources';
 import { lambdaEnvironment, prepareTaskRoot } from './task-root';
 
@@ -22,6 +22,8 @@ export interface LambdaServiceOptions {
   asyncRetryDelaysMs?: readonly number[];
   /** At most this many containers of one function at once (this machine's cap, below reserved concurrency). */
   maxConcurrencyPerFunction: number;
+  /** Share of SNS notifications to a function delivered twice. @default 0 */
+  duplicateRate?: number;
   echo?: (line: LogLine) => void;
 }
 
@@ -40,6 +42,7 @@ export class LambdaService {
   readonly invokers = new Map<string, AsyncInvoker>();
   readonly sources: (SqsEventSource | SnsToLambda)[] = [];
   readonly logs: LogLine[] = [];
+  readonly history: InvocationRecord[] = [];
   readonly problems: string[] = [];
   readonly notes: string[] = [];
   private readonly byArn = new Map<string, LambdaFunction>();
@@ -55,7 +58,8 @@ export class LambdaService {
     for (const m of plan.mappings) this.addMapping(m);
     for (const s of plan.snsLambda) {
       const fn = this.get(s.functionArn);
-      this.sources.push(new SnsToLambda(s, this.invokers.get(fn.spec.name)!, this.adminSqs(), (t) => this.problem(t)));
+      const spec = { ...s, duplicateRate: options.duplicateRate };
+      this.sources.push(new SnsToLambda(spec, this.invokers.get(fn.spec.name)!, this.adminSqs(), (t) => this.problem(t)));
     }
   }
 
@@ -126,6 +130,7 @@ export class LambdaService {
       { logicalId: f.logicalId, name: f.name, arn: f.arn, handler, runtime: String(f.props.Runtime), taskRoot, environment, timeoutMs: timeoutSeconds * 1000, memoryMiB, reservedConcurrency: reserved, logGroupName },
       runtimeFile,
       this.logs,
+      this.history,
       this.options.maxConcurrencyPerFunction,
       this.options.echo,
     );

@@ -21,7 +21,8 @@ type Problem = (text: string) => void;
 /** A receive loop on one queue that can be stopped mid-poll. */
 abstract class QueueReader {
   protected stopped = false;
-  private readonly abort = new AbortController();
+  /** One controller per receive in flight (the SDK leaves a listener on a signal it was given). */
+  private readonly polls = new Set<AbortController>();
   private lastError = '';
   private loop: Promise<void> | undefined;
 
@@ -45,11 +46,13 @@ abstract class QueueReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.abort.abort();
+    for (const poll of this.polls) poll.abort();
     await this.loop?.catch(() => undefined);
   }
 
   protected async receive(max: number, waitSeconds: number): Promise<Message[]> {
+    const poll = new AbortController();
+    this.polls.add(poll);
     try {
       const out = await this.sqs.send(
         new ReceiveMessageCommand({
@@ -59,7 +62,7 @@ abstract class QueueReader {
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
         }),
-        { abortSignal: this.abort.signal },
+        { abortSignal: poll.signal },
       );
       this.lastError = '';
       return out.Messages ?? [];
@@ -68,6 +71,8 @@ abstract class QueueReader {
       this.report(`${this.label} cannot receive from ${this.queueUrl}: ${(error as Error).name}: ${(error as Error).message}`);
       await new Promise((r) => setTimeout(r, 1000));
       return [];
+    } finally {
+      this.polls.delete(poll);
     }
   }
 
@@ -164,6 +169,8 @@ export interface SnsLambdaSpec {
   topicArn: string;
   subscriptionArn: string;
   tapQueueUrl: string;
+  /** Share of notifications delivered twice, as SNS and Lambda may (at least once). @default 0 */
+  duplicateRate?: number;
 }
 
 export class SnsToLambda extends QueueReader {
@@ -187,7 +194,11 @@ export class SnsToLambda extends QueueReader {
     if (messages.length === 0) return;
     this.holding = true;
     try {
-      for (const message of messages) this.invoker.enqueue(snsEvent(JSON.parse(message.Body!) as SnsEnvelope, this.spec.subscriptionArn));
+      for (const message of messages) {
+        const event = snsEvent(JSON.parse(message.Body!) as SnsEnvelope, this.spec.subscriptionArn);
+        this.invoker.enqueue(event);
+        if (Math.random() < (this.spec.duplicateRate ?? 0)) this.invoker.enqueue(event);
+      }
       await this.delete(messages);
     } finally {
       this.holding = false;
