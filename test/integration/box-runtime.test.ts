@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand } from '@aws-sdk/client-sns';
+import { PublishBatchCommand, PublishCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { startBox, type Box } from '../helpers/box/index';
 import { FIXTURE, writeFixtureAssembly } from '../helpers/box/fixture';
@@ -149,6 +149,21 @@ describe('the box runs a template as AWS would', () => {
     });
     const dead = await box.sqs().send(new ReceiveMessageCommand({ QueueUrl: box.resource('fixture-work-dlq').ref, MaxNumberOfMessages: 10 }));
     expect(dead.Messages?.map((m) => m.Body)).toEqual(['fail-once-and-again']);
+  });
+
+  it('delivers SNS to SQS (raw) through moto, and the mapping gathers what arrives within its batching window into one batch', async () => {
+    const before = box.invocations(fn).length;
+    await box.sns().send(new PublishBatchCommand({
+      TopicArn: box.resource(FIXTURE.stageTopicName).ref,
+      PublishBatchRequestEntries: ['one', 'two', 'three'].map((Message) => ({ Id: Message, Message: `ok-${Message}` })),
+    }));
+    await box.idle({ timeoutMs: 20_000 });
+    const batches = box.invocations(fn).slice(before).map((i) => (i.event as { Records: { body: string; eventSourceARN: string }[] }).Records);
+    expect(batches).toEqual([[
+      expect.objectContaining({ body: 'ok-one', eventSourceARN: box.resource('fixture-stage').attrs.Arn }),
+      expect.objectContaining({ body: 'ok-two' }),
+      expect.objectContaining({ body: 'ok-three' }),
+    ]]);
   });
 
   it('polls with the function\'s own role: a mapping its role may not read is AccessDenied, reported by the box', () => {

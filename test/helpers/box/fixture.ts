@@ -13,6 +13,7 @@ export const FIXTURE = {
   functionName: 'box-fixture',
   ungrantedFunctionName: 'box-fixture-ungranted',
   topicName: 'fixture-events',
+  stageTopicName: 'fixture-to-stage',
   timeoutSeconds: 3,
 } as const;
 
@@ -85,7 +86,9 @@ export const FIXTURE_TEMPLATE = {
         Roles: [{ Ref: 'Role' }],
         PolicyDocument: {
           Version: '2012-10-17',
-          Statement: [allow(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], { 'Fn::GetAtt': ['Work', 'Arn'] })],
+          Statement: [
+            allow(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], [{ 'Fn::GetAtt': ['Work', 'Arn'] }, { 'Fn::GetAtt': ['StageQueue', 'Arn'] }]),
+          ],
         },
       },
     },
@@ -138,6 +141,36 @@ export const FIXTURE_TEMPLATE = {
     },
     Untouched: { Type: 'AWS::SQS::Queue', Properties: { QueueName: 'fixture-untouched' } },
     Topic: { Type: 'AWS::SNS::Topic', Properties: { TopicName: FIXTURE.topicName } },
+    // The SNS -> SQS -> Lambda shape: moto delivers to the queue, the mapping feeds the function.
+    StageTopic: { Type: 'AWS::SNS::Topic', Properties: { TopicName: FIXTURE.stageTopicName } },
+    StageQueue: { Type: 'AWS::SQS::Queue', Properties: { QueueName: 'fixture-stage', VisibilityTimeout: 5 } },
+    StageQueuePolicy: {
+      Type: 'AWS::SQS::QueuePolicy',
+      Properties: {
+        Queues: [{ Ref: 'StageQueue' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{
+            Effect: 'Allow', Principal: { Service: 'sns.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['StageQueue', 'Arn'] },
+            Condition: { ArnEquals: { 'aws:SourceArn': { Ref: 'StageTopic' } } },
+          }],
+        },
+      },
+    },
+    StageSubscription: {
+      Type: 'AWS::SNS::Subscription',
+      Properties: { Protocol: 'sqs', TopicArn: { Ref: 'StageTopic' }, Endpoint: { 'Fn::GetAtt': ['StageQueue', 'Arn'] }, RawMessageDelivery: true },
+    },
+    StageMapping: {
+      Type: 'AWS::Lambda::EventSourceMapping',
+      Properties: {
+        EventSourceArn: { 'Fn::GetAtt': ['StageQueue', 'Arn'] },
+        FunctionName: { Ref: 'Function' },
+        BatchSize: 10,
+        MaximumBatchingWindowInSeconds: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      },
+    },
     Subscription: {
       Type: 'AWS::SNS::Subscription',
       Properties: { Protocol: 'lambda', TopicArn: { Ref: 'Topic' }, Endpoint: { 'Fn::GetAtt': ['Function', 'Arn'] } },
