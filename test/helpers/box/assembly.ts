@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
+import { stop as stopEsbuild } from 'esbuild';
 import { PROJECT_ROOT } from '../../../lib/bundling';
 import { synthesize } from '../../infra/synth';
 
@@ -28,6 +29,8 @@ interface AssetsManifest {
 /** Synthesize the stack with `context` into `outdir` and read it back. */
 export function synthesizeAssembly(context: Record<string, unknown>, outdir: string): StackAssembly {
   withFastSynth(join(outdir, '..', 'npx-shortcut'), () => synthesize(context, { bundle: true, outdir }));
+  // The layers' buildSync leaves esbuild's service process running; nothing else needs it now (it restarts if asked).
+  void stopEsbuild();
   return readAssembly(outdir);
 }
 

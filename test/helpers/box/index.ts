@@ -11,7 +11,7 @@
  *   ... box.s3() ... box.stats() ... box.logText() ...
  *   await box.stop();
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { buildSync } from 'esbuild';
+import ts from 'typescript';
 import { readAssembly, synthesizeAssembly, type StackAssembly } from './assembly';
 import { awsJsonCall } from './aws-json';
 import { BOOTSTRAP_REQUESTS, bootstrapAdmin, type AwsConfig } from './iam';
@@ -122,9 +122,13 @@ export interface Box {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
+/** The container's runtime as plain JavaScript (TypeScript's transpiler: no esbuild service left running). */
 function buildRuntime(dir: string): string {
   const outfile = join(dir, 'runtime', 'bootstrap.mjs');
-  buildSync({ entryPoints: [join(HERE, 'lambda', 'runtime.ts')], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+  const source = readFileSync(join(HERE, 'lambda', 'runtime.ts'), 'utf8');
+  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false } });
+  mkdirSync(dirname(outfile), { recursive: true });
+  writeFileSync(outfile, outputText);
   return outfile;
 }
 
