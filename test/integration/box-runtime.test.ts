@@ -48,7 +48,7 @@ describe('the box runs a template as AWS would', () => {
     expect(box.outputs.Queue).toBe(box.resource('fixture-work').ref);
 
     const work = await box.sqs().send(new GetQueueAttributesCommand({ QueueUrl: box.outputs.Queue, AttributeNames: ['All'] }));
-    expect(work.Attributes).toMatchObject({ VisibilityTimeout: '1' });
+    expect(work.Attributes).toMatchObject({ VisibilityTimeout: '2' });
     expect(JSON.parse(work.Attributes!.RedrivePolicy!)).toEqual({ deadLetterTargetArn: box.resource('WorkDlq').attrs.Arn, maxReceiveCount: 2 });
     const ttl = await box.dynamodb().send(new DescribeTimeToLiveCommand({ TableName: box.resource('Table').ref }));
     expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: 'expires', TimeToLiveStatus: 'ENABLED' });
@@ -132,9 +132,10 @@ describe('the box runs a template as AWS would', () => {
     await box.idle({ timeoutMs: 30_000 });
     expect(box.stats()[fn].peakConcurrency).toBe(2);
     const seen = box.logs(fn).filter((l) => l.text.startsWith('{"sqsEvent"')).flatMap((l) => (JSON.parse(l.text) as { sqsEvent: { Records: any[] } }).sqsEvent.Records);
-    const failing = seen.filter((r) => r.body === 'fail-once-and-again');
-    expect(failing.map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
-    expect(seen.filter((r) => r.body.startsWith('ok-'))).toHaveLength(11);
+    // At least once: on a loaded machine a batch may outlive the visibility timeout and come again; count distinct messages.
+    const failing = new Set(seen.filter((r) => r.body === 'fail-once-and-again').map((r) => r.attributes.ApproximateReceiveCount));
+    expect([...failing].sort()).toEqual(['1', '2']);
+    expect(new Set(seen.filter((r) => r.body.startsWith('ok-')).map((r) => r.messageId)).size).toBe(11);
     expect(seen[0]).toEqual({
       messageId: expect.any(String),
       receiptHandle: expect.any(String),

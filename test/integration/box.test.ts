@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GetObjectTaggingCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { ContainerClient } from '@azure/storage-blob';
 import { SOURCE_META } from '../../lambdas/core/attributes';
@@ -74,7 +74,7 @@ describe('the pipeline in a box: the deployed functions copy a container under t
       startBox({
         context: { prefix: PREFIX, largeBlobBytes: LARGE, partBytes: PART, schedule: 'off' },
         functionTimeoutSeconds: 60,
-        asyncRetryDelaysMs: [1_000, 2_000],
+        asyncRetryDelaysMs: [300, 600],
       }),
       seeded,
     ]);
@@ -125,11 +125,11 @@ describe('the pipeline in a box: the deployed functions copy a container under t
     expect(tags.TagSet).toEqual([{ Key: 'project', Value: 'migration' }]);
   });
 
-  it('leaves no upload open, no state, nothing dead-lettered; no invocation failed and nothing was denied', async () => {
+  it('leaves no upload open, no state, no message in any queue; no invocation failed and nothing was denied', async () => {
     await expectNothingLeftOver(client, bucket);
-    const deadLetters = box.resources.filter((r) => r.type === 'AWS::SQS::Queue' && /-(failed|undelivered)$/.test(r.name ?? ''));
-    expect(deadLetters).toHaveLength(11);
-    for (const queue of deadLetters) {
+    const queues = box.resources.filter((r) => r.type === 'AWS::SQS::Queue');
+    expect(queues.length).toBeGreaterThan(0);
+    for (const queue of queues) {
       const { Attributes } = await box.sqs().send(new GetQueueAttributesCommand({ QueueUrl: queue.ref, AttributeNames: ['ApproximateNumberOfMessages'] }));
       expect(Attributes?.ApproximateNumberOfMessages, queue.name).toBe('0');
     }
@@ -142,41 +142,41 @@ describe('the pipeline in a box: the deployed functions copy a container under t
   });
 
   describe('a late duplicate delivery (SNS and Lambda deliver at least once)', () => {
+    const parter = `${PREFIX}-lambda05-parter`;
     let denied: { user: string; action: string; resource: string }[];
-    let outcome: { parter: { failures: number }; deadLettered: string | undefined };
+    let failures: number;
+    let lastError: string | undefined;
 
     beforeAll(async () => {
       // Deliver one of the run's part messages again, after its upload completed, as SNS may.
-      const parter = `${PREFIX}-lambda05-parter`;
       const first = box.invocations(parter).find((i) => i.ok)!;
-      const before = { denials: box.denials.length, failures: box.stats()[parter].failures };
+      const before = { denials: box.denials.length, invocations: box.invocations(parter).length };
       box.invokeAsync(parter, first.event);
       await box.idle({ timeoutMs: 30_000 });
-      denied = box.denials.slice(before.denials).map(({ user, action, resource }) => ({ user: user.split('/').pop()!, action, resource }));
-      const failed = await box.sqs().send(new ReceiveMessageCommand({ QueueUrl: box.resource(`${PREFIX}-lambda05-parter-failed`).ref, MaxNumberOfMessages: 10 }));
-      outcome = {
-        parter: { failures: box.stats()[parter].failures - before.failures },
-        deadLettered: failed.Messages?.map((m) => JSON.parse(m.Body!).responsePayload?.errorMessage).join('; '),
-      };
+      denied = box.denials.slice(before.denials).map(({ user, action, resource }) => ({ user, action, resource }));
+      const after = box.invocations(parter).slice(before.invocations);
+      failures = after.filter((i) => !i.ok).length;
+      lastError = after.at(-1)?.error?.errorMessage;
       deniedDuringRun = box.denials.length;
     }, 60_000);
 
     // Product bug (lib/stage-deployments.ts, parter): a part that meets a 5xx makes s3-sink's uploadPart ask
     // ListParts whether the upload still exists, and the parter's role has no s3:ListMultipartUploadParts. The
     // AccessDenied replaces the 5xx: the part is not retried, the invocation fails and, after Lambda's retries,
-    // lands in the parter's failed queue. moto answers a part of a completed upload with a 500 (S3 with 404
-    // NoSuchUpload), so here a late duplicate shows it; in AWS any 500 InternalError or 503 SlowDown will.
+    // is dead-lettered. moto answers a part of a completed upload with a 500 (S3 with 404 NoSuchUpload), so here
+    // a late duplicate shows it; in AWS any 500 InternalError or 503 SlowDown on UploadPart will.
     it.fails('is dropped quietly by the parter (fails until the parter may s3:ListMultipartUploadParts)', () => {
-      expect({ denied, ...outcome }).toEqual({ denied: [], parter: { failures: 0 }, deadLettered: undefined });
+      expect({ denied, failures }).toEqual({ denied: [], failures: 0 });
     });
 
     it('shows what the parter was denied', () => {
       expect(denied).toContainEqual({
-        user: expect.stringMatching(/PipelineParterRole/),
+        user: box.userArnOf(parter),
         action: 's3:ListMultipartUploadParts',
         resource: expect.stringMatching(new RegExp(`^arn:aws:s3:::${box.outputs.BucketName}/`)),
       });
-      expect(outcome.deadLettered).toMatch(/not authorized to perform: s3:ListMultipartUploadParts/);
+      expect(failures).toBeGreaterThan(0);
+      expect(lastError).toMatch(/not authorized to perform: s3:ListMultipartUploadParts/);
     });
   });
 
@@ -198,10 +198,10 @@ describe('the pipeline in a box: the deployed functions copy a container under t
         asDownload.destroy();
         asQualify.destroy();
       }
-      expect(box.denials.slice(deniedDuringRun).map((d) => [d.user.split('/').pop()!.replace(/-[A-Z0-9]{12}$/, ''), d.action, d.resource])).toEqual([
-        [`box-${PREFIX}-azs3copy-PipelineDownloadRoleF2B47396`, 's3:ListBucket', `arn:aws:s3:::${bucket}`],
-        [`box-${PREFIX}-azs3copy-PipelineDownloadRoleF2B47396`, 's3:ListAllMyBuckets', 'arn:aws:s3:::*'],
-        [`box-${PREFIX}-azs3copy-PipelineQualifyRole0BBEF39F`, 'sns:Publish', downloadTopic],
+      expect(box.denials.slice(deniedDuringRun).map((d) => [d.user, d.action, d.resource])).toEqual([
+        [box.userArnOf(`${PREFIX}-lambda03-download`), 's3:ListBucket', `arn:aws:s3:::${bucket}`],
+        [box.userArnOf(`${PREFIX}-lambda03-download`), 's3:ListAllMyBuckets', 'arn:aws:s3:::*'],
+        [box.userArnOf(`${PREFIX}-lambda01-qualify`), 'sns:Publish', downloadTopic],
       ]);
     });
 
@@ -217,7 +217,8 @@ describe('the pipeline in a box: the deployed functions copy a container under t
       const config = box.configOf(`${PREFIX}-lambda01-qualify`);
       const forged = new SQSClient({ ...config, credentials: { ...config.credentials, secretAccessKey: 'wrong' }, maxAttempts: 1 });
       try {
-        await expect(forged.send(new GetQueueAttributesCommand({ QueueUrl: box.resource(`${PREFIX}-lambda01-qualify-failed`).ref, AttributeNames: ['All'] })))
+        const queue = box.resources.find((r) => r.type === 'AWS::SQS::Queue')!;
+        await expect(forged.send(new GetQueueAttributesCommand({ QueueUrl: queue.ref, AttributeNames: ['All'] })))
           .rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });
       } finally {
         forged.destroy();

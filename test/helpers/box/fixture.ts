@@ -135,7 +135,7 @@ export const FIXTURE_TEMPLATE = {
       Type: 'AWS::SQS::Queue',
       Properties: {
         QueueName: 'fixture-work',
-        VisibilityTimeout: 1,
+        VisibilityTimeout: 2,
         RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['WorkDlq', 'Arn'] }, maxReceiveCount: 2 },
       },
     },

@@ -91,6 +91,8 @@ export interface Box {
   functionNames(): string[];
   /** The endpoint, region and key of a function's role (its stand-in user). */
   configOf(functionName: string): AwsConfig;
+  /** The ARN of the IAM user standing in for a function's role (as `denials` name it). */
+  userArnOf(functionName: string): string;
   s3(): S3Client;
   sqs(): SQSClient;
   sns(): SNSClient;
@@ -231,6 +233,7 @@ function makeBox({ assembly, moto, admin, clients, lambda, resources, outputs, t
       return found;
     },
     functionNames: () => [...lambda.functions.keys()],
+    userArnOf: (functionName) => lambda.userArns.get(lambda.get(functionName).spec.name)!,
     configOf(functionName) {
       const env = lambda.get(functionName).spec.environment;
       return { endpoint: moto.endpoint, region: assembly.region, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } };

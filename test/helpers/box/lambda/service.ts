@@ -43,6 +43,8 @@ export class LambdaService {
   readonly sources: (SqsEventSource | SnsToLambda)[] = [];
   readonly logs: LogLine[] = [];
   readonly history: InvocationRecord[] = [];
+  /** The ARN of the IAM user standing in for each function's role, by function name. */
+  readonly userArns = new Map<string, string>();
   readonly problems: string[] = [];
   readonly notes: string[] = [];
   private readonly byArn = new Map<string, LambdaFunction>();
@@ -136,6 +138,7 @@ export class LambdaService {
     );
     this.functions.set(f.name, fn);
     this.byArn.set(f.arn, fn);
+    this.userArns.set(f.name, user.arn);
     const invoker = new AsyncInvoker(fn, this.deliver, this.options.asyncRetryDelaysMs ?? [60_000, 120_000], (t) => this.problem(t));
     if (f.props.DeadLetterConfig?.TargetArn) invoker.config.deadLetterTarget = String(f.props.DeadLetterConfig.TargetArn);
     this.invokers.set(f.name, invoker);
