@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PublishBatchCommand, PublishCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -165,6 +166,28 @@ describe('the box runs a template as AWS would', () => {
       expect.objectContaining({ body: 'ok-two' }),
       expect.objectContaining({ body: 'ok-three' }),
     ]]);
+  });
+
+  it('holds S3 calls to S3\'s own rules: no s3:ListBucket makes a missing key 403, tags on a PUT need s3:PutObjectTagging', async () => {
+    const Bucket = box.outputs.BucketName;
+    const asFunction = new S3Client({ ...box.configOf(fn), forcePathStyle: true });
+    try {
+      await asFunction.send(new PutObjectCommand({ Bucket, Key: 'present', Body: 'x' }));
+      await expect(asFunction.send(new HeadObjectCommand({ Bucket, Key: 'present' }))).resolves.toMatchObject({ ContentLength: 1 });
+      await expect(asFunction.send(new HeadObjectCommand({ Bucket, Key: 'absent' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(box.s3().send(new HeadObjectCommand({ Bucket, Key: 'absent' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
+      await expect(asFunction.send(new PutObjectCommand({ Bucket, Key: 'tagged', Body: 'x', Tagging: 'a=b' }))).rejects.toMatchObject({
+        name: 'AccessDenied',
+        message: expect.stringContaining('s3:PutObjectTagging'),
+      });
+    } finally {
+      asFunction.destroy();
+    }
+    const user = box.userArnOf(fn);
+    expect(box.denials.filter((d) => d.user === user && d.resource.includes(Bucket)).map((d) => [d.action, d.resource])).toEqual([
+      ['s3:ListBucket', `arn:aws:s3:::${Bucket}`],
+      ['s3:PutObjectTagging', `arn:aws:s3:::${Bucket}/tagged`],
+    ]);
   });
 
   it('polls with the function\'s own role: a mapping its role may not read is AccessDenied, reported by the box', () => {

@@ -88,6 +88,8 @@ export const FIXTURE_TEMPLATE = {
           Version: '2012-10-17',
           Statement: [
             allow(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], [{ 'Fn::GetAtt': ['Work', 'Arn'] }, { 'Fn::GetAtt': ['StageQueue', 'Arn'] }]),
+            // Objects, but neither s3:ListBucket nor s3:PutObjectTagging.
+            allow(['s3:GetObject', 's3:PutObject'], { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] }),
           ],
         },
       },
@@ -198,6 +200,7 @@ export const FIXTURE_TEMPLATE = {
       Type: 'AWS::Lambda::EventSourceMapping',
       Properties: { EventSourceArn: { 'Fn::GetAtt': ['Untouched', 'Arn'] }, FunctionName: { Ref: 'UngrantedFunction' } },
     },
+    Bucket: { Type: 'AWS::S3::Bucket', Properties: { VersioningConfiguration: { Status: 'Enabled' } } },
     Table: {
       Type: 'AWS::DynamoDB::Table',
       Properties: {
@@ -217,6 +220,7 @@ export const FIXTURE_TEMPLATE = {
   },
   Outputs: {
     Queue: { Value: { Ref: 'Work' } },
+    BucketName: { Value: { Ref: 'Bucket' } },
     SecretArn: { Value: { Ref: 'Secret' } },
     Custom: { Value: { 'Fn::GetAtt': ['Custom', 'Result'] } },
   },

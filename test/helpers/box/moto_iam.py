@@ -10,7 +10,10 @@ IAM action AWS checks (PublishBatch is sns:Publish, HeadBucket is s3:ListBucket,
 SendMessageBatch is sqs:SendMessage...), treats a statement whose Condition it
 cannot evaluate as not applying (moto denies outright), words AccessDenied as
 AWS does (action and resource), and reports every denial on stderr as one line
-`BOX-DENIED {json}` for the harness. It checks SigV4 signatures against the
+`BOX-DENIED {json}` for the harness. Two of S3's own rules are added: a
+PutObject or CreateMultipartUpload that carries tags also needs
+s3:PutObjectTagging, and a GET or HEAD of a key that does not exist is 403, not
+404, for a caller without s3:ListBucket. It checks SigV4 signatures against the
 request as sent (moto signs werkzeug's re-quoted URL, so keys with `+`, `%` or
 non-ASCII and query values with `/` fail their check). It also reuses one
 signing key for SNS envelopes (moto makes a 2048-bit RSA key per delivered
@@ -23,6 +26,7 @@ import sys
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from moto import server
+from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.core.responses import BaseResponse
@@ -128,13 +132,15 @@ access_control.IAMRequestBase.check_action_permitted = check
 
 
 def denial(self):
-    user = self._access_key.arn
-    resource = getattr(self, "_box_resource", "*")
-    sys.stderr.write("BOX-DENIED " + json.dumps({"user": user, "action": self._action, "resource": resource}) + "\n")
+    return report_denial(self._access_key.arn, self._action, getattr(self, "_box_resource", "*"), getattr(self, "_box_why", ""))
+
+
+def report_denial(user, action, resource, why=""):
+    sys.stderr.write("BOX-DENIED " + json.dumps({"user": user, "action": action, "resource": resource}) + "\n")
     sys.stderr.flush()
     return (
-        f"User: {user} is not authorized to perform: {self._action} on resource: {resource} "
-        f"because no identity-based policy allows the {self._action} action"
+        f"User: {user} is not authorized to perform: {action} on resource: {resource} "
+        f"because no identity-based policy allows the {action} action{' ' + why if why else ''}"
     )
 
 
@@ -236,9 +242,47 @@ def authenticate(self, iam_request_cls, resource="*"):
     saved = self.uri
     self.uri = urlunsplit((seen.scheme, seen.netloc, sent.path, canonical_query(sent.query), ""))
     try:
-        return _authenticate(self, iam_request_cls, resource)
+        _authenticate(self, iam_request_cls, resource)
+        if iam_request_cls is access_control.S3IAMRequest and enforcing():
+            s3_rules(self, resource)
     finally:
         self.uri = saved
+
+
+def enforcing():
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def check_also(self, action, resource, why=""):
+    """Authorize the request as if it were `action` on `resource` (its signature was checked already)."""
+    parsed = urlsplit(self.uri)
+    request = access_control.S3IAMRequest(
+        account_id=self.current_account,
+        method=self.method,
+        path=parsed.path + ("?" + parsed.query if parsed.query else ""),
+        data=self.data,
+        body=self.raw_body,
+        headers=self.headers,
+        action=action,
+    )
+    request._box_why = why
+    request.check_action_permitted(resource)
+
+
+def s3_rules(self, resource):
+    action = self.data.get("Action")
+    headers = {k.lower(): v for k, v in self.headers.items()}
+    if action == "PutObject" and headers.get("x-amz-tagging") and self.method in ("PUT", "POST"):
+        check_also(self, "PutObjectTagging", resource)
+    if action == "GetObject" and self.method in ("GET", "HEAD") and ":::" in resource and "/" in resource.split(":::", 1)[1]:
+        bucket, key = resource.split(":::", 1)[1].split("/", 1)
+        try:
+            missing = self.backend.get_object(bucket, key) is None
+        except Exception:
+            return
+        if missing:
+            why = "(the key does not exist: without s3:ListBucket S3 answers 403, not 404)"
+            check_also(self, "ListBucket", f"arn:aws:s3:::{bucket}", why)
 
 
 ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate
