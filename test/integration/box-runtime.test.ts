@@ -190,6 +190,20 @@ describe('the box runs a template as AWS would', () => {
     ]);
   });
 
+  it('refuses a mapping whose queue hides a message for less than the function may run, as CloudFormation does', async () => {
+    const bad = mkdtempSync(join(tmpdir(), 'azs3copy-box-fixture-'));
+    try {
+      const assemblyDir = writeFixtureAssembly(bad, (t) => {
+        t.Resources.Work.Properties.VisibilityTimeout = 1;
+      });
+      await expect(startBox({ assemblyDir })).rejects.toThrow(
+        /Mapping: the deployment would fail: Queue visibility timeout: 1 seconds is less than Function timeout: 2 seconds/,
+      );
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
+    }
+  });
+
   it('polls with the function\'s own role: a mapping its role may not read is AccessDenied, reported by the box', () => {
     expect(box.problems.filter((p) => p.includes(FIXTURE.ungrantedFunctionName))).toEqual([
       expect.stringMatching(/cannot receive from .*fixture-untouched: AccessDenied: .*not authorized to perform: sqs:ReceiveMessage/),

@@ -14,7 +14,7 @@ export const FIXTURE = {
   ungrantedFunctionName: 'box-fixture-ungranted',
   topicName: 'fixture-events',
   stageTopicName: 'fixture-to-stage',
-  timeoutSeconds: 3,
+  timeoutSeconds: 2,
 } as const;
 
 const HANDLER = `
@@ -137,7 +137,7 @@ export const FIXTURE_TEMPLATE = {
       Type: 'AWS::SQS::Queue',
       Properties: {
         QueueName: 'fixture-work',
-        VisibilityTimeout: 2,
+        VisibilityTimeout: 2, // at least the function's timeout, or CloudFormation refuses the mapping
         RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['WorkDlq', 'Arn'] }, maxReceiveCount: 2 },
       },
     },
@@ -226,8 +226,10 @@ export const FIXTURE_TEMPLATE = {
   },
 };
 
-/** Write the fixture's cloud assembly into `dir` (as `cdk synth` would lay it out) and return `dir`. */
-export function writeFixtureAssembly(dir: string): string {
+/** Write the fixture's cloud assembly into `dir` (as `cdk synth` would lay it out), `edit`ed, and return `dir`. */
+export function writeFixtureAssembly(dir: string, edit?: (template: typeof FIXTURE_TEMPLATE) => void): string {
+  const template = structuredClone(FIXTURE_TEMPLATE);
+  edit?.(template);
   const write = (path: string, text: string) => {
     mkdirSync(join(dir, path, '..'), { recursive: true });
     writeFileSync(join(dir, path), text);
@@ -235,7 +237,7 @@ export function writeFixtureAssembly(dir: string): string {
   write('asset.function/index.mjs', HANDLER);
   write('asset.layer/nodejs/node_modules/box-greeting/package.json', JSON.stringify({ name: 'box-greeting', type: 'module', exports: './index.mjs' }));
   write('asset.layer/nodejs/node_modules/box-greeting/index.mjs', GREETING);
-  write('fixture.template.json', JSON.stringify(FIXTURE_TEMPLATE, null, 1));
+  write('fixture.template.json', JSON.stringify(template, null, 1));
   const file = (path: string, key: string) => ({ source: { path, packaging: 'zip' }, destinations: { current: { bucketName: 'cdk-assets', objectKey: key } } });
   write('fixture.assets.json', JSON.stringify({ version: '55.0.0', files: { fn: file('asset.function', 'function.zip'), layer: file('asset.layer', 'layer.zip') } }));
   write(

@@ -68,7 +68,7 @@ export interface InvokeResult {
 
 export interface BoxTimings {
   synthMs: number;
-  /** From spawning moto until it listened (overlapping the synth). */
+  /** From spawning moto until the box saw it listen: about 2-3 s, but the synth blocks the event loop, so never less than synthMs. */
   motoMs: number;
   bootstrapMs: number;
   deployMs: number;
@@ -181,7 +181,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
       ? (line: LogLine) => process.stderr.write(`[${line.functionName}] ${line.text}\n`)
       : typeof options.echo === 'function' ? options.echo : undefined;
     const lambda = new LambdaService(
-      { plan: deployment.plan, resources: deployment.resources, endpoint: moto.endpoint, region: assembly.region, admin, workDir, runtimeFile },
+      { plan: deployment.plan, resources: deployment.resources, template: assembly.template, endpoint: moto.endpoint, region: assembly.region, admin, workDir, runtimeFile },
       {
         functionTimeoutSeconds: options.functionTimeoutSeconds,
         asyncRetryDelaysMs: options.asyncRetryDelaysMs,
@@ -194,6 +194,10 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
     lambda.start();
     const deployMs = Date.now() - deployStarted;
     lambda.notes.push(...deployment.notes);
+    const skipped = deployment.resources.filter((r) => r.status === 'skipped');
+    if (skipped.length) {
+      process.stderr.write(`the box skipped ${skipped.length} resource(s): ${skipped.map((r) => `${r.logicalId} (${r.type}: ${r.note})`).join('; ')}\n`);
+    }
     return makeBox({ assembly, moto, admin, clients, lambda, resources: deployment.resources, outputs: deployment.outputs, cleanup, timings: { synthMs, motoMs, bootstrapMs, deployMs, totalMs: Date.now() - started } });
   } catch (error) {
     await cleanup();

@@ -30,6 +30,8 @@ export interface LambdaServiceOptions {
 interface Wiring {
   plan: LambdaPlan;
   resources: BoxResource[];
+  /** The template as synthesized (for values the box replaced, such as a queue's visibility timeout). */
+  template: Record<string, any>;
   endpoint: string;
   region: string;
   admin: AwsConfig;
@@ -167,6 +169,7 @@ export class LambdaService {
     const queueArn = String(props.EventSourceArn);
     const queue = this.wiring.resources.find((r) => r.attrs.Arn === queueArn && r.type === 'AWS::SQS::Queue');
     if (!queue?.ref) throw new Error(`${m.logicalId}: ${queueArn} is not a queue of this template`);
+    this.checkMapping(m.logicalId, props, queue.logicalId, fn);
     const source = new SqsEventSource(
       {
         logicalId: m.logicalId,
@@ -184,6 +187,21 @@ export class LambdaService {
       (t) => this.problem(t),
     );
     this.sources.push(source);
+  }
+
+  /** What CloudFormation (Lambda's CreateEventSourceMapping) refuses, refused here too; what AWS advises against, noted. */
+  private checkMapping(logicalId: string, props: Record<string, any>, queueId: string, fn: LambdaFunction): void {
+    const visibility = Number(this.wiring.template.Resources[queueId]?.Properties?.VisibilityTimeout ?? 30);
+    const timeout = Number(this.wiring.plan.functions.find((f) => f.name === fn.spec.name)?.props.Timeout ?? 3);
+    if (visibility < timeout) {
+      throw new Error(
+        `${logicalId}: the deployment would fail: Queue visibility timeout: ${visibility} seconds is less than Function timeout: ${timeout} seconds (${queueId} feeds ${fn.spec.name})`,
+      );
+    }
+    if (visibility < 6 * timeout) this.notes.push(`${logicalId}: ${queueId}'s visibility timeout (${visibility} s) is under the 6 x ${timeout} s AWS advises for ${fn.spec.name}`);
+    if (Number(props.BatchSize ?? 10) > 10 && !(Number(props.MaximumBatchingWindowInSeconds ?? 0) >= 1)) {
+      throw new Error(`${logicalId}: the deployment would fail: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1`);
+    }
   }
 
   /** A function's role reaches the destination: an SQS queue, an SNS topic or another function. */
