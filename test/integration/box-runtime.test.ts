@@ -190,7 +190,7 @@ describe('the box runs a template as AWS would', () => {
     ]);
   });
 
-  it('refuses a mapping whose queue hides a message for less than the function may run, as CloudFormation does', async () => {
+  it('refuses what the deployment would: a queue hiding a message for less than its function may run, reserved concurrency over the quota', async () => {
     const bad = mkdtempSync(join(tmpdir(), 'azs3copy-box-fixture-'));
     try {
       const assemblyDir = writeFixtureAssembly(bad, (t) => {
@@ -198,6 +198,10 @@ describe('the box runs a template as AWS would', () => {
       });
       await expect(startBox({ assemblyDir })).rejects.toThrow(
         /Mapping: the deployment would fail: Queue visibility timeout: 1 seconds is less than Function timeout: 2 seconds/,
+      );
+      // A new account's quota is far below 1,000: what a function reserves comes out of it, less 100.
+      await expect(startBox({ assemblyDir: writeFixtureAssembly(bad), accountConcurrency: 102 })).rejects.toThrow(
+        /reserve 3 concurrent executions, and an account with a quota of 102 can reserve at most 2/,
       );
     } finally {
       rmSync(bad, { recursive: true, force: true });

@@ -49,6 +49,8 @@ export interface BoxOptions {
   readonly visibilityTimeoutSeconds?: number;
   /** Share (0-1) of SNS notifications delivered to a function twice, as at-least-once delivery may. @default 0 */
   readonly duplicateRate?: number;
+  /** The account's concurrency quota: a template reserving more than it less 100 fails, as its deployment would. @default 1000 */
+  readonly accountConcurrency?: number;
   /** Containers of one function at once, at most (and never above its reserved concurrency). @default 4 */
   readonly maxConcurrencyPerFunction?: number;
   /** Write each function log line as it comes: true for stderr, or a function. @default $BOX_ECHO set */
@@ -187,6 +189,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
         asyncRetryDelaysMs: options.asyncRetryDelaysMs,
         maxConcurrencyPerFunction: options.maxConcurrencyPerFunction ?? 4,
         duplicateRate: options.duplicateRate,
+        accountConcurrency: options.accountConcurrency,
         echo,
       },
     );

@@ -22,6 +22,8 @@ export interface LambdaServiceOptions {
   asyncRetryDelaysMs?: readonly number[];
   /** At most this many containers of one function at once (this machine's cap, below reserved concurrency). */
   maxConcurrencyPerFunction: number;
+  /** The account's concurrent executions quota, which reserved concurrency is carved from. @default 1000 */
+  accountConcurrency?: number;
   /** Share of SNS notifications to a function delivered twice. @default 0 */
   duplicateRate?: number;
   echo?: (line: LogLine) => void;
@@ -58,6 +60,7 @@ export class LambdaService {
   ) {
     const { plan } = wiring;
     for (const f of plan.functions) this.addFunction(f);
+    this.checkReservedConcurrency();
     for (const c of plan.invokeConfigs) this.configureAsync(c.logicalId, c.props);
     for (const m of plan.mappings) this.addMapping(m);
     for (const s of plan.snsLambda) {
@@ -189,6 +192,17 @@ export class LambdaService {
     this.sources.push(source);
   }
 
+  /** Lambda keeps at least 100 of the account's concurrency unreserved; a template reserving more fails to deploy. */
+  private checkReservedConcurrency(): void {
+    const quota = this.options.accountConcurrency ?? 1000;
+    const reserved = [...this.functions.values()].reduce((n, f) => n + (f.spec.reservedConcurrency ?? 0), 0);
+    if (reserved > quota - 100) {
+      throw new Error(
+        `the deployment would fail: the functions reserve ${reserved} concurrent executions, and an account with a quota of ${quota} can reserve at most ${quota - 100} (Lambda keeps 100 unreserved)`,
+      );
+    }
+  }
+
   /** What CloudFormation (Lambda's CreateEventSourceMapping) refuses, refused here too; what AWS advises against, noted. */
   private checkMapping(logicalId: string, props: Record<string, any>, queueId: string, fn: LambdaFunction): void {
     const visibility = Number(this.wiring.template.Resources[queueId]?.Properties?.VisibilityTimeout ?? 30);
@@ -199,6 +213,10 @@ export class LambdaService {
       );
     }
     if (visibility < 6 * timeout) this.notes.push(`${logicalId}: ${queueId}'s visibility timeout (${visibility} s) is under the 6 x ${timeout} s AWS advises for ${fn.spec.name}`);
+    const maximum = props.ScalingConfig?.MaximumConcurrency;
+    if (maximum !== undefined && !(Number(maximum) >= 2 && Number(maximum) <= 1000)) {
+      throw new Error(`${logicalId}: the deployment would fail: ScalingConfig.MaximumConcurrency is ${maximum}, not from 2 to 1000`);
+    }
     if (Number(props.BatchSize ?? 10) > 10 && !(Number(props.MaximumBatchingWindowInSeconds ?? 0) >= 1)) {
       throw new Error(`${logicalId}: the deployment would fail: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1`);
     }
