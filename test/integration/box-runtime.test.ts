@@ -5,6 +5,7 @@
  * kill, asynchronous retries and the on-failure destination's record, and SQS
  * batches with partial failures, redelivery and the queue's redrive.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,5 +214,18 @@ describe('the box runs a template as AWS would', () => {
       expect.stringMatching(/cannot receive from .*fixture-untouched: AccessDenied: .*not authorized to perform: sqs:ReceiveMessage/),
     ]);
     expect(box.denials.some((d) => d.action === 'sqs:ReceiveMessage' && d.resource.endsWith(':fixture-untouched'))).toBe(true);
+  });
+
+  it('stops every process it started', async () => {
+    const children = () => {
+      try {
+        return execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n');
+      } catch {
+        return []; // ps exits 1 when there are none
+      }
+    };
+    expect(children().some((c) => c.includes('moto_iam.py'))).toBe(true);
+    await box.stop();
+    expect(children().filter((c) => /moto_iam\.py|bootstrap\.mjs/.test(c))).toEqual([]);
   });
 });
