@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PublishBatchCommand, PublishCommand } from '@aws-sdk/client-sns';
@@ -189,6 +189,21 @@ describe('the box runs a template as AWS would', () => {
       ['s3:ListBucket', `arn:aws:s3:::${Bucket}`],
       ['s3:PutObjectTagging', `arn:aws:s3:::${Bucket}/tagged`],
     ]);
+  });
+
+  it('scopes a DynamoDB grant to its table and its actions', async () => {
+    const TableName = box.resource('Table').ref!;
+    const asFunction = new DynamoDBClient(box.configOf(fn));
+    try {
+      await asFunction.send(new PutItemCommand({ TableName, Item: { pk: { S: 'run-1' } } }));
+      await expect(asFunction.send(new GetItemCommand({ TableName, Key: { pk: { S: 'run-1' } } }))).rejects.toMatchObject({
+        name: 'AccessDeniedException',
+        message: expect.stringContaining(`dynamodb:GetItem on resource: ${box.resource('Table').attrs.Arn}`),
+      });
+      await expect(asFunction.send(new PutItemCommand({ TableName: 'some-other-table', Item: { pk: { S: 'x' } } }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    } finally {
+      asFunction.destroy();
+    }
   });
 
   it('refuses what the deployment would: a queue hiding a message for less than its function may run, reserved concurrency over the quota', async () => {

@@ -88,6 +88,7 @@ export const FIXTURE_TEMPLATE = {
           Version: '2012-10-17',
           Statement: [
             allow(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], [{ 'Fn::GetAtt': ['Work', 'Arn'] }, { 'Fn::GetAtt': ['StageQueue', 'Arn'] }]),
+            allow('dynamodb:PutItem', { 'Fn::GetAtt': ['Table', 'Arn'] }),
             // Objects, but neither s3:ListBucket nor s3:PutObjectTagging.
             allow(['s3:GetObject', 's3:PutObject'], { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] }),
           ],
