@@ -38,7 +38,10 @@ export interface RunResult {
 
 export type LogSink = (stream: 'stdout' | 'stderr', text: string, requestId: string | undefined) => void;
 
-/** Lambda's limit on a function's init phase. */
+/**
+ * Lambda's limit on an on-demand init phase. Past it, Lambda does not fail the invocation: it runs the init
+ * again inside the invoke phase, bounded by the function's timeout. The box lets the one init run that long.
+ */
 const INIT_TIMEOUT_MS = 10_000;
 
 export class Container {
@@ -88,7 +91,7 @@ export class Container {
       child[stream]!.on('end', () => partial && log(stream, partial, container.requestId));
     }
     const ready = await new Promise<ChildReply | { exited: string } | { timeout: true }>((resolve) => {
-      const timer = setTimeout(() => resolve({ timeout: true }), INIT_TIMEOUT_MS);
+      const timer = setTimeout(() => resolve({ timeout: true }), INIT_TIMEOUT_MS + spec.timeoutMs);
       const done = (value: ChildReply | { exited: string }) => {
         clearTimeout(timer);
         child.off('message', done);
@@ -100,7 +103,7 @@ export class Container {
     });
     if ('type' in ready && ready.type === 'ready') return container;
     container.kill();
-    if ('timeout' in ready) return { errorType: 'Sandbox.Timedout', errorMessage: `INIT_REPORT Init Duration exceeded ${INIT_TIMEOUT_MS / 1000} s`, trace: [] };
+    if ('timeout' in ready) return { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(spec.timeoutMs / 1000).toFixed(2)} seconds (in init)`, trace: [] };
     if ('exited' in ready) return { errorType: 'Runtime.ExitError', errorMessage: ready.exited, trace: [] };
     return ready.type === 'init-error' ? ready.error : { errorType: 'Runtime.Unknown', errorMessage: JSON.stringify(ready), trace: [] };
   }

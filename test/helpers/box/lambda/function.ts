@@ -91,7 +91,7 @@ export class LambdaFunction {
     const coldStart = !container;
     if (!container) {
       const started = await Container.start(this.spec, this.runtimeFile, this.sink());
-      if (!(started instanceof Container)) return this.record(requestId, true, 0, { ok: false, timedOut: false, error: started });
+      if (!(started instanceof Container)) return this.record(requestId, true, 0, { ok: false, timedOut: started.errorType === 'Sandbox.Timedout', error: started });
       container = started;
       this.all.add(container);
     }
