@@ -21,11 +21,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const MiB = 1024 * 1024;
 
-/** Small, plain names (moto's signature check fails on `+`, `%` and non-ASCII keys when IAM is enforced). */
+/** A little of everything: odd names (the box's moto checks their signatures as AWS does), both copy paths, every kind, an archived blob. */
 const DEMO: BlobSpec[] = [
   { name: 'reports/summary.html', size: 4096, headers: { blobContentType: 'text/html; charset=utf-8' }, metadata: { department: 'finance' } },
   { name: 'reports/data.csv', size: 70_000 },
   { name: 'names/with space.txt', size: 12 },
+  { name: 'names/plus+sign 100%25 ünïcödé.txt', size: 12 },
   { name: 'empty.txt', size: 0 },
   { name: 'disks/page.vhd', size: 512 * 64, kind: 'page' },
   { name: 'logs/append.log', size: 30_000, kind: 'append' },
