@@ -41,6 +41,8 @@ export interface BoxOptions {
   readonly context?: Record<string, unknown>;
   /** Run an already synthesized cloud assembly instead of synthesizing. @default - synthesize into a temporary directory */
   readonly assemblyDir?: string;
+  /** Variables every function gets besides the template's, for a test's settings. @default - none */
+  readonly environment?: Record<string, string>;
   /** Every function's timeout in seconds (or by function name), in place of the template's: the kill and getRemainingTimeInMillis. @default - the template's */
   readonly functionTimeoutSeconds?: number | Record<string, number>;
   /** Waits before the retries of an asynchronous invocation. @default [60000, 120000] (Lambda's) */
@@ -103,6 +105,8 @@ export interface Box {
   iam(): IAMClient;
   /** A synchronous invocation, as `aws lambda invoke`. */
   invoke(functionName: string, event: unknown): Promise<InvokeResult>;
+  /** Kill the containers of a function that are running an invocation now (a crash): how many were killed. */
+  crash(functionName: string): number;
   /** An asynchronous invocation (`--invocation-type Event`); returns the request id. */
   invokeAsync(functionName: string, event: unknown): string;
   /** Resolves when every polled queue is empty, nothing runs and nothing waits for a retry. */
@@ -190,6 +194,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
         maxConcurrencyPerFunction: options.maxConcurrencyPerFunction ?? 4,
         duplicateRate: options.duplicateRate,
         accountConcurrency: options.accountConcurrency,
+        environment: options.environment,
         echo,
       },
     );
@@ -262,6 +267,7 @@ function makeBox({ assembly, moto, admin, clients, lambda, resources, outputs, t
         timedOut: outcome.timedOut,
       };
     },
+    crash: (functionName) => lambda.get(functionName).crashBusy(),
     invokeAsync(functionName, event) {
       const fn = lambda.get(functionName);
       return lambda.invokers.get(fn.spec.name)!.enqueue(JSON.parse(JSON.stringify(event ?? null)));

@@ -23,6 +23,7 @@ Usage: python3 moto_iam.py -H 127.0.0.1 -p PORT (INITIAL_NO_AUTH_ACTION_COUNT in
 """
 import json
 import sys
+import threading
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from moto import server
@@ -102,8 +103,33 @@ KmsResponse._determine_resource = kms_resource
 _authorize = DynamoHandler._authenticate_and_authorize_normal_action
 
 
+# A transaction has no IAM action of its own: each of its items is authorized as the single-item call it is
+# (PutItem, UpdateItem, DeleteItem, ConditionCheckItem, GetItem), on its own table.
+TRANSACT_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+_action_override = threading.local()
+
+
 def dynamodb_authorize(self, resource="*"):
-    # A batch or transaction touches several tables: each must be allowed.
+    params = getattr(self, "params", None) or {}
+    items = params.get("TransactItems")
+    if items:
+        for item in items:
+            for kind, op in item.items():
+                if not isinstance(op, dict) or not op.get("TableName"):
+                    continue
+                _action_override.action = TRANSACT_ITEM_ACTIONS.get(kind)
+                try:
+                    _authorize(self, arn(self, "dynamodb", f"table/{op['TableName']}"))
+                finally:
+                    _action_override.action = None
+        return
+    # A batch touches several tables: each must be allowed.
     for each in dynamodb_resources(self):
         _authorize(self, each)
 
@@ -115,7 +141,7 @@ _init = access_control.IAMRequestBase.__init__
 
 def init(self, *args, **kwargs):
     _init(self, *args, **kwargs)
-    self._action = ACTION_ALIASES.get(self._action, self._action)
+    self._action = getattr(_action_override, "action", None) or ACTION_ALIASES.get(self._action, self._action)
 
 
 access_control.IAMRequestBase.__init__ = init

@@ -67,6 +67,13 @@ export class LambdaFunction {
     return this.running;
   }
 
+  /** Kill every container that is running an invocation, as a crash (or Lambda's timeout) would: those invocations fail. */
+  crashBusy(): number {
+    const busy = [...this.all].filter((c) => !this.idle.includes(c));
+    for (const container of busy) container.kill();
+    return busy.length;
+  }
+
   /** Free capacity right now (event sources use it to decide how much to take). */
   get free(): number {
     return this.concurrency - this.running - this.waiting.length;

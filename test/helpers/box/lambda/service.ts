@@ -26,6 +26,8 @@ export interface LambdaServiceOptions {
   accountConcurrency?: number;
   /** Share of SNS notifications to a function delivered twice. @default 0 */
   duplicateRate?: number;
+  /** Variables every function gets besides the template's (a test's settings, such as shorter retry delays). */
+  environment?: Record<string, string>;
   echo?: (line: LogLine) => void;
 }
 
@@ -120,7 +122,10 @@ export class LambdaService {
     const handler = String(f.props.Handler ?? 'index.handler');
     const logGroupName = String(f.props.LoggingConfig?.LogGroup ?? `/aws/lambda/${f.name}`);
     const environment = lambdaEnvironment({
-      templateVariables: Object.fromEntries(Object.entries((f.props.Environment?.Variables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+      templateVariables: {
+        ...Object.fromEntries(Object.entries((f.props.Environment?.Variables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+        ...this.options.environment,
+      },
       functionName: f.name,
       handler,
       runtime: String(f.props.Runtime),
