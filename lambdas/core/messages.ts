@@ -58,6 +58,8 @@ export const BlobRefSchema = z.object({
   contentMd5: z.string().optional(),
   /** Blob index tags from the listing (at most 10). */
   tags: z.record(z.string(), z.string()).optional(),
+  /** The blob's access tier as listed (Hot, Cool, Cold), which picks its copy's storage class under a tier map. */
+  tier: z.string().optional(),
 });
 export type BlobRef = z.infer<typeof BlobRefSchema>;
 

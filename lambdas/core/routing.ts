@@ -20,6 +20,8 @@ export type Decision =
   | { kind: 'before-begindate' }
   | { kind: 'filtered' }
   | { kind: 'skip'; reason: string }
+  /** Archived, under the rehydrate policy, and not rehydrating yet: ask for it (a run does; a plan only counts it). */
+  | { kind: 'rehydrate'; reason: string }
   | { kind: 'fail'; reason: string }
   | { kind: 'unchanged' }
   | { kind: 'copy'; path: 'single' | 'multipart' };
@@ -43,7 +45,13 @@ const S3_LIST_PAGE = 1000;
 /** Why a listed blob is not copied at all (skipped or failed), or undefined when it is a candidate. */
 function verdictAtListing(blob: ListedBlob, settings: RunSettings): Decision | undefined {
   if (blob.isDirectoryMarker) return { kind: 'skip', reason: 'a directory marker (hdi_isfolder=true), not data' };
-  if (blob.isArchived) return { kind: 'skip', reason: 'archived: the blob is in the Archive tier; rehydrate it to Hot or Cool to copy it' };
+  if (blob.isArchived && settings.archive === 'rehydrate') {
+    if (blob.archiveStatus?.startsWith('rehydrate-pending')) {
+      return { kind: 'skip', reason: `rehydrating: its rehydration is under way (${blob.archiveStatus}); a later run copies it once it is readable` };
+    }
+    return { kind: 'rehydrate', reason: 'rehydrating: its rehydration to the Cool tier was started (standard priority, up to 15 hours); a later run copies it once it is readable' };
+  }
+  if (blob.isArchived) return { kind: 'skip', reason: 'archived: the blob is in the Archive tier; rehydrate it to Hot or Cool to copy it (or run with --archive rehydrate)' };
   const problem = keyProblem(settings.prefix, blob.name) ?? sizeProblem(blob.size, settings.maxPartBytes);
   return problem ? { kind: 'fail', reason: problem } : undefined;
 }

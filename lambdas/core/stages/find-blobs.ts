@@ -4,7 +4,8 @@
  * time, then hands the continuation token to the next invocation, so a container
  * of any size is listed within Lambda's limits.
  */
-import { packBySize } from '../batching';
+import { mapLimit, packBySize } from '../batching';
+import { BlobFailure } from '../errors';
 import type { ContextOf } from '../context';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
 import { decidePage, lastKey } from '../routing';
@@ -70,6 +71,7 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
   const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: settings };
   const small: BlobRef[] = [];
   const atListing: { blob: ListedBlob; outcome: BlobOutcome }[] = [];
+  const rehydrating: { blob: ListedBlob; reason: string }[] = [];
   for (const { blob, decision } of decided) {
     switch (decision.kind) {
       case 'before-begindate':
@@ -83,6 +85,9 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
         break;
       case 'skip':
         atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason: decision.reason } });
+        break;
+      case 'rehydrate':
+        rehydrating.push({ blob, reason: decision.reason });
         break;
       case 'fail':
         atListing.push({ blob, outcome: { name: blob.name, status: 'failed', reason: decision.reason } });
@@ -100,6 +105,16 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
       }
     }
   }
+  // Archived blobs under the rehydrate policy: their rehydration is asked for now, and they are copied by a later run.
+  await mapLimit(rehydrating, 8, async ({ blob, reason }) => {
+    try {
+      await ctx.source.rehydrate(blob.name);
+      atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason } });
+    } catch (error) {
+      if (!(error instanceof BlobFailure)) throw error;
+      atListing.push({ blob, outcome: { name: blob.name, status: 'failed', reason: error.message } });
+    }
+  });
   const batches = packBySize(small, {
     maxItems: ctx.tuning.blobsPerMessage,
     weight: (b) => b.size,
@@ -123,7 +138,7 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
 }
 
 function toBlobRef(blob: ListedBlob): BlobRef {
-  const { name, etag, size, lastModified, contentMd5, tags } = blob;
-  return { name, etag, size, lastModified, contentMd5, tags };
+  const { name, etag, size, lastModified, contentMd5, tags, accessTier } = blob;
+  return { name, etag, size, lastModified, contentMd5, tags, tier: accessTier };
 }
 

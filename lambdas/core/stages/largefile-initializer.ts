@@ -58,7 +58,7 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
 
   let attributes;
   try {
-    attributes = objectAttributes(await ctx.source.properties(blob.name, blob.etag), blob);
+    attributes = objectAttributes(await ctx.source.properties(blob.name, blob.etag), blob, ctx.settings.writing);
   } catch (error) {
     if (error instanceof SourceChangedError) return replan(ctx, message);
     if (error instanceof BlobFailure) {

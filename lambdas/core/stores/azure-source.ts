@@ -158,6 +158,19 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       }
     },
 
+    async rehydrate(name) {
+      try {
+        await container.getBlobClient(name).setAccessTier('Cool', { rehydratePriority: 'Standard' });
+      } catch (error) {
+        if (statusOf(error) === 403) {
+          throw new BlobFailure(
+            `Azure refused to start rehydrating the blob (${httpCode(error)}): rehydration takes write permission on it ("Storage Blob Data Contributor"), or use --archive skip`,
+          );
+        }
+        throw error;
+      }
+    },
+
     async properties(name, etag) {
       try {
         const p = await container.getBlobClient(name).getProperties(etag ? { conditions: { ifMatch: etag } } : {});

@@ -20,6 +20,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Crc32c, crc32cBase64 } from '../crc32c';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
@@ -98,6 +99,7 @@ function headerFields(attributes: ObjectAttributes) {
     CacheControl: asciiHeaderValue(attributes.cacheControl),
     Metadata: asciiMetadata(attributes.metadata),
     Tagging: taggingHeader(attributes.tags),
+    StorageClass: attributes.storageClass as StorageClass | undefined,
   };
 }
 
@@ -129,6 +131,7 @@ export function putHeaders(attributes: ObjectAttributes, put: PutOptions, checks
   set('content-disposition', attributes.contentDisposition);
   set('cache-control', attributes.cacheControl);
   set('x-amz-tagging', taggingHeader(attributes.tags));
+  set('x-amz-storage-class', attributes.storageClass);
   for (const [key, value] of Object.entries(attributes.metadata)) headers[`x-amz-meta-${key.toLowerCase()}`] = asciiHeaderValue(value);
   return headers;
 }

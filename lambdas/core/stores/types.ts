@@ -25,6 +25,8 @@ export interface ListedBlob extends BlobRef {
   isDirectoryMarker: boolean;
   /** Archived blobs cannot be read until rehydrated (rehydration may be pending). */
   isArchived: boolean;
+  /** A rehydration under way (`rehydrate-pending-to-cool`...), as Azure lists it. */
+  archiveStatus?: string;
 }
 
 export interface ListPage {
@@ -62,11 +64,15 @@ export interface BlobSource {
   properties(name: string, etag?: string): Promise<BlobProperties>;
   /** Read the whole blob or a range, pinned to its ETag; throws SourceChangedError if it changed. */
   read(name: string, etag: string, range?: ByteRange): Promise<BlobRead>;
+  /** Start rehydrating an archived blob to the Cool tier at standard priority (takes write permission on the blob). */
+  rehydrate(name: string): Promise<void>;
 }
 
 export interface ObjectAttributes extends ContentHeaders {
   metadata: Record<string, string>;
   tags?: Record<string, string>;
+  /** The S3 storage class to write in (the bucket's default when absent). */
+  storageClass?: string;
 }
 
 export interface PutOptions {
