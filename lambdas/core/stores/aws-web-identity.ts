@@ -200,6 +200,9 @@ export function explainStsError(error: unknown, endpoint: string): unknown {
   if (code === 'RegionDisabledException' || code === 'RegionDisabled') {
     return new ConfigError(`STS is not activated in this region (${code}): activate its endpoint in the IAM console's "Account settings", or set AWS_REGION to a region where it is`);
   }
+  if (code === 'InvalidClientTokenId' || code === 'SignatureDoesNotMatch' || code === 'ExpiredToken' || code === 'UnrecognizedClientException') {
+    return new ConfigError(`STS did not accept the AWS credentials this runs with (${code}): check them, or renew them if they are temporary`);
+  }
   if (code === 'AccessDenied' || code === 'AccessDeniedException' || status === 403) {
     return new ConfigError(
       `AWS refused sts:GetWebIdentityToken to the identity this runs as (${code || status}): allow it for audience ${AZURE_TOKEN_EXCHANGE_AUDIENCE} (the deployed functions' roles have it; a local run needs it on your own identity)`,
@@ -207,9 +210,6 @@ export function explainStsError(error: unknown, endpoint: string): unknown {
   }
   if (code === 'CredentialsProviderError') {
     return new ConfigError('no AWS credentials found to ask STS for a token to sign in to Azure with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)');
-  }
-  if (code === 'InvalidClientTokenId' || code === 'SignatureDoesNotMatch' || code === 'ExpiredToken' || code === 'UnrecognizedClientException') {
-    return new ConfigError(`STS did not accept the AWS credentials this runs with (${code}): check them, or renew them if they are temporary`);
   }
   if (code === 'ENOTFOUND' || code === 'ECONNREFUSED' || code === 'EAI_AGAIN') {
     return new ConfigError(`cannot reach AWS STS at ${endpoint} (${code}): check AWS_REGION (GetWebIdentityToken is on regional endpoints only) and, if set, AWS_ENDPOINT_URL_STS`);
