@@ -116,7 +116,7 @@ describe('function roles', () => {
         Condition: {
           'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': 'api://AzureADTokenExchange' },
           Null: { 'sts:IdentityTokenAudience': 'false' },
-          NumericLessThanEquals: { 'sts:DurationSeconds': 300 },
+          NumericLessThanEquals: { 'sts:DurationSeconds': '300' },
           StringEquals: { 'sts:SigningAlgorithm': 'RS256' },
         },
       }]);
