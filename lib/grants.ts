@@ -77,7 +77,7 @@ export const AZURE_SIGN_IN_GRANT = {
     'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': AZURE_TOKEN_EXCHANGE_AUDIENCE },
     // ForAllValues holds for a request without the key: require it.
     Null: { 'sts:IdentityTokenAudience': 'false' },
-    // Condition values as strings, as IAM's grammar has them (a JSON number is not accepted everywhere).
+    // As a string: IAM takes a string or a number here, moto's policy check only a string.
     NumericLessThanEquals: { 'sts:DurationSeconds': String(WEB_IDENTITY_TOKEN_SECONDS) },
     StringEquals: { 'sts:SigningAlgorithm': WEB_IDENTITY_SIGNING_ALGORITHM },
   },
