@@ -15,8 +15,9 @@ import { Agent, createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlobServiceClient, StorageSharedKeyCredential, newPipeline, type RequestPolicyFactory } from '@azure/storage-blob';
-import { AZURITE_KEY, type AzuriteEmulator } from '../../lambdas/local/emulators';
+import { BlobServiceClient, StorageSharedKeyCredential, newPipeline, type ContainerClient, type RequestPolicyFactory } from '@azure/storage-blob';
+import { AZURITE_KEY, startAzurite, type AzuriteEmulator } from '../../lambdas/local/emulators';
+import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
 import { checkAssertion, type AssertionClaims, type FederatedTrust } from './entra-federation';
 
 export type { FederatedTrust } from './entra-federation';
@@ -274,4 +275,35 @@ export function trustingBlobService(azurite: AzuriteEmulator, certificate: Pick<
   };
   pipeline.factories.push(withAgent);
   return { service: new BlobServiceClient(azurite.endpoint, pipeline), close: () => agent.destroy() };
+}
+
+export interface OAuthAzurite {
+  certificate: Certificate;
+  azurite: AzuriteEmulator;
+  /** A fresh container holding the blobs asked for. */
+  container: ContainerClient;
+  stop(): Promise<void>;
+}
+
+/** An HTTPS Azurite that takes only OAuth tokens (and shared keys, for seeding), with a container of `blobs`. */
+export async function startOAuthAzurite(blobs: BlobSpec[], containerName: string): Promise<OAuthAzurite> {
+  const certificate = makeCertificate();
+  const azurite = await startAzurite({ cert: certificate.certFile, key: certificate.keyFile, oauth: true });
+  const seeding = trustingBlobService(azurite, certificate);
+  try {
+    const container = seeding.service.getContainerClient(containerName);
+    await container.create();
+    for (const spec of blobs) await uploadBlob(container, spec);
+    return {
+      certificate,
+      azurite,
+      container,
+      stop: async () => {
+        await azurite.stop();
+        certificate.remove();
+      },
+    };
+  } finally {
+    seeding.close();
+  }
 }

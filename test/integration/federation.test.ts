@@ -12,23 +12,21 @@
  * user would, and qualify's handler as Lambda does (its log is what CloudWatch
  * would hold). Both in child processes: Node reads NODE_EXTRA_CA_CERTS only at start.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/core/env';
 import { TOKEN_TIMEOUT_ENV } from '../../lambdas/core/stores/azure-source';
-import { startAzurite, type AzuriteEmulator } from '../../lambdas/local/emulators';
-import { digestOf, patternStream, uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
-import { makeCertificate, startTokenAuthority, trustingBlobService, type AuthorityOptions, type Certificate, type TokenAuthority } from '../helpers/entra';
+import type { AzuriteEmulator } from '../../lambdas/local/emulators';
+import { digestOf, patternStream, type BlobSpec } from '../../lambdas/local/seed';
+import { runNode } from '../helpers/children';
+import { startOAuthAzurite, startTokenAuthority, type AuthorityOptions, type Certificate, type OAuthAzurite, type TokenAuthority } from '../helpers/entra';
 import { startSts, type StsOptions, type StsStandIn } from '../helpers/sts';
 import { emulators, newBucket, objectDigest, s3, uniqueName } from '../helpers/stores';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 const AUDIENCE = 'api://AzureADTokenExchange';
 const TRUSTED = { key: 'AKIAFEDERATEDTRUSTED', secret: 'trusted/role+secret=key', arn: 'arn:aws:iam::123456789012:role/etl-azs3copy-PipelineDownloadRole0A1B2C3D-AbCdEfGhIjKl' };
@@ -43,14 +41,9 @@ const BLOBS: BlobSpec[] = [
   { name: 'big/parts.bin', size: 6 * MiB + 1, singleShot: false },
 ];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 describe.concurrent('federated sign-in, against an STS stand-in, a local Entra ID and an OAuth Azurite', () => {
   const client = s3();
+  let oauth: OAuthAzurite;
   let certificate: Certificate;
   let azurite: AzuriteEmulator;
   let container: ContainerClient;
@@ -59,23 +52,14 @@ describe.concurrent('federated sign-in, against an STS stand-in, a local Entra I
   const stopping: { stop(): Promise<void> }[] = [];
 
   beforeAll(async () => {
-    certificate = makeCertificate();
-    azurite = await startAzurite({ cert: certificate.certFile, key: certificate.keyFile, oauth: true });
+    oauth = await startOAuthAzurite(BLOBS, uniqueName('fed'));
+    ({ certificate, azurite, container } = oauth);
     work = mkdtempSync(join(tmpdir(), 'azs3copy-fed-'));
-    const seeding = trustingBlobService(azurite, certificate);
-    try {
-      container = seeding.service.getContainerClient(uniqueName('fed'));
-      await container.create();
-      for (const spec of BLOBS) await uploadBlob(container, spec);
-    } finally {
-      seeding.close();
-    }
     bucket = await newBucket(client);
   });
 
   afterAll(async () => {
-    await Promise.all([azurite?.stop(), ...stopping.map((s) => s.stop())]);
-    certificate?.remove();
+    await Promise.all([oauth?.stop(), ...stopping.map((s) => s.stop())]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -271,7 +255,7 @@ describe.concurrent('federated sign-in, against an STS stand-in, a local Entra I
       storageaccount: 'acct123', container: 'c01', isactive: 'True',
     }));
     const run = await runNode(['bin/azs3copy.mjs', 'check-secret', file], process.env);
-    expect(run).toEqual({
+    expect({ code: run.code, stderr: run.stderr, stdout: run.stdout }).toEqual({
       code: 0,
       stderr: '',
       stdout: `${file} is valid: auth "federated": app 0c1e4700-1234-4000-8000-00000000c11e of tenant 72f988bf-86f1-41af-91ab-2d7cd011db47, ` +
@@ -280,33 +264,3 @@ describe.concurrent('federated sign-in, against an STS stand-in, a local Entra I
     });
   });
 });
-
-/** Two child processes at a time: one per core; more only fight over them. */
-const SLOTS = 2;
-let running = 0;
-const waiting: (() => void)[] = [];
-
-async function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  if (running < SLOTS) running += 1;
-  else await new Promise<void>((resolve) => waiting.push(resolve));
-  try {
-    // Awaited asynchronously: the stand-ins live in this process, and a synchronous spawn would block them.
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, args, { cwd: ROOT, env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  } finally {
-    const next = waiting.shift();
-    if (next) next();
-    else running -= 1;
-  }
-}
