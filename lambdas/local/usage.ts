@@ -22,6 +22,9 @@ Usage:
   azs3copy runs --bucket NAME [--s3-endpoint URL] [--prefix P] [--limit N] [--json]
   azs3copy runs --stack STACK_NAME [--limit N] [--json]
                 recent runs, one line each
+  azs3copy federation --stack STACK_NAME [--azure-client-id ID] [--json]
+                what Entra ID must trust for the deployed functions to sign in to Azure with no secret
+                ("auth": "federated"): the account's issuer, each function role's subject, and the az commands
   azs3copy demo       start the local emulators, seed a demo container, copy it, verify it
 
 Options:
@@ -39,8 +42,8 @@ Options:
   --function-timeout S       stop every stage's invocation after S seconds, as Lambda would (default: each
                              stage's deployed timeout); the report records each stage's invocations and longest
   --run-id ID                status: that run; redrive: only this run's dead letters (default: every run's kept in the bucket)
-  --stack NAME               status, runs: the deployed stack (its run table and bucket, from its outputs)
-  --json                     status, runs: print JSON instead of text
+  --stack NAME               status, runs, federation: the deployed stack (its run table and bucket, from its outputs)
+  --json                     status, runs, federation: print JSON instead of text
   --limit N                  runs: how many (default 20)
   --dead-letters FILE        redrive the dead letters kept in this file (when the bucket could not take them)
   --verbose / --quiet        more logging / no progress lines
@@ -50,5 +53,5 @@ Every run keeps its state and its report in the bucket, under .azs3copy-state/ (
 A local run keeps the messages it dead-letters in the bucket, under .azs3copy-state/dead-letters/RUN_ID.json.
 AWS credentials and region come from the usual AWS environment variables.
 Exit status: 0 when nothing failed (or the secret's isactive is off), 1 when some blobs failed
-(or some messages could not be redriven), 2 on bad input, 3 on an unexpected error.
+(or some messages could not be redriven, or federation is off in the account), 2 on bad input, 3 on an unexpected error.
 `;
