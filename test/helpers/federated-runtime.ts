@@ -37,6 +37,7 @@ async function copy(): Promise<void> {
     listPage: async (continuation, size) => (await source()).listPage(continuation, size),
     properties: async (name, etag) => (await source()).properties(name, etag),
     read: async (name, etag, range) => (await source()).read(name, etag, range),
+    rehydrate: async (name) => (await source()).rehydrate(name),
   };
   const result = await runLocalCopy({
     source: config.source,
