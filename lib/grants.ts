@@ -31,7 +31,9 @@ export const CAPABILITY_GRANTS: Record<SinkCapability, BucketAccess> = {
   // HeadBucket is authorised by s3:ListBucket.
   check: { bucket: [LIST] },
   reader: { bucket: [LIST], objects: ['s3:GetObject'] },
-  writer: { objects: ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'] },
+  writer: { objects: ['s3:PutObject', 's3:PutObjectTagging'] },
+  // DeleteObjects (a batch) is authorized as s3:DeleteObject on each key.
+  deleter: { objects: ['s3:DeleteObject'] },
   // ListParts: a part whose UploadPart failed with a 5xx is checked against the upload before it is retried.
   multipart: {
     bucket: ['s3:ListBucketMultipartUploads'],

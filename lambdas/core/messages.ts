@@ -79,6 +79,8 @@ export const ListPageMessageSchema = z.object({
   afterKey: z.string().optional(),
   /** How many listing invocations came before this one (for progress and loop guards). */
   invocation: z.number().int().nonnegative(),
+  /** Mirror: every container is listed; delete what the listing found, from this step and unit on. */
+  deleting: z.object({ step: z.number().int().nonnegative(), after: z.string().optional() }).optional(),
 });
 export type ListPageMessage = z.infer<typeof ListPageMessageSchema>;
 

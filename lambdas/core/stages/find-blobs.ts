@@ -8,7 +8,8 @@ import { mapLimit, packBySize } from '../batching';
 import { BlobFailure } from '../errors';
 import type { ContextOf } from '../context';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
-import { decidePage, lastKey } from '../routing';
+import { decidePageAndDestination, lastKey } from '../routing';
+import { deletionStep, deletionsOf } from './mirror';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
 import type { STAGE_SPECS } from './specs';
@@ -19,6 +20,10 @@ type Ctx = ContextOf<(typeof STAGE_SPECS)['find-blobs']>;
 const SETTLED_UNIT_BLOBS = 100;
 
 export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<ListingTotals | undefined> {
+  if (message.deleting) {
+    await deletionStep(ctx, message, message.deleting.step, message.deleting.after);
+    return undefined;
+  }
   // A duplicate delivery of this listing step, while the first works or after it finished, does nothing.
   const claim = await ctx.ledger.claimListing(ctx.runId, ctx.settings.container, message.invocation, ctx.remainingMs() + 60_000);
   if (claim === undefined) {
@@ -34,7 +39,7 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   do {
     const page = await ctx.source.listPage(continuation, ctx.tuning.listPageSize);
     totals.listed += page.blobs.length;
-    const routes = await routePage(ctx, page.blobs, afterKey, totals, `${ctx.settings.container}.${message.invocation}.${pages}`);
+    const routes = await routePage(ctx, page.blobs, afterKey, totals, `${ctx.settings.container}.${message.invocation}.${pages}`, !page.continuation);
     // Units exist before their messages go out, so an outcome always finds its unit.
     await ctx.ledger.addUnits(ctx.runId, routes.units);
     for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
@@ -55,6 +60,10 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   ctx.log.info(totals.done ? 'listing finished' : 'listing continues in the next invocation', {
     pages, invocation: message.invocation, ...totals,
   });
+  // The last listing of the run to finish starts the mirror's deletions (its guard first).
+  if (totals.done && ctx.settings.mirror && (await ctx.ledger.getRun(ctx.runId))?.listingDone) {
+    await deletionStep(ctx, message, 0);
+  }
   return totals;
 }
 
@@ -64,9 +73,11 @@ interface Routes {
   settled: { unit: string; outcomes: BlobOutcome[] }[];
 }
 
-async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string): Promise<Routes> {
+async function routePage(
+  ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string, lastPage: boolean,
+): Promise<Routes> {
   const { settings } = ctx;
-  const decided = await decidePage(ctx.sink, settings, blobs, afterKey);
+  const { decided, orphans, destinationSeen } = await decidePageAndDestination(ctx.sink, settings, blobs, afterKey, undefined, { mirror: settings.mirror, lastPage });
   const routes: Routes = { messages: [], units: [], settled: [] };
   const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: settings };
   const small: BlobRef[] = [];
@@ -133,6 +144,12 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
     totals.routed += chunk.length;
     routes.units.push({ unit, blobs: chunk.map((c) => ({ name: c.blob.name, size: c.blob.size })) });
     routes.settled.push({ unit, outcomes: chunk.map((c, i) => ({ ...c.outcome, index: i })) });
+  }
+  if (settings.mirror) {
+    const deletions = await deletionsOf(ctx, orphans, pageId);
+    totals.toDelete = (totals.toDelete ?? 0) + deletions.reduce((n, u) => n + u.blobs.length, 0);
+    totals.destinationSeen = (totals.destinationSeen ?? 0) + destinationSeen;
+    routes.units.push(...deletions);
   }
   return routes;
 }

@@ -35,10 +35,11 @@ export interface StageSpec {
 export const STAGE_SPECS = {
   // qualify checks that the container can be listed and read before a run starts.
   qualify: { needs: ['check', 'state'], sends: ['list-page'], readsDeadLetters: true, readsAzure: true },
-  'find-blobs': { kind: 'list-page', needs: ['reader', 'state'], sends: ['list-page', 'copy-blobs', 'large-blob'], readsAzure: true },
+  // find-blobs deletes (mirror): copies whose blob is gone.
+  'find-blobs': { kind: 'list-page', needs: ['reader', 'deleter', 'state'], sends: ['list-page', 'copy-blobs', 'large-blob'], readsAzure: true },
   // download: a blob that grew past the large-blob size while listed is sent to the large path;
   // blobs that failed for a passing reason go round again on their own.
-  download: { kind: 'copy-blobs', needs: ['writer', 'state'], sends: ['copy-blobs', 'large-blob'], readsAzure: true },
+  download: { kind: 'copy-blobs', needs: ['writer', 'deleter', 'state'], sends: ['copy-blobs', 'large-blob'], readsAzure: true },
   'largefile-initializer': {
     kind: 'large-blob',
     // completer: a resumed upload's parts are listed, so only the missing ones are copied again.
@@ -50,7 +51,7 @@ export const STAGE_SPECS = {
   // recombinator: completes and verifies from S3 alone; it never reads Azure.
   recombinator: {
     kind: 'parts-done',
-    needs: ['reader', 'writer', 'multipart', 'completer', 'state'],
+    needs: ['reader', 'deleter', 'multipart', 'completer', 'state'],
     sends: ['parts-done', 'copy-blobs', 'large-blob'],
   },
 } as const satisfies Record<string, StageSpec>;

@@ -11,6 +11,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -209,6 +210,12 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
 
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+
+    async deleteMany(keys) {
+      if (keys.length === 0) return [];
+      const out = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+      return (out.Errors ?? []).map((e) => ({ key: e.Key!, reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}`.trim() }));
     },
 
     async deleteState(key) {
