@@ -73,6 +73,8 @@ export interface RunRecord extends RunCounters {
   listingDone: boolean;
   /** Containers the run lists (their listings done: `listingsDone`). */
   containers: number;
+  /** Keys and names are by container (`<container>/<blob name>`): several containers, or every one of the account. */
+  byContainer?: boolean;
   /** A run with no progress this long while blobs are outstanding is stalled. */
   stallAfterSeconds: number;
   /** Why it stalled, once it has. */
@@ -227,6 +229,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      */
     async begin(run: {
       runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner']; containers?: number;
+      byContainer?: boolean;
     }): Promise<{ started: true } | { started: false; reason: string; current: RunRecord }> {
       for (;;) {
         const lock = await table.get(LOCKS, run.pipeline);
@@ -244,7 +247,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         const record: RunRecord = {
           ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now,
           lastProgressAt: now, listingDone: false, containers: run.containers ?? 1, listingsDone: 0, stallAfterSeconds: run.stallAfterSeconds,
-          owner: run.owner,
+          owner: run.owner, ...(run.byContainer ? { byContainer: true } : {}),
         };
         const taken = await table.put(
           { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },

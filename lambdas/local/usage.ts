@@ -2,7 +2,7 @@
  * The command line's help text, in a module of its own: `azs3copy --help` imports
  * this and nothing heavier.
  */
-export const USAGE = `azs3copy: copy an Azure Blob Storage container into an S3 bucket
+export const USAGE = `azs3copy: copy Azure Blob Storage containers into an S3 bucket
 
 Usage:
   azs3copy copy --azure-connection-string CONN --container NAME --bucket NAME
@@ -11,6 +11,10 @@ Usage:
                 (the client secret from the AZURE_CLIENT_SECRET environment variable, never a flag)
   azs3copy copy --secret-file SECRET.json [--bucket NAME] ...
                 (the deployed secret's JSON: credentials, container, isactive, begindate, bucket, prefix)
+  azs3copy copy ... --all-containers | --container A,B --container C
+                [--include GLOB]... [--exclude GLOB]... [--min-size N] [--max-size N]
+                [--mirror [--max-deletes N]] [--storage-class CLASS | --tier-map Hot=STANDARD,Cool=STANDARD_IA,...]
+                [--archive skip|rehydrate]
   azs3copy check-secret SECRET.json   check a secret with the parser the functions use; prints no credential
   azs3copy redrive <the copy's options> [--run-id ID | --dead-letters FILE]
                 send the messages a local run dead-lettered back to their stages, once the cause is fixed
@@ -36,6 +40,22 @@ Options:
   --prefix P                 put objects under this key prefix (kept exactly as given)
   --begindate D              copy only blobs modified after D (ISO 8601; UTC if no zone)
   --report FILE              write the JSON report here
+  --container NAME           a container to copy; repeat it or separate names with commas for several
+  --all-containers           every container of the account but $logs and the other $ system containers;
+                             with more than one container, keys are PREFIX<container>/<blob name>
+  --include GLOB             copy only blobs whose name matches (repeatable; * within one path segment,
+                             ** across segments, ? one character)
+  --exclude GLOB             leave out blobs whose name matches (repeatable; an exclude wins over an include)
+  --min-size N / --max-size N  only blobs of at least / at most N bytes (K, M, G, T suffixes: 1024s)
+  --mirror                   delete objects azs3copy wrote whose blob is gone from the source (never another
+                             object, one outside the prefix, or one a filter leaves out)
+  --max-deletes N            the mirror's guard: a run that would delete more deletes nothing and fails
+                             (default 1,000 or 1% of the objects under the prefix, whichever is larger)
+  --storage-class CLASS      S3 storage class of every object (STANDARD, STANDARD_IA, INTELLIGENT_TIERING,
+                             ONEZONE_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE, REDUCED_REDUNDANCY)
+  --tier-map T=CLASS,...     storage class by the blob's access tier (Hot, Cool, Cold); --storage-class for the rest
+  --archive skip|rehydrate   archived blobs: report them skipped (default), or start their rehydration to Cool
+                             (standard priority; needs write permission on the blobs) and copy them on a later run
   --large-blob-mib N         blobs this large or larger are copied in parts (default 100)
   --part-mib N               part size (default 64; grown so no blob needs over 10,000 parts)
   --concurrency N            download invocations at once (default 6)
