@@ -154,6 +154,11 @@ export const PartsDoneMessageSchema = z.object({
   kind: z.literal('parts-done'),
   ...uploadFields,
   verify: z.boolean().optional(),
+  /**
+   * CompleteMultipartUpload was sent at this instant and its answer not waited for past the invocation's time
+   * (S3 goes on completing); the next invocations look for the object rather than ask again.
+   */
+  completingSince: z.string().datetime({ offset: true }).optional(),
 });
 export type PartsDoneMessage = z.infer<typeof PartsDoneMessageSchema>;
 

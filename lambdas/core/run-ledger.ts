@@ -395,6 +395,21 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       }
     },
 
+    /**
+     * Take the completion of an upload: true for the one caller that may send CompleteMultipartUpload now; false
+     * while another's claim is younger than `leaseMs` (S3 may still be completing it for that one).
+     */
+    async claimCompletion(runId: string, uploadId: string, leaseMs: number): Promise<boolean> {
+      const pk = runPk(runId);
+      const sk = `${uploadSk(uploadId)}complete`;
+      for (;;) {
+        const current = await table.get(pk, sk);
+        if (current && (current.leaseUntil as number) > clock()) return false;
+        const item = { pk, sk, leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
+        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return true;
+      }
+    },
+
     /** Save how far verification got and let the next invocation take it; false if the claim was lost meanwhile. */
     async saveVerification(runId: string, uploadId: string, version: number, progress: { offset: number; state: string }): Promise<boolean> {
       return table.put({ pk: runPk(runId), sk: `${uploadSk(uploadId)}verify`, ...progress, leaseUntil: 0, expiresAt: expiresAt(clock()) }, { ifVersion: version });

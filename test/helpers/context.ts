@@ -29,9 +29,11 @@ export function stageContext(parts: {
   settings?: RunSettings;
   tuning?: Partial<Tuning>;
   remainingMs?: () => number;
+  /** Another invocation's context shares the run state. */
+  ledger?: RunLedger;
 }) {
   const published: StageMessage[] = [];
-  const ledger = runLedger(memoryTable());
+  const ledger = parts.ledger ?? runLedger(memoryTable());
   // Any stage's context: a test hands it to the stage it calls, whatever that stage's own capabilities.
   const ctx: StageContext<any, any> = {
     runId: 'run-test',

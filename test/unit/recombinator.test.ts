@@ -105,4 +105,40 @@ describe('recombinator', () => {
 
     expect(await run()).toEqual({ 'huge.bin': 'copied' });
   });
+
+  describe('a completion slower than the invocation', () => {
+    const slowly = (seconds: number) => () => new Promise((resolve) => setTimeout(() => resolve({}), seconds * 1000));
+    const sinkAndContext = (remaining: number) => {
+      const sink = s3Sink({ bucket: 'dest' }, new S3Client({ region: 'us-east-1' }));
+      const started = Date.now();
+      return stageContext({ sink, remainingMs: () => remaining - (Date.now() - started) });
+    };
+
+    it('stops waiting in time, hands on, and the next invocation finds the object without asking S3 again', async () => {
+      s3.on(ListPartsCommand).resolves(partsPage(1, 2500, false));
+      s3.on(CompleteMultipartUploadCommand).callsFake(slowly(3));
+      s3.on(GetObjectCommand).rejects(Object.assign(new Error('no manifest'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+      s3.on(DeleteObjectCommand).resolves({});
+      const { ctx, ledger, published } = sinkAndContext(2_500);
+      await runWithUnit(ledger, 'u', [{ name: blob.name, size: blob.size }]);
+
+      const begun = Date.now();
+      await recombinator(ctx, message);
+
+      expect(Date.now() - begun).toBeLessThan(2_500);
+      expect(await outcomesOf(ledger)).toEqual({ 'huge.bin': 'pending' });
+      expect(published).toHaveLength(1);
+      const handedOn = published[0] as PartsDoneMessage;
+      expect(handedOn.completingSince).toBeDefined();
+
+      // The object is there now; a duplicate of the first message finds the completion claimed and waits too.
+      s3.on(HeadObjectCommand).resolves({ ContentLength: blob.size, Metadata: { [SOURCE_META.etag]: blob.etag, [SOURCE_META.size]: String(blob.size) } });
+      const next = stageContext({ sink: ctx.sink, ledger, remainingMs: () => 60_000 });
+      await recombinator(next.ctx, message);
+      await recombinator(next.ctx, handedOn);
+
+      expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(1);
+      expect(await outcomesOf(ledger)).toEqual({ 'huge.bin': 'copied' });
+    });
+  });
 });

@@ -24,10 +24,19 @@ import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['recombinator']>;
 
+/** Time kept back from waiting on a completion, to hand on to the next invocation. */
+const COMPLETE_RESERVE_MS = 2_000;
+/** A completion not seen to finish within this long is asked for again (it was lost with its invocation). */
+export const COMPLETION_TAKEOVER_MS = 5 * 60_000;
+const POLL_MS = 1_000;
+
 export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   if (message.verify) return verify(ctx, message);
   const { blob, key, uploadId, partCount, partBytes } = message;
   const log = ctx.log.child({ name: blob.name, uploadId });
+  if (message.completingSince && Date.now() - Date.parse(message.completingSince) < COMPLETION_TAKEOVER_MS) {
+    return awaitCompletion(ctx, message);
+  }
 
   // An older release's message comes after every part: stop reading pages at the first gap ("not yet").
   const gapSeen = (parts: UploadedPart[]) => parts.some((p, i) => p.partNumber !== i + 1);
@@ -51,12 +60,61 @@ export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise
     return;
   }
 
+  // One completion at a time (duplicate deliveries, a parter's part counted again): S3 completing an upload
+  // twice at once is wasted work at best; a completion already asked for is waited for instead.
+  if (!(await ctx.ledger.claimCompletion(ctx.runId, uploadId, COMPLETION_TAKEOVER_MS))) {
+    return awaitCompletion(ctx, { ...message, completingSince: message.completingSince ?? new Date().toISOString() });
+  }
   // Marked before the object appears, so that nothing takes it for a finished copy until it is checked.
   if (blob.contentMd5) await markVerifying(ctx, message);
-  const outcome = await ctx.sink.complete(key, uploadId, parts);
+  // Completing a large upload can take S3 longer than the invocation has left (moto: about 15 s a GiB). The
+  // answer is waited for only while there is time; then the next invocation looks for the object instead.
+  const since = new Date().toISOString();
+  const completion = ctx.sink.complete(key, uploadId, parts);
+  const outcome = await raceTime(completion, ctx.remainingMs() - COMPLETE_RESERVE_MS);
+  if (outcome === 'waiting') {
+    completion.catch((error) => log.warn('completion answered after the invocation stopped waiting', { error: String(error) }));
+    log.info('completion under way; the next invocation looks for the object', { parts: parts.length });
+    await ctx.publish([{ ...message, completingSince: since }]);
+    return;
+  }
   if (outcome === 'missing') return settleMissing(ctx, message);
   log.info('multipart upload completed', { parts: parts.length, bytes: blob.size });
   await finish(ctx, message);
+}
+
+/** Resolves with the promise's value, or 'waiting' once `ms` have passed. */
+async function raceTime<T>(promise: Promise<T>, ms: number): Promise<T | 'waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'waiting'>((resolve) => (timer = setTimeout(() => resolve('waiting'), Math.max(0, ms))));
+  try {
+    return await Promise.race([promise, waited]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A completion was asked for and not seen to end: look for the object (a HEAD a second) while there is time,
+ * then hand on again. Until the takeover time passes, nobody asks S3 to complete it a second time.
+ */
+async function awaitCompletion(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
+  const { blob, key } = message;
+  for (;;) {
+    // A store busy completing may be slow to answer even a HEAD: the invocation hands on rather than wait past its time.
+    const head = await raceTime(ctx.sink.head(key), ctx.remainingMs() - COMPLETE_RESERVE_MS);
+    if (head === 'waiting') break;
+    if (head && isCopyOf(head.metadata, blob)) {
+      ctx.log.info('multipart upload completed', { name: blob.name, uploadId: message.uploadId, waitedSince: message.completingSince });
+      const manifest = await readManifest(ctx.sink, key);
+      if (manifest?.uploadId === message.uploadId) return finish(ctx, message);
+      // The manifest no longer names the upload: an earlier delivery has checked and recorded the copy.
+      return settle(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
+    }
+    if (ctx.remainingMs() < COMPLETE_RESERVE_MS + POLL_MS) break;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  await ctx.publish([{ ...message }]);
 }
 
 /** The object is complete: check it against the blob's Content-MD5, then forget the upload and record the copy. */
