@@ -58,4 +58,8 @@ export const STAGE_DEPLOYMENTS: Record<StageName, StageDeployment> = {
     description: 'Completes a multipart upload once every part is in, and verifies it',
     sizing: { memoryMiB: 512, timeoutMinutes: T.recombinator, maxConcurrency: 5 },
   },
+  events: {
+    description: 'Event Grid webhook (function URL): routes created blobs to the copy stages, follows deletions in mirror mode',
+    sizing: { memoryMiB: 512, timeoutMinutes: T.events },
+  },
 };

@@ -4,6 +4,7 @@
  * and strict about meaning: anything ambiguous is a ConfigError naming the key and
  * the fix. The parsed credentials stay in memory; they never enter a message.
  */
+import { registerSecret } from './log';
 import { ConfigError } from './errors';
 import { archiveFrom, namesFrom, sizeFrom, storageClassFrom, tierMapFrom, type Selection } from './selection';
 
@@ -68,6 +69,8 @@ export interface CopyConfig {
   selection?: Partial<Selection>;
   /** List and compare, copy nothing, write the plan as the run's report. */
   dryRun?: boolean;
+  /** The events endpoint's shared key (Event Grid's `?code=`); no events are taken without one. */
+  webhookKey?: string;
 }
 
 const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'on']);
@@ -298,6 +301,7 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
       prefix: text_('prefix', false),
       selection: selectionOf(all ? 'all' : named),
       dryRun: keys.has('dryrun') ? parseSwitch(`${where} key "${keys.get('dryrun')!.key}"`, keys.get('dryrun')!.value) : undefined,
+      webhookKey: webhookKeyOf(text_('webhookkey', false)),
     };
   }
 
@@ -330,6 +334,16 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
       archive: entry('archive') ? archiveFrom(entry('archive')!.value, subject('archive')) : undefined,
     };
   }
+}
+
+/** A shared key long enough not to be guessed; kept out of every log line. */
+export function webhookKeyOf(key: string | undefined, subject = 'the secret key "webhookkey"'): string | undefined {
+  if (key === undefined || key === '') return undefined;
+  if (key.length < 16 || /\s/.test(key)) {
+    throw new ConfigError(`${subject} is too short or holds spaces: use at least 16 characters, e.g. from "openssl rand -hex 24"`);
+  }
+  registerSecret(key);
+  return key;
 }
 
 /**

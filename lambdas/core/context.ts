@@ -129,5 +129,5 @@ function noSource(stage: StageName): BlobSource {
   const refuse = (): never => {
     throw new Error(`${stage} may not read Azure (lambdas/core/stages/specs.ts: readsAzure)`);
   };
-  return { check: refuse, listPage: refuse, properties: refuse, read: refuse, rehydrate: refuse };
+  return { check: refuse, listPage: refuse, properties: refuse, blob: refuse, read: refuse, rehydrate: refuse };
 }

@@ -15,6 +15,8 @@ import { ConfigError, errorMessage } from './errors';
 import { MessageError, parseStageMessage } from './messages';
 import { METRIC } from './metrics';
 import { retryDelaySeconds } from './retry-policy';
+import { handleWebhook } from './events/webhook';
+import { applyBlobEvents } from './stages/events';
 import { qualify, watch, type QualifyResult } from './stages/qualify';
 import { TOPIC_STAGES, type TopicStage } from './stages';
 
@@ -154,6 +156,49 @@ export function qualifyHandler(runtimeOf: () => Runtime) {
         runtime.metric?.(METRIC.configErrors, 1);
         runtime.log.error(errorMessage(error), { stage: 'qualify' });
         return { started: false as const, error: errorMessage(error) };
+      }
+    });
+  };
+}
+
+/** A Lambda function URL's request (payload format 2.0), as much of it as the events endpoint reads. */
+export interface FunctionUrlEvent {
+  requestContext?: { http?: { method?: string } };
+  headers?: Record<string, string | undefined>;
+  queryStringParameters?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+/**
+ * events (lambda07) answers Event Grid at its function URL: the handshakes, the shared key, and batches of
+ * blob events routed to the copy stages. A failure that retrying can fix answers 500, so Event Grid delivers
+ * the batch again (duplicates copy nothing twice); a configuration problem is logged and answered 503.
+ */
+export function eventsHandler(runtimeOf: () => Runtime) {
+  return async (event: FunctionUrlEvent, context?: InvocationContext): Promise<{ statusCode: number; headers?: Record<string, string>; body?: string }> => {
+    const runtime = withInvocation(runtimeOf(), context);
+    return withDeadline(Date.now() + runtime.remainingMs(), async () => {
+      const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      const body = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+      try {
+        const handled = await handleWebhook(
+          { method: event.requestContext?.http?.method ?? 'POST', headers, query: event.queryStringParameters ?? {}, body },
+          {
+            key: async () => (await runtime.loadConfig()).webhookKey,
+            apply: (events) => applyBlobEvents(runtime, events),
+          },
+        );
+        runtime.log.info('events request', { stage: 'events', status: handled.response.status, summary: handled.summary });
+        return { statusCode: handled.response.status, headers: handled.response.headers, body: handled.response.body };
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          runtime.metric?.(METRIC.configErrors, 1);
+          runtime.log.error(errorMessage(error), { stage: 'events' });
+          return { statusCode: 503, body: JSON.stringify({ error: 'the copy is not configured right; see the function\'s log' }) };
+        }
+        runtime.log.error('events request failed', { stage: 'events', error: errorMessage(error) });
+        return { statusCode: 500, body: JSON.stringify({ error: 'failed; Event Grid will deliver again' }) };
       }
     });
   };

@@ -81,6 +81,8 @@ export interface RunRecord extends RunCounters {
   stalledReason?: string;
   /** Who runs it: a local process (heartbeat) or the deployed pipeline. */
   owner?: { kind: 'local'; host: string; pid: number; heartbeatAt: string } | { kind: 'pipeline' };
+  /** Event-driven: the blobs of events of one hour, not a listing (see openRolling). */
+  rolling?: boolean;
   /** Where the report is, once written. */
   reportKey?: string;
   /** Mirror: why no copy was deleted (the guard tripped). */
@@ -257,6 +259,40 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         await table.put({ pk: RUNS, sk: run.runId, ...record, expiresAt: expiresAt(clock()) } as unknown as StateItem, { ifAbsent: true });
         return { started: true };
       }
+    },
+
+    /**
+     * An event-driven run (one per hour, `rollingRunId`): created by the first event of its hour, alongside the
+     * scheduled runs (its own pointer, not the pipeline's lock: the scheduled listing goes on reconciling). Its
+     * "listing" is never done while its hour lasts; `closeRolling` ends it. Returns the pointer's previous run,
+     * which the caller closes.
+     */
+    async openRolling(run: { runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; byContainer?: boolean }): Promise<{ previous?: string }> {
+      const now = nowIso();
+      const record: RunRecord = {
+        ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now, lastProgressAt: now,
+        listingDone: false, containers: 1, listingsDone: 0, stallAfterSeconds: run.stallAfterSeconds, owner: { kind: 'pipeline' }, rolling: true,
+        ...(run.byContainer ? { byContainer: true } : {}),
+      };
+      await table.put({ pk: RUNS, sk: run.runId, ...record, expiresAt: expiresAt(clock()) } as unknown as StateItem, { ifAbsent: true });
+      for (;;) {
+        const pointer = await table.get(LOCKS, run.pipeline);
+        // Run ids start with their hour: a later one already current stays current.
+        if (pointer && (pointer.runId as string) >= run.runId) return {};
+        const moved = await table.put(
+          { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },
+          pointer ? { ifVersion: pointer.v! } : { ifAbsent: true },
+        );
+        if (moved) return { previous: pointer?.runId as string | undefined };
+      }
+    },
+
+    /** An event-driven run's hour is over: no more blobs join it; it ends once each has an outcome. */
+    async closeRolling(runId: string): Promise<RunRecord | undefined> {
+      const run = await getRun(runId);
+      if (!run || run.listingDone) return run;
+      await table.update({ pk: RUNS, sk: runId, set: { listingDone: true }, when: { attribute: 'state', in: ['running', 'stalled'] } });
+      return (await maybeEnd(runId)) ?? getRun(runId);
     },
 
     /** The run a pipeline is on, if any. */
@@ -474,6 +510,16 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     maybeEnd,
   };
   return ledger;
+}
+
+/** The event-driven run of the hour `now` falls in: `20261201T080000Z-events`. */
+export function rollingRunId(now: Date): string {
+  return `${now.toISOString().slice(0, 13).replace(/-/g, '')}0000Z-events`;
+}
+
+/** The pointer to a pipeline's current event-driven run. */
+export function rollingPipeline(pipeline: string): string {
+  return `${pipeline}.events`;
 }
 
 /** Why a running run is no longer alive, or undefined while it is. */

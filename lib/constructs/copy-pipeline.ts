@@ -65,7 +65,7 @@ export class CopyPipeline extends Construct {
         description: deployment.description,
         layers: props.layers,
         logRetentionDays: settings.logRetentionDays,
-        failed: stage === 'qualify' ? undefined : topics[stage].failed,
+        failed: stage in topics ? topics[stage as TopicStage].failed : undefined,
       });
     }
     for (const stage of TOPIC_STAGE_NAMES) topics[stage].subscribe(functions[stage]);

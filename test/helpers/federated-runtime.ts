@@ -36,6 +36,7 @@ async function copy(): Promise<void> {
     check: async () => (await source()).check(),
     listPage: async (continuation, size) => (await source()).listPage(continuation, size),
     properties: async (name, etag) => (await source()).properties(name, etag),
+    blob: async (name) => (await source()).blob(name),
     read: async (name, etag, range) => (await source()).read(name, etag, range),
     rehydrate: async (name) => (await source()).rehydrate(name),
   };

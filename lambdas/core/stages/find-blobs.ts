@@ -8,7 +8,7 @@ import { mapLimit, packBySize } from '../batching';
 import { BlobFailure } from '../errors';
 import type { ContextOf } from '../context';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
-import { decidePageAndDestination, lastKey } from '../routing';
+import { decidePageAndDestination, lastKey, type Decided } from '../routing';
 import { deletionStep, deletionsOf } from './mirror';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
@@ -67,7 +67,7 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   return totals;
 }
 
-interface Routes {
+export interface Routes {
   messages: (CopyBlobsMessage | LargeBlobMessage)[];
   units: NewUnit[];
   settled: { unit: string; outcomes: BlobOutcome[] }[];
@@ -78,6 +78,25 @@ async function routePage(
 ): Promise<Routes> {
   const { settings } = ctx;
   const { decided, orphans, destinationSeen } = await decidePageAndDestination(ctx.sink, settings, blobs, afterKey, undefined, { mirror: settings.mirror, lastPage });
+  const routes = await routeDecided(ctx, decided, totals, pageId);
+  if (settings.mirror) {
+    const deletions = await deletionsOf(ctx, orphans, pageId);
+    totals.toDelete = (totals.toDelete ?? 0) + deletions.reduce((n, u) => n + u.blobs.length, 0);
+    totals.destinationSeen = (totals.destinationSeen ?? 0) + destinationSeen;
+    routes.units.push(...deletions);
+  }
+  return routes;
+}
+
+/**
+ * Decided blobs as the run's units and the copy stages' messages: small blobs packed into messages, each
+ * large blob its own; skipped and failed ones settled at once; archived ones under rehydrate asked for.
+ * Shared by the listing and by blob events (lambdas/core/stages/events.ts).
+ */
+export async function routeDecided(
+  ctx: Pick<Ctx, 'runId' | 'settings' | 'source' | 'tuning'>, decided: Decided[], totals: ListingTotals, pageId: string,
+): Promise<Routes> {
+  const { settings } = ctx;
   const routes: Routes = { messages: [], units: [], settled: [] };
   const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: settings };
   const small: BlobRef[] = [];
@@ -144,12 +163,6 @@ async function routePage(
     totals.routed += chunk.length;
     routes.units.push({ unit, blobs: chunk.map((c) => ({ name: c.blob.name, size: c.blob.size })) });
     routes.settled.push({ unit, outcomes: chunk.map((c, i) => ({ ...c.outcome, index: i })) });
-  }
-  if (settings.mirror) {
-    const deletions = await deletionsOf(ctx, orphans, pageId);
-    totals.toDelete = (totals.toDelete ?? 0) + deletions.reduce((n, u) => n + u.blobs.length, 0);
-    totals.destinationSeen = (totals.destinationSeen ?? 0) + destinationSeen;
-    routes.units.push(...deletions);
   }
   return routes;
 }

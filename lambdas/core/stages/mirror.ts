@@ -28,7 +28,7 @@ const DELETE_RESERVE_MS = 10_000;
 const MIRROR_STEP = '@mirror';
 
 /** Of the objects no blob of a page accounts for, the copies whose blob is gone: as units of deletions. */
-export async function deletionsOf(ctx: Ctx, orphans: ListedObject[], pageId: string): Promise<NewUnit[]> {
+export async function deletionsOf(ctx: Pick<Ctx, 'settings' | 'sink' | 'source'>, orphans: ListedObject[], pageId: string): Promise<NewUnit[]> {
   const filters = compileFilters(ctx.settings.filters);
   const prefix = ctx.settings.prefix;
   const found = await mapLimit(orphans, 16, async (object) => {

@@ -6,12 +6,14 @@
  * latter: that is how a deployed run that stalls gets its report.
  */
 import { randomBytes } from 'node:crypto';
-import { SwitchedOffError, checkPrefix } from '../config';
+import { SwitchedOffError, checkPrefix, type CopyConfig } from '../config';
+import type { Selection } from '../selection';
 import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
 import { METRIC } from '../metrics';
 import { maxPartBytesFor } from '../plan';
+import { rollingPipeline, rollingRunId } from '../run-ledger';
 import { runPointerKey, type RunPointer } from '../run-pointer';
 import { hostname } from 'node:os';
 
@@ -38,28 +40,8 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     runtime.log.info('run not started', { reason });
     return { started: false, reason };
   }
-  const bucket = config.bucket ?? runtime.defaults.bucket;
-  if (!bucket) throw new ConfigError('no destination bucket: set "bucket" in the secret, or deploy with a bucket');
-  const prefix = config.prefix ?? runtime.defaults.prefix;
-  checkPrefix(prefix, 'the destination prefix');
-  const selection = config.selection ?? {};
-  const settings: RunSettings = {
-    account: config.source.account,
-    container: config.source.container,
-    blobEndpoint: config.source.blobEndpoint,
-    bucket,
-    prefix,
-    beginDate: config.beginDate,
-    largeBlobBytes: runtime.defaults.largeBlobBytes,
-    partBytes: runtime.defaults.partBytes,
-    maxPartBytes: maxPartBytesFor(runtime.defaults.partTimeoutSeconds),
-    filters: selection.filters,
-    writing: selection.writing?.storageClass || selection.writing?.tierMap ? selection.writing : undefined,
-    archive: selection.archive,
-    mirror: selection.mirror || undefined,
-    maxDeletes: selection.maxDeletes,
-    dryRun: config.dryRun || undefined,
-  };
+  const { settings, selection } = runSettingsFrom(runtime, config);
+  const { bucket, prefix } = settings;
   const runId = options.runId ?? newRunId();
   const log = runtime.log.child({ runId, stage: 'qualify' });
   // Fail the run at its start, with one clear line, rather than in every blob.
@@ -100,11 +82,50 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
   return { started: true, runId, settings };
 }
 
+/** A run's settings from the configuration and the deployment's defaults: the same for a listing and for events. */
+export function runSettingsFrom(runtime: Pick<Runtime, 'defaults'>, config: CopyConfig): { settings: RunSettings; selection: Partial<Selection> } {
+  const bucket = config.bucket ?? runtime.defaults.bucket;
+  if (!bucket) throw new ConfigError('no destination bucket: set "bucket" in the secret, or deploy with a bucket');
+  const prefix = config.prefix ?? runtime.defaults.prefix;
+  checkPrefix(prefix, 'the destination prefix');
+  const selection = config.selection ?? {};
+  const settings: RunSettings = {
+    account: config.source.account,
+    container: config.source.container,
+    blobEndpoint: config.source.blobEndpoint,
+    bucket,
+    prefix,
+    beginDate: config.beginDate,
+    largeBlobBytes: runtime.defaults.largeBlobBytes,
+    partBytes: runtime.defaults.partBytes,
+    maxPartBytes: maxPartBytesFor(runtime.defaults.partTimeoutSeconds),
+    filters: selection.filters,
+    writing: selection.writing?.storageClass || selection.writing?.tierMap ? selection.writing : undefined,
+    archive: selection.archive,
+    mirror: selection.mirror || undefined,
+    maxDeletes: selection.maxDeletes,
+    dryRun: config.dryRun || undefined,
+  };
+  return { settings, selection };
+}
+
 /** The schedule's frequent check: mark the pipeline's current run stalled (with its report) if it has stopped moving. */
 export async function watch(runtime: Runtime): Promise<{ runId?: string; state?: string }> {
+  await watchRolling(runtime);
   const current = await runtime.ledger.currentRun(runtime.pipeline);
   if (!current) return {};
   const stalled = current.state === 'running' ? await runtime.ledger.checkStalled(current.runId) : undefined;
   if (stalled) runtime.log.warn('run stalled', { runId: stalled.runId, reason: stalled.stalledReason });
   return { runId: current.runId, state: stalled?.state ?? current.state };
+}
+
+/**
+ * The event-driven run: once its hour is over it is closed even if no event comes to close it (so its report
+ * comes), and one with blobs outstanding and no progress for the stall time is marked stalled.
+ */
+async function watchRolling(runtime: Runtime, now = new Date()): Promise<void> {
+  let rolling = await runtime.ledger.currentRun(rollingPipeline(runtime.pipeline));
+  if (!rolling) return;
+  if (!rolling.listingDone && rolling.runId < rollingRunId(now)) rolling = await runtime.ledger.closeRolling(rolling.runId);
+  if (rolling?.state === 'running' && rolling.settled < rolling.routed) await runtime.ledger.checkStalled(rolling.runId);
 }

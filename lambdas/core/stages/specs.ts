@@ -54,6 +54,9 @@ export const STAGE_SPECS = {
     needs: ['reader', 'deleter', 'multipart', 'completer', 'state'],
     sends: ['parts-done', 'copy-blobs', 'large-blob'],
   },
+  // events (lambda07): Event Grid's webhook. It routes created blobs to the copy stages as the listing does,
+  // and, in mirror mode, deletes the copy of a deleted blob (after asking the source).
+  events: { needs: ['reader', 'deleter', 'state'], sends: ['copy-blobs', 'large-blob'], readsAzure: true },
 } as const satisfies Record<string, StageSpec>;
 
 export type StageName = keyof typeof STAGE_SPECS;
@@ -69,11 +72,13 @@ export const DEFAULT_TIMEOUT_MINUTES: Record<StageName, number> = {
   'largefile-initializer': 5,
   parter: 15,
   recombinator: 15,
+  // Event Grid waits 30 s for an answer, then delivers again.
+  events: 1,
 };
 export const STAGE_NAMES = Object.keys(STAGE_SPECS) as StageName[];
-/** Stages fed by a queue (all but qualify). */
-export type TopicStage = Exclude<StageName, 'qualify'>;
-export const TOPIC_STAGE_NAMES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
+/** Stages fed by a queue (all but qualify and events, which a schedule, a person or Event Grid calls). */
+export type TopicStage = Exclude<StageName, 'qualify' | 'events'>;
+export const TOPIC_STAGE_NAMES = STAGE_NAMES.filter((s): s is TopicStage => (STAGE_SPECS[s] as StageSpec).kind !== undefined);
 
 /** The stage that takes a message kind. */
 export function stageOf(kind: MessageKind): TopicStage {

@@ -107,7 +107,7 @@ export function parseListing(xml: string): ListPage {
 /** One page of the container's blobs, with metadata (and index tags when asked). */
 export async function listBlobsPage(
   requester: ContainerRequester,
-  page: { continuation?: string; maxPageSize: number; includeTags: boolean },
+  page: { continuation?: string; maxPageSize: number; includeTags: boolean; prefix?: string },
 ): Promise<ListPage> {
   const query: Record<string, string> = {
     restype: 'container',
@@ -116,6 +116,7 @@ export async function listBlobsPage(
     maxresults: String(page.maxPageSize),
   };
   if (page.continuation) query.marker = page.continuation;
+  if (page.prefix !== undefined) query.prefix = page.prefix;
   const answer = await requester.get('List Blobs', '', query);
   return parseListing(await textOf(answer, Number.POSITIVE_INFINITY));
 }

@@ -176,6 +176,22 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
       }
     },
 
+    async blob(name) {
+      // A listing from the name itself: the name sorts before every longer name it begins, so it comes first.
+      const list = () => listBlobsPage(requester, { maxPageSize: 1, includeTags, prefix: name });
+      try {
+        const page = await list().catch((error: unknown) => {
+          if (!includeTags || codeOf(error) !== 'AuthorizationPermissionMismatch') throw error;
+          includeTags = false;
+          options.onWarning?.('blob index tags cannot be read (grant "Storage Blob Data Owner" or tags read to copy them); copying without tags');
+          return list();
+        });
+        return page.blobs.find((b) => b.name === name);
+      } catch (error) {
+        throw explainAccessError(error, where, signIn);
+      }
+    },
+
     async rehydrate(name) {
       try {
         await container.getBlobClient(name).setAccessTier('Cool', { rehydratePriority: 'Standard' });

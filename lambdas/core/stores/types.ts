@@ -62,6 +62,8 @@ export interface BlobSource {
   listPage(continuation: string | undefined, maxPageSize: number): Promise<ListPage>;
   /** Properties of the blob, pinned to an ETag when given (SourceChangedError if it has changed). */
   properties(name: string, etag?: string): Promise<BlobProperties>;
+  /** One blob as the listing shows it (tier, archive state, tags), or undefined when there is none (a blob event's). */
+  blob(name: string): Promise<ListedBlob | undefined>;
   /** Read the whole blob or a range, pinned to its ETag; throws SourceChangedError if it changed. */
   read(name: string, etag: string, range?: ByteRange): Promise<BlobRead>;
   /** Start rehydrating an archived blob to the Cool tier at standard priority (takes write permission on the blob). */

@@ -1,0 +1,178 @@
+/**
+ * Stage 7 (events): blob events from Azure Event Grid, routed as the listing routes
+ * blobs. A created blob is looked up in Azure when its event is handled (so an old
+ * or duplicated event copies the blob as it is now, never an older version), decided
+ * against the destination exactly as a listed blob is (filters, begindate, key
+ * mapping, incremental comparison), and sent to the copy stages by size. A deleted
+ * blob's copy is deleted only in mirror mode, and only under the mirror's rules.
+ *
+ * Event-driven blobs are accounted for in a rolling run, one per hour
+ * (`20261201T080000Z-events`): each blob version is counted once in it however
+ * often its events arrive (a claim per version, as a listing step is claimed), and
+ * the run ends, with its report, once its hour is over and every blob has an outcome.
+ */
+import { createHash } from 'node:crypto';
+import { mapLimit } from '../batching';
+import { SwitchedOffError } from '../config';
+import { contextFor, type ContextOf, type Runtime } from '../context';
+import type { BlobEvent } from '../events/parse';
+import type { EventsOutcome } from '../events/webhook';
+import { destinationKey } from '../keys';
+import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
+import { decidePageAndDestination, type DestinationReader } from '../routing';
+import { rollingPipeline, rollingRunId, type ListingTotals } from '../run-ledger';
+import type { ListedBlob } from '../stores/types';
+import { routeDecided } from './find-blobs';
+import { deletionsOf } from './mirror';
+import { runSettingsFrom } from './qualify';
+import type { STAGE_SPECS } from './specs';
+
+type Ctx = ContextOf<(typeof STAGE_SPECS)['events']>;
+
+const zero = (): EventsOutcome => ({ copying: 0, unchanged: 0, settled: 0, notTaken: 0, deleted: 0, deletionsIgnored: 0, duplicates: 0 });
+
+/** Of several events for one blob in a batch, the latest (by sequencer; else the last delivered) speaks for it. */
+export function latestPerBlob(events: BlobEvent[]): BlobEvent[] {
+  const latest = new Map<string, BlobEvent>();
+  for (const event of events) {
+    const id = `${event.container}\u0000${event.name}`;
+    const seen = latest.get(id);
+    if (!seen || !seen.sequencer || !event.sequencer || event.sequencer >= seen.sequencer) latest.set(id, event);
+  }
+  return [...latest.values()];
+}
+
+export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now = new Date()): Promise<EventsOutcome> {
+  const outcome = zero();
+  if (events.length === 0) return outcome;
+  let config;
+  try {
+    config = await runtime.loadConfig();
+  } catch (error) {
+    if (error instanceof SwitchedOffError) return { ...outcome, switchedOff: true };
+    throw error;
+  }
+  if (!config.isActive) return { ...outcome, switchedOff: true };
+  const { settings, selection } = runSettingsFrom(runtime, config);
+  const containers = selection.containers ?? [config.source.container];
+  const byContainer = containers === 'all' || containers.length > 1;
+  const runId = rollingRunId(now);
+  const { previous } = await runtime.ledger.openRolling({
+    runId, pipeline: rollingPipeline(runtime.pipeline), settings, stallAfterSeconds: runtime.stallAfterSeconds, byContainer,
+  });
+  // The previous hour's run takes no more blobs: it ends once each of its blobs has an outcome.
+  if (previous) await runtime.ledger.closeRolling(previous);
+  outcome.runId = runId;
+  const log = runtime.log.child({ runId, stage: 'events' });
+
+  const contexts = new Map<string, Promise<Ctx>>();
+  const contextOf = (container: string) => {
+    let ctx = contexts.get(container);
+    if (!ctx) {
+      const run: RunSettings = { ...settings, container, prefix: byContainer ? `${settings.prefix}${container}/` : settings.prefix };
+      const message: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 };
+      ctx = contextFor(runtime, message, 'events') as Promise<Ctx>;
+      contexts.set(container, ctx);
+    }
+    return ctx;
+  };
+
+  await mapLimit(latestPerBlob(events), 16, async (event) => {
+    const taken = containers === 'all' ? !event.container.startsWith('$') : containers.includes(event.container);
+    if (!taken || (event.account && event.account !== settings.account)) {
+      outcome.notTaken++;
+      return;
+    }
+    const ctx = await contextOf(event.container);
+    if (event.kind === 'created') await created(ctx, event, outcome);
+    else await deleted(ctx, event, outcome);
+  });
+  log.info('blob events handled', { events: events.length, ...outcome });
+  return outcome;
+}
+
+/** A step key for one blob version (or one deletion), as a listing step is keyed: claimed once per run. */
+function stepOf(kind: string, ...parts: string[]): string {
+  return `${kind}${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 24)}`;
+}
+
+const noTotals = (): ListingTotals => ({ listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: false });
+
+async function created(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Promise<void> {
+  const blob = await ctx.source.blob(event.name);
+  if (!blob) {
+    // Gone since (its deletion's event follows), or not committed yet: nothing to copy now.
+    outcome.notTaken++;
+    return;
+  }
+  const step = stepOf('ev', ctx.settings.container, blob.name, blob.etag);
+  const claim = await ctx.ledger.claimListing(ctx.runId, step, 0, ctx.remainingMs() + 60_000);
+  if (claim === undefined) {
+    outcome.duplicates++;
+    return;
+  }
+  const totals = noTotals();
+  totals.listed = 1;
+  const { decided } = await decidePageAndDestination(oneKey(ctx, blob), ctx.settings, [blob], undefined);
+  const routes = await routeDecided(ctx, decided, totals, step);
+  await ctx.ledger.addUnits(ctx.runId, routes.units);
+  for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
+  await ctx.publish(routes.messages);
+  await ctx.ledger.listed(ctx.runId, step, 0, claim, totals);
+  const kind = decided[0].decision.kind;
+  if (kind === 'copy') outcome.copying++;
+  else if (kind === 'unchanged') outcome.unchanged++;
+  else if (kind === 'filtered' || kind === 'before-begindate') outcome.notTaken++;
+  else outcome.settled++;
+}
+
+/** The destination as one key: a HEAD, not a listing from the start of the prefix. */
+function oneKey(ctx: Ctx, blob: ListedBlob): DestinationReader {
+  const key = destinationKey(ctx.settings.prefix, blob.name);
+  return {
+    head: (k) => ctx.sink.head(k),
+    getJson: (k) => ctx.sink.getJson(k),
+    list: async () => {
+      const head = await ctx.sink.head(key);
+      return { objects: head ? [{ key: head.key, size: head.size, lastModified: head.lastModified }] : [], truncated: false };
+    },
+  };
+}
+
+async function deleted(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Promise<void> {
+  if (!ctx.settings.mirror) {
+    outcome.deletionsIgnored++;
+    return;
+  }
+  const key = destinationKey(ctx.settings.prefix, event.name);
+  const head = await ctx.sink.head(key);
+  if (!head) {
+    outcome.deletionsIgnored++;
+    return;
+  }
+  const step = stepOf('evd', ctx.settings.container, event.name, event.sequencer ?? event.id);
+  const claim = await ctx.ledger.claimListing(ctx.runId, step, 0, ctx.remainingMs() + 60_000);
+  if (claim === undefined) {
+    outcome.duplicates++;
+    return;
+  }
+  // The mirror's own rules: a copy azs3copy wrote, in the run's scope, whose blob the source says is gone.
+  const units = await deletionsOf(ctx, [{ key, size: head.size, lastModified: head.lastModified }], step);
+  const totals = noTotals();
+  totals.toDelete = units.reduce((n, u) => n + u.blobs.length, 0);
+  await ctx.ledger.addUnits(ctx.runId, units);
+  await ctx.ledger.listed(ctx.runId, step, 0, claim, totals);
+  if (units.length === 0) {
+    outcome.deletionsIgnored++;
+    return;
+  }
+  for (const unit of units) {
+    const keys = unit.blobs.map((b) => b.name);
+    const refused = new Map((await ctx.sink.deleteMany(keys)).map((r) => [r.key, r.reason]));
+    await ctx.ledger.settle(ctx.runId, unit.unit, keys.map((k, index) => {
+      const reason = refused.get(k);
+      return reason ? { name: k, index, status: 'failed' as const, reason: `not deleted: ${reason}` } : { name: k, index, status: 'copied' as const };
+    }), { deletes: true });
+    outcome.deleted += keys.length - refused.size;
+  }
+}
