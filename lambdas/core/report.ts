@@ -5,6 +5,8 @@
  * settings, every blob not copied with its reason). The local CLI prints and
  * writes the same report.
  */
+import { usd } from './cost/cost';
+import type { RunCosts } from './cost/run-costs';
 import { STATE_PREFIX } from './keys';
 import type { RunLedger, RunRecord, UnitRecord } from './run-ledger';
 import type { StateObjects } from './stores/types';
@@ -39,6 +41,8 @@ export interface RunReport {
   invocations?: Record<string, { count: number; maxSeconds: number }>;
   /** Where this report is kept. */
   location?: { bucket: string; json: string; html: string };
+  /** The requests the run made and their cost, beside the plan's prediction when a plan preceded it. */
+  costs?: RunCosts;
 }
 
 export function reportKeys(runId: string) {
@@ -186,10 +190,28 @@ ${row('begindate', s.beginDate ?? '(every blob)')}
 ${row('large-blob threshold', formatBytes(s.largeBlobBytes))}
 ${row('part size', formatBytes(s.partBytes))}
 </table>
+${report.costs ? costsTable(report.costs) : ''}
 ${list('Failed', 'failed', report.failed.map((f) => ({ name: f.name, text: f.reason })))}
 ${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.name, text: o.where })))}
 ${list('Skipped', 'skipped', report.skipped.map((f) => ({ name: f.name, text: f.reason })))}
 <p>The full lists, the copied blobs among them, are in <code>${e(reportKeys(report.runId).json)}</code>.</p>
 </body></html>
 `;
+}
+
+/** The run's requests and costs, beside the plan's when there was one. */
+function costsTable(costs: RunCosts): string {
+  const e = escapeHtml;
+  const predicted = costs.predicted;
+  const rows: string[] = [];
+  for (const [service, ops] of Object.entries(costs.actual.requests)) {
+    for (const [op, n] of Object.entries(ops)) {
+      const p = predicted?.requests[service]?.[op];
+      rows.push(`<tr><td>${e(service)}</td><td>${e(op)}</td><td>${n}</td>${predicted ? `<td>${p ?? ''}</td>` : ''}</tr>`);
+    }
+  }
+  return `<h2>Requests and cost</h2><table><thead><tr><th>service</th><th>operation</th><th>made</th>${predicted ? `<th>planned (${e(predicted.from)})</th>` : ''}</tr></thead><tbody>
+${rows.join('\n')}
+<tr><th colspan="2">cost (${e(costs.actual.cost.region)} prices of ${e(costs.actual.cost.pricesDate)})</th><td>${e(usd(costs.actual.cost.totalUsd))}</td>${predicted ? `<td>${e(usd(predicted.cost.totalUsd))}</td>` : ''}</tr>
+</tbody></table>`;
 }

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mapLimit } from './batching';
 import { formatDuration } from './status';
+import type { PlanTally } from './cost/tally';
 import type { RunSettings } from './messages';
 import { writeToken, type StateItem, type StateTable, type Update } from './state/table';
 
@@ -118,6 +119,8 @@ export interface ListingTotals {
   routed: number;
   routedBytes: number;
   done: boolean;
+  /** A dry run's plan of this listing step (cost/tally.ts), kept with its totals. */
+  plan?: PlanTally;
 }
 
 /** What changed in a run's counters through one write, for metrics. */

@@ -11,6 +11,9 @@ Usage:
                 (the client secret from the AZURE_CLIENT_SECRET environment variable, never a flag)
   azs3copy copy --secret-file SECRET.json [--bucket NAME] ...
                 (the deployed secret's JSON: credentials, container, isactive, begindate, bucket, prefix)
+  azs3copy plan <the copy's options> [--region REGION] [--report PLAN.json]
+                list and compare as the copy would, write nothing: what it would copy, skip and fail,
+                its requests, its cost (AWS and Azure) and its time, deployed and with this CLI
   azs3copy check-secret SECRET.json   check a secret with the parser the functions use; prints no credential
   azs3copy redrive <the copy's options> [--run-id ID | --dead-letters FILE]
                 send the messages a local run dead-lettered back to their stages, once the cause is fixed
@@ -32,7 +35,10 @@ Options:
   --s3-endpoint URL          an S3-compatible server (implies path-style addressing)
   --prefix P                 put objects under this key prefix (kept exactly as given)
   --begindate D              copy only blobs modified after D (ISO 8601; UTC if no zone)
-  --report FILE              write the JSON report here
+  --report FILE              write the JSON report here (plan: the plan)
+  --dry-run                  copy: list and compare only; the run's report (in the bucket too) is the plan
+  --plan FILE                copy: the plan this copy follows; the report shows its prediction beside what the run did
+  --region REGION            the AWS region whose prices cost a plan or a run (us-east-1 or eu-west-1; default us-east-1)
   --large-blob-mib N         blobs this large or larger are copied in parts (default 100)
   --part-mib N               part size (default 64; grown so no blob needs over 10,000 parts)
   --concurrency N            download invocations at once (default 6)

@@ -6,8 +6,10 @@
  */
 import { packBySize } from '../batching';
 import type { ContextOf } from '../context';
+import { recordPlanPage } from '../cost/plan-state';
+import { addTally, emptyTally, tallyPage } from '../cost/tally';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
-import { decidePage, lastKey } from '../routing';
+import { decidePage, lastKey, type Decided, type DecisionRequests } from '../routing';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
 import type { STAGE_SPECS } from './specs';
@@ -30,14 +32,23 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   let pages = 0;
   // Hand on with time to spare: two minutes of a 15-minute invocation, a third of a short one.
   const reserve = Math.min(ctx.tuning.listReserveMs, ctx.remainingMs() / 3);
+  // A dry run routes nothing: it keeps what it would have routed as the plan (cost/plan-state.ts).
+  const plan = ctx.settings.dryRun ? emptyTally() : undefined;
   do {
     const page = await ctx.source.listPage(continuation, ctx.tuning.listPageSize);
     totals.listed += page.blobs.length;
-    const routes = await routePage(ctx, page.blobs, afterKey, totals, `${ctx.settings.container}.${message.invocation}.${pages}`);
-    // Units exist before their messages go out, so an outcome always finds its unit.
-    await ctx.ledger.addUnits(ctx.runId, routes.units);
-    for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
-    await ctx.publish(routes.messages);
+    const pageId = `${ctx.settings.container}.${message.invocation}.${pages}`;
+    const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId);
+    if (plan) {
+      const { tally, entries } = tallyPage({ ...routes, settledUnits: routes.settled.length }, ctx.settings, ctx.tuning.downloadConcurrency);
+      addTally(plan, tally);
+      await recordPlanPage(ctx.ledger.table, ctx.runId, pageId, entries);
+    } else {
+      // Units exist before their messages go out, so an outcome always finds its unit.
+      await ctx.ledger.addUnits(ctx.runId, routes.units);
+      for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
+      await ctx.publish(routes.messages);
+    }
     pages++;
     afterKey = lastKey(ctx.settings.prefix, page.blobs) ?? afterKey;
     continuation = page.continuation;
@@ -50,6 +61,7 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   } else {
     totals.done = true;
   }
+  if (plan) Object.assign(totals, { routed: 0, routedBytes: 0, plan });
   await ctx.ledger.listed(ctx.runId, ctx.settings.container, message.invocation, claim, totals);
   ctx.log.info(totals.done ? 'listing finished' : 'listing continues in the next invocation', {
     pages, invocation: message.invocation, ...totals,
@@ -61,12 +73,16 @@ interface Routes {
   messages: (CopyBlobsMessage | LargeBlobMessage)[];
   units: NewUnit[];
   settled: { unit: string; outcomes: BlobOutcome[] }[];
+  /** What became of each blob, and what deciding it cost in the destination (a dry run's plan is made of them). */
+  decided: Decided[];
+  requests: DecisionRequests;
 }
 
 async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string): Promise<Routes> {
   const { settings } = ctx;
-  const decided = await decidePage(ctx.sink, settings, blobs, afterKey);
-  const routes: Routes = { messages: [], units: [], settled: [] };
+  const requests: DecisionRequests = { list: 0, head: 0, manifestReads: 0 };
+  const decided = await decidePage(ctx.sink, settings, blobs, afterKey, requests);
+  const routes: Routes = { messages: [], units: [], settled: [], decided, requests };
   const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: settings };
   const small: BlobRef[] = [];
   const atListing: { blob: ListedBlob; outcome: BlobOutcome }[] = [];
