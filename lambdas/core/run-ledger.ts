@@ -418,6 +418,15 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       return dead ? ledger.markStalled(runId, dead, run.lastProgressAt) : undefined;
     },
 
+    /**
+     * Add request counts (attributes `req:<service>:<operation>`, cost/requests.ts) to the run's item: one
+     * update at the end of each deployed invocation. A run that is not known is left alone.
+     */
+    async addRequests(runId: string, counts: Record<string, number>): Promise<void> {
+      if (Object.keys(counts).length === 0) return;
+      await table.update({ pk: RUNS, sk: runId, add: counts, when: { attribute: 'state', in: ['running', 'stalled', 'complete'] } });
+    },
+
     /** Note where the run's report was written. */
     async reported(runId: string, reportKey: string): Promise<void> {
       await table.update({ pk: RUNS, sk: runId, set: { reportKey } });
