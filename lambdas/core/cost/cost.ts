@@ -153,7 +153,7 @@ export function costOf(counts: RequestCounts, prices: PriceList, usage: CostUsag
   line('azure', 'Azure Blob', 'Get Blob Properties', countOf(counts, 'azure', 'GetBlobProperties'), 'operations', a.otherPer10000 / 1e4);
   for (const [tier, bytes] of Object.entries(usage.bytesByTier ?? {})) {
     const rate = a.retrievalPerGBByTier[tier] ?? 0;
-    line('azure', 'Azure Blob', `data retrieval (${tier})`, bytes / GiB, 'GiB', rate);
+    if (rate > 0) line('azure', 'Azure Blob', `data retrieval (${tier})`, bytes / GiB, 'GiB', rate);
   }
 
   const sum = (cloud?: CostLine['cloud']) => lines.filter((l) => l.inTotal && (!cloud || l.cloud === cloud)).reduce((n, l) => n + l.usd, 0);

@@ -175,7 +175,8 @@ function costLines(cost: CostEstimate): string[] {
   const width = Math.max(...cost.lines.map((l) => `${l.service}: ${l.item}`.length), 20);
   return cost.lines.map((l) => {
     const label = `${l.service}: ${l.item}`.padEnd(width);
-    const qty = `${l.quantity.toLocaleString('en-US', { maximumFractionDigits: 3 })} ${l.unit}`.padStart(22);
+    const amount = l.quantity < 1 ? l.quantity.toPrecision(2) : l.quantity.toLocaleString('en-US', { maximumFractionDigits: 1 });
+    const qty = `${amount} ${l.unit}`.padStart(22);
     return `  ${label} ${qty}  ${usd(l.usd).padStart(9)}${l.inTotal ? '' : '  (not in total)'}`;
   });
 }
