@@ -167,9 +167,13 @@ export function meterClient(client: unknown, meter: Meter, service: string, opti
       if (service === 'dynamodb') {
         const consumed = (result.output as { ConsumedCapacity?: Capacity | Capacity[] }).ConsumedCapacity;
         for (const c of [consumed ?? []].flat()) {
-          if (c.WriteCapacityUnits) meter.add('dynamodb', 'WriteRequestUnits', c.WriteCapacityUnits);
-          if (c.ReadCapacityUnits) meter.add('dynamodb', 'ReadRequestUnits', c.ReadCapacityUnits);
-          if (!c.WriteCapacityUnits && !c.ReadCapacityUnits && c.CapacityUnits) meter.add('dynamodb', 'CapacityUnits', c.CapacityUnits);
+          if (c.WriteCapacityUnits || c.ReadCapacityUnits) {
+            meter.add('dynamodb', 'WriteRequestUnits', c.WriteCapacityUnits ?? 0);
+            meter.add('dynamodb', 'ReadRequestUnits', c.ReadCapacityUnits ?? 0);
+          } else if (c.CapacityUnits) {
+            // Only a total: reads are reads, everything else writes.
+            meter.add('dynamodb', READS.has(op) ? 'ReadRequestUnits' : 'WriteRequestUnits', c.CapacityUnits);
+          }
         }
       }
       return result;
@@ -177,6 +181,8 @@ export function meterClient(client: unknown, meter: Meter, service: string, opti
     { step: 'initialize', name: `azs3copyMeter${service}` },
   );
 }
+
+const READS = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems']);
 
 interface Capacity {
   CapacityUnits?: number;
