@@ -139,6 +139,18 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
   const dynamo = new DynamoDBClient({});
   meterClient(dynamo, meter, 'dynamodb', { paused });
   const ledger: RunLedger = runLedger(dynamoTable(required(ENV.runTable, env), dynamo, { region: env.AWS_REGION }), hooks);
+  const memoryMiB = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? 0) || 1024;
+  /** The invocation under way (a container runs one at a time, as the meter assumes), and when it counted itself. */
+  let current: { event: unknown; started: number; countedAt?: number } | undefined;
+  /**
+   * The invocation that ends a run counts itself (its Lambda request, its time so far, its message's receive
+   * and delete) before the report is built, so the report holds it; the rest of its time is added at its end.
+   */
+  const countCurrent = () => {
+    if (!current || current.countedAt !== undefined) return {};
+    current.countedAt = Date.now();
+    return invocationCounts(current.event, current.countedAt - current.started, memoryMiB, 0);
+  };
   /** Add what this invocation counted so far to the run's item (at its end, or before a report is built). */
   const flushRequests = async (runId: string, extra = {}) => {
     flushing = true;
@@ -161,7 +173,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       mode: 'deployed',
       prices: () => pricesNear(env.AWS_REGION),
       actual: async (run) => {
-        await flushRequests(run.runId);
+        await flushRequests(run.runId, countCurrent());
         return countsFromAttributes((await ledger.getRun(run.runId)) as unknown as Record<string, unknown>);
       },
       plan: (run) => latestDryRun(ledger, sinkFor, run),
@@ -231,9 +243,9 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
    * Wrap a handler so that at the end of every invocation, success or not, its metrics are flushed and its
    * requests added to its run.
    */
-  const memoryMiB = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? 0) || 1024;
   const flushingMetrics = <A extends unknown[], R>(handler: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
     const started = Date.now();
+    current = { event: args[0], started };
     let result: R | undefined;
     try {
       result = await handler(...args);
@@ -242,7 +254,13 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       const failed = (result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures?.length ?? (result === undefined ? 1 : 0);
       const [runId] = runIdsOf(args[0], result);
-      if (runId) await flushRequests(runId, invocationCounts(args[0], Date.now() - started, memoryMiB, failed));
+      const countedAt = current?.countedAt;
+      current = undefined;
+      // Counted already (it ended a run): only the time since then.
+      const counts = countedAt === undefined
+        ? invocationCounts(args[0], Date.now() - started, memoryMiB, failed)
+        : { lambda: { GBSeconds: ((Date.now() - countedAt) / 1000) * (memoryMiB / 1024) } };
+      if (runId) await flushRequests(runId, counts);
       else meter.take();
     }
   };
