@@ -37,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   },
   status: { run: async (c) => (await import('../lambdas/local/status-commands')).statusCommand(c.values, c.env) },
   runs: { run: async (c) => (await import('../lambdas/local/status-commands')).runsCommand(c.values, c.env) },
+  federation: { run: async (c) => (await import('../lambdas/local/federation-commands')).federationCommand(c.values, c.env) },
   demo: { run: async (c) => (await import('../lambdas/local/commands')).demoCommand(c.values) },
 };
 

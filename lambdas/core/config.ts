@@ -16,7 +16,38 @@ export type AzureCredentials =
       clientSecret: string;
       /** Entra ID authority; only for sovereign clouds and local tests. */
       authorityHost?: string;
+    }
+  | {
+      /**
+       * No secret: the app registration trusts the AWS identity the copy runs as (each function's role)
+       * through a federated identity credential, and a token from STS GetWebIdentityToken is the proof.
+       */
+      kind: 'federated';
+      tenantId: string;
+      clientId: string;
+      authorityHost?: string;
     };
+
+/** How a secret signs in to Azure, as its `auth` key names it (or as its other keys imply). */
+export type AuthMode = 'federated' | 'client secret' | 'connection string' | 'SAS';
+
+/** The mode of parsed credentials, for messages (`check-secret`). */
+export function authModeOf(credentials: AzureCredentials): AuthMode {
+  if (credentials.kind === 'federated') return 'federated';
+  if (credentials.kind === 'service-principal') return 'client secret';
+  return parseConnectionString(credentials.connectionString).sharedaccesssignature ? 'SAS' : 'connection string';
+}
+
+/** The `auth` key's values, compared without case, spaces, `-` and `_`. */
+const AUTH_WORDS: Record<string, AuthMode> = {
+  federated: 'federated',
+  federation: 'federated',
+  clientsecret: 'client secret',
+  secret: 'client secret',
+  serviceprincipal: 'client secret',
+  connectionstring: 'connection string',
+  sas: 'SAS',
+};
 
 export interface SourceConfig {
   account: string;
@@ -126,6 +157,7 @@ const KEY_FORMS: Record<string, string> = {
   bucket: 'the destination bucket\'s name',
   prefix: 'the destination key prefix',
   authorityhost: 'the Entra ID authority\'s URL',
+  auth: '"federated" (no secret: the functions sign in with their AWS roles), "clientsecret", "connectionstring" or "sas"',
 };
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -184,27 +216,55 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
   }
   return parseSecretBody();
 
+  /** What `auth` asks for; undefined when it is absent (the other keys decide, as before it existed). */
+  function authMode(): AuthMode | undefined {
+    const entry = keys.get('auth');
+    if (entry === undefined || entry.value === null || entry.value === '') return undefined;
+    const mode = typeof entry.value === 'string' ? AUTH_WORDS[entry.value.toLowerCase().replace(/[_\-\s]/g, '')] : undefined;
+    if (!mode) throw new ConfigError(`${where} key "${entry.key}" is ${JSON.stringify(entry.value)}: set it to ${KEY_FORMS.auth}`);
+    return mode;
+  }
+
+  /** The app registration's tenant and client ids. The values are not echoed: a secret pasted into the wrong key would be. */
+  function appIds(): { tenantId: string; clientId: string } {
+    const tenantId = text_('tenantid', true)!;
+    const clientId = text_('clientid', true)!;
+    if (!GUID.test(clientId)) {
+      throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
+    }
+    if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
+      throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
+    }
+    return { tenantId, clientId };
+  }
+
   function parseSecretBody(): CopyConfig {
     const beginDateEntry = keys.get('begindate');
     const beginDate = parseBeginDate(`${where} key "${beginDateEntry?.key ?? 'begindate'}"`, beginDateEntry?.value);
 
-    const connectionString = text_('connectionstring', false);
+    const mode = authMode();
+    const connectionString = mode === 'federated' || mode === 'client secret' ? undefined : text_('connectionstring', mode !== undefined);
     let credentials: AzureCredentials;
     let account: string;
-    if (connectionString) {
+    if (mode === 'federated') {
+      const leftover = ['clientsecret', 'connectionstring'].find((name) => text_(name, false) !== undefined);
+      if (leftover) {
+        throw new ConfigError(
+          `${where} says "auth": "federated" but still holds a "${leftover}": remove it (federation needs no secret, and one left stored is still a credential), or drop "auth" to keep signing in with it`,
+        );
+      }
+      const { tenantId, clientId } = appIds();
+      credentials = { kind: 'federated', tenantId, clientId, authorityHost: text_('authorityhost', false) };
+      account = text_('storageaccount', true)!;
+    } else if (connectionString) {
+      if (mode === 'SAS' && !parseConnectionString(connectionString).sharedaccesssignature) {
+        throw new ConfigError(`${where} says "auth": "sas" but its connection string has no SharedAccessSignature: paste the SAS connection string, or set "auth" to "connectionstring"`);
+      }
       credentials = { kind: 'connection-string', connectionString };
       account = text_('storageaccount', false) ?? accountOfConnectionString(connectionString);
     } else {
-      const tenantId = text_('tenantid', true)!;
-      const clientId = text_('clientid', true)!;
+      const { tenantId, clientId } = appIds();
       const clientSecret = text_('clientsecret', true)!;
-      // The values are not echoed: a secret pasted into the wrong key would be.
-      if (!GUID.test(clientId)) {
-        throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
-      }
-      if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
-        throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
-      }
       if (clientSecret === SECRET_TEMPLATE.clientsecret) {
         throw new ConfigError(`${where} still holds the placeholder "clientsecret": paste the service principal's client secret value`);
       }

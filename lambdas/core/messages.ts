@@ -58,6 +58,8 @@ export const BlobRefSchema = z.object({
   contentMd5: z.string().optional(),
   /** Blob index tags from the listing (at most 10). */
   tags: z.record(z.string(), z.string()).optional(),
+  /** The blob's access tier as listed (Hot, Cool, Cold), which picks its copy's storage class under a tier map. */
+  tier: z.string().optional(),
 });
 export type BlobRef = z.infer<typeof BlobRefSchema>;
 
@@ -77,6 +79,8 @@ export const ListPageMessageSchema = z.object({
   afterKey: z.string().optional(),
   /** How many listing invocations came before this one (for progress and loop guards). */
   invocation: z.number().int().nonnegative(),
+  /** Mirror: every container is listed; delete what the listing found, from this step and unit on. */
+  deleting: z.object({ step: z.number().int().nonnegative(), after: z.string().optional() }).optional(),
 });
 export type ListPageMessage = z.infer<typeof ListPageMessageSchema>;
 

@@ -48,11 +48,18 @@ export interface RunCounters {
   listInvocations: number;
   /** Containers whose listing is done. */
   listingsDone: number;
+  /** Objects of the destination the listings looked at (the mirror guard's 1% is of these). */
+  destinationSeen: number;
+  /** Mirror: copies found whose blob is gone, how many have an outcome, and how many were deleted. */
+  deletesPlanned: number;
+  deletesSettled: number;
+  deleted: number;
 }
 
 export const ZERO_COUNTERS: RunCounters = {
   listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, settled: 0, copied: 0, skipped: 0,
-  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0, listingsDone: 0,
+  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0, listingsDone: 0, destinationSeen: 0, deletesPlanned: 0,
+  deletesSettled: 0, deleted: 0,
 };
 
 export interface RunRecord extends RunCounters {
@@ -67,6 +74,8 @@ export interface RunRecord extends RunCounters {
   listingDone: boolean;
   /** Containers the run lists (their listings done: `listingsDone`). */
   containers: number;
+  /** Keys and names are by container (`<container>/<blob name>`): several containers, or every one of the account. */
+  byContainer?: boolean;
   /** A run with no progress this long while blobs are outstanding is stalled. */
   stallAfterSeconds: number;
   /** Why it stalled, once it has. */
@@ -75,6 +84,8 @@ export interface RunRecord extends RunCounters {
   owner?: { kind: 'local'; host: string; pid: number; heartbeatAt: string } | { kind: 'pipeline' };
   /** Where the report is, once written. */
   reportKey?: string;
+  /** Mirror: why no copy was deleted (the guard tripped). */
+  mirrorRefused?: string;
   v?: number;
 }
 
@@ -91,6 +102,8 @@ export interface UnitRecord {
   reasons: Record<string, string>;
   /** One large blob, copied in parts (its bytes move part by part); else small blobs, each in one PUT. */
   large: boolean;
+  /** Mirror: not blobs but copies to delete (names are keys; c = deleted, s = kept, f = could not). */
+  deletes?: boolean;
   v?: number;
 }
 
@@ -109,6 +122,8 @@ export interface NewUnit {
   unit: string;
   blobs: { name: string; size: number }[];
   large?: boolean;
+  /** Copies to delete (mirror), kept apart from the blobs: sort key `delete.<id>`. */
+  deletes?: boolean;
 }
 
 export interface ListingTotals {
@@ -118,6 +133,9 @@ export interface ListingTotals {
   unchanged: number;
   routed: number;
   routedBytes: number;
+  /** Mirror: copies whose blob is gone, and objects of the destination seen. */
+  toDelete?: number;
+  destinationSeen?: number;
   done: boolean;
   /** A dry run's plan of this listing step (cost/tally.ts), kept with its totals. */
   plan?: PlanTally;
@@ -137,6 +155,7 @@ const RUNS = 'runs';
 const listingSk = (container: string, invocation: number) => `list.${container}.${String(invocation).padStart(8, '0')}`;
 const LOCKS = 'locks';
 const runPk = (runId: string) => `run.${runId}`;
+const unitSk = (unit: string, deletes?: boolean) => `${deletes ? 'delete' : 'unit'}.${unit}`;
 const CODE: Record<BlobStatus, string> = { copied: 'c', skipped: 's', failed: 'f' };
 const DAY_SECONDS = 86_400;
 /** Run state is kept this long after a run starts (DynamoDB's TTL removes it). */
@@ -176,6 +195,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
   async function maybeEnd(runId: string): Promise<RunRecord | undefined> {
     const run = await getRun(runId);
     if (!run || run.state === 'complete' || !run.listingDone || run.settled < run.routed) return undefined;
+    if ((run.deletesSettled ?? 0) < (run.deletesPlanned ?? 0)) return undefined;
     const won = await elect(runId, { state: 'complete', finishedAt: nowIso(), stalledReason: undefined }, { attribute: 'state', in: [run.state] });
     if (!won) return undefined;
     await hooks.onEnd?.(won);
@@ -212,6 +232,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      */
     async begin(run: {
       runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner']; containers?: number;
+      byContainer?: boolean;
     }): Promise<{ started: true } | { started: false; reason: string; current: RunRecord }> {
       for (;;) {
         const lock = await table.get(LOCKS, run.pipeline);
@@ -229,7 +250,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         const record: RunRecord = {
           ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now,
           lastProgressAt: now, listingDone: false, containers: run.containers ?? 1, listingsDone: 0, stallAfterSeconds: run.stallAfterSeconds,
-          owner: run.owner,
+          owner: run.owner, ...(run.byContainer ? { byContainer: true } : {}),
         };
         const taken = await table.put(
           { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },
@@ -287,8 +308,9 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         units.map((u) =>
           table.put(
             {
-              pk: runPk(runId), sk: `unit.${u.unit}`, unit: u.unit, names: u.blobs.map((b) => b.name), sizes: u.blobs.map((b) => b.size),
-              status: 'p'.repeat(u.blobs.length), bytes: u.blobs.map(() => 0), reasons: {}, large: u.large ?? false, expiresAt: expiresAt(clock()),
+              pk: runPk(runId), sk: unitSk(u.unit, u.deletes), unit: u.unit, names: u.blobs.map((b) => b.name), sizes: u.blobs.map((b) => b.size),
+              status: 'p'.repeat(u.blobs.length), bytes: u.blobs.map(() => 0), reasons: {}, large: u.large ?? false, deletes: u.deletes || undefined,
+              expiresAt: expiresAt(clock()),
             },
             { ifAbsent: true },
           ),
@@ -302,6 +324,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       const delta: CounterDelta = {
         listed: totals.listed, beforeBeginDate: totals.beforeBeginDate, filtered: totals.filtered, unchanged: totals.unchanged,
         routed: totals.routed, routedBytes: totals.routedBytes, listInvocations: 1, listingsDone: totals.done ? 1 : 0,
+        ...(totals.toDelete ? { deletesPlanned: totals.toDelete } : {}), ...(totals.destinationSeen ? { destinationSeen: totals.destinationSeen } : {}),
       };
       const counted = await table.transact(
         { item: { pk: runPk(runId), sk, state: 'done', ...totals, expiresAt: expiresAt(clock()) }, precondition: { ifVersion: claimVersion } },
@@ -325,8 +348,8 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * Record the outcomes of some blobs of a unit. Returns the counters' change (empty for a duplicate).
      * A unit the run does not know (a message of an older release, whose run kept no state) is not counted.
      */
-    async settle(runId: string, unitId: string, outcomes: BlobOutcome[]): Promise<CounterDelta | undefined> {
-      const sk = `unit.${unitId}`;
+    async settle(runId: string, unitId: string, outcomes: BlobOutcome[], options: { deletes?: boolean } = {}): Promise<CounterDelta | undefined> {
+      const sk = unitSk(unitId, options.deletes);
       for (;;) {
         const unit = (await table.get(runPk(runId), sk)) as unknown as UnitRecord | undefined;
         if (!unit) return undefined;
@@ -391,10 +414,23 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       } while (after);
     },
 
-    /** Units of a run, a page at a time, in unit order. */
-    async unitsPage(runId: string, after?: string): Promise<{ units: UnitRecord[]; next?: string }> {
-      const page = await table.query(runPk(runId), 'unit.', { after, limit: 500 });
+    /** Units of a run (or, with `deletes`, its mirror's deletions), a page at a time, in unit order. */
+    async unitsPage(runId: string, after?: string, options: { deletes?: boolean } = {}): Promise<{ units: UnitRecord[]; next?: string }> {
+      const page = await table.query(runPk(runId), options.deletes ? 'delete.' : 'unit.', { after, limit: 500 });
       return { units: page.items as unknown as UnitRecord[], next: page.next };
+    },
+
+    /** Mirror: the guard tripped, nothing is deleted; each planned deletion is settled as kept, with the reason. */
+    async refuseDeletions(runId: string, reason: string): Promise<void> {
+      await table.update({ pk: RUNS, sk: runId, set: { mirrorRefused: reason } });
+      let after: string | undefined;
+      do {
+        const page = await ledger.unitsPage(runId, after, { deletes: true });
+        for (const unit of page.units) {
+          await ledger.settle(runId, unit.unit, unit.names.map((name, index) => ({ name, index, status: 'skipped' as const, reason })), { deletes: true });
+        }
+        after = page.next;
+      } while (after);
     },
 
     /**
@@ -501,6 +537,11 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     changed = true;
   }
   if (!changed) return undefined;
+  if (unit.deletes) {
+    // Copies deleted for the mirror are not blobs: they have counters of their own.
+    const deletes: CounterDelta = { deletesSettled: delta.settled, deleted: delta.copied };
+    return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: Object.fromEntries(Object.entries(deletes).filter(([, v]) => v !== 0)) };
+  }
   const nonZero = Object.fromEntries(Object.entries(delta).filter(([, v]) => v !== 0)) as CounterDelta;
   return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: nonZero };
 }

@@ -15,6 +15,7 @@ import { archiveFrom, sizeFrom, storageClassFrom, tierMapFrom, type Selection } 
 import { createLogger, registerSecret, type Level } from '../core/log';
 import { startAzurite, startMoto, useEmulatorAwsCredentials } from './emulators';
 import { startProgress, summary } from './progress';
+import { endedBadly } from '../core/report';
 import type { LocalCopyOptions, LocalRunResult } from './runner';
 import { costSummary, planText, priceRegionFromFlags, readPlanFile } from './plan-commands';
 import { describeSecret, readSecretFile } from './secret-file';
@@ -215,7 +216,7 @@ export async function runWithProgress<R extends LocalRunResult>(
   process.stdout.write(costSummary(result.report.costs));
   if (reportFile) process.stdout.write(`report written to ${reportFile}\n`);
   process.stdout.write(await deadLetterNote(result));
-  return { result, code: result.report.failed.length > 0 || result.report.outstanding.length > 0 ? 1 : 0 };
+  return { result, code: endedBadly(result.report) ? 1 : 0 };
 }
 
 /** Where the run's dead letters wait, and how to send them again; a local file when the bucket would not take them. */

@@ -142,7 +142,6 @@ export function localPipeline(options: LocalCopyOptions) {
     }
     return found;
   };
-  const source = sourceOf(options.source.container);
   const counted = meteredSink(s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client), meter);
   const bareSink = options.planOnly ? readOnly(counted) : counted;
   const stagesSink = (options.wrapSink ?? ((s) => s))(bareSink);
@@ -242,7 +241,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const stopHeartbeat = () => clearInterval(heartbeat);
 
   return {
-    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat,
+    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, sourceOf, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat,
     meter, costs, planOnly: options.planOnly === true, plan: () => plan,
   };
 }
@@ -342,7 +341,7 @@ function invocationsOf(bus: Bus): Record<string, { count: number; maxSeconds: nu
 export function emptyReport(pipeline: Pick<LocalPipeline, 'runId' | 'startedAt' | 'bucket'>): RunReport {
   return {
     runId: pipeline.runId, state: 'complete', copied: [], skipped: [], failed: [], outstanding: [], bytes: 0, unchanged: 0,
-    beforeBeginDate: 0, filtered: 0, listed: 0, startedAt: pipeline.startedAt.toISOString(),
+    beforeBeginDate: 0, filtered: 0, listed: 0, rehydrating: 0, startedAt: pipeline.startedAt.toISOString(),
     throughput: { bytesPerSecond: 0, objectsPerSecond: 0 },
     settings: { account: '', container: '', bucket: pipeline.bucket, prefix: '', largeBlobBytes: 0, partBytes: 0 },
   };
@@ -355,7 +354,7 @@ function readOnly(sink: ObjectSink): ObjectSink {
   };
   return {
     ...sink,
-    put: refuse('put an object'), delete: refuse('delete an object'), createUpload: refuse('start an upload'), uploadPart: refuse('upload a part'),
+    put: refuse('put an object'), delete: refuse('delete an object'), deleteMany: refuse('delete objects'), createUpload: refuse('start an upload'), uploadPart: refuse('upload a part'),
     abort: refuse('abort an upload'), complete: refuse('complete an upload'), putJson: refuse('write a state object'),
     putText: refuse('write a state object'), deleteState: refuse('delete a state object'),
   };

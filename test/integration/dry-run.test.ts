@@ -2,17 +2,21 @@
  * A dry run, as a user starts one: `azs3copy copy --secret-file` with
  * `"dryrun": true` lists and compares, copies nothing, ends complete, and leaves
  * its plan at the run's report location; `azs3copy plan` over two containers
- * plans each under its own prefix, as a copy of both would land them; a price
- * region the list does not hold is refused in one line; a copy given a file that
- * is not a plan is refused in one line.
+ * plans each under its own prefix, naming blobs by container as a copy of both
+ * reports them; a plan (and a dry run) of a selection with mirror and the
+ * rehydrate policy counts what that copy would take, delete and rehydrate, and
+ * deletes and rehydrates nothing itself, and the copy then does as planned; a
+ * price region the list does not hold is refused in one line; a copy given a
+ * file that is not a plan is refused in one line.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { ContainerClient } from '@azure/storage-blob';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PlanReport } from '../../lambdas/core/cost/plan-report';
-import { reportKeys } from '../../lambdas/core/report';
+import { reportKeys, type RunReport } from '../../lambdas/core/report';
 import { uploadBlob } from '../../lambdas/local/seed';
 import { runCli } from '../helpers/cli';
 import { emulators, listCopies, newBucket, newContainer, s3 } from '../helpers/stores';
@@ -64,9 +68,10 @@ describe('a dry run', () => {
     ]);
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
-    const plan = JSON.parse((await import('node:fs')).readFileSync(file, 'utf8')) as PlanReport;
+    const plan = JSON.parse(readFileSync(file, 'utf8')) as PlanReport;
     expect(plan.source.containers).toEqual([...names].sort());
-    expect(plan.copy).toEqual(['a/1.txt', 'a/2.txt', 'a/3.txt', 'b/only.txt']);
+    // Named as a copy of several containers reports them: <container>/<blob name>.
+    expect(plan.copy).toEqual([...['a/1.txt', 'a/2.txt', 'a/3.txt'].map((n) => `${names[0]}/${n}`), `${names[1]}/b/only.txt`].sort());
     expect(plan.prices.region).toBe('eu-west-1');
     expect(plan.requests.azure.ListBlobs).toBe(4);
     expect(out.stdout).toContain('eu-west-1 prices');
@@ -83,5 +88,98 @@ describe('a dry run', () => {
     writeFileSync(notPlan, JSON.stringify({ runId: 'x', copied: [] }));
     const copy = await runCli(['copy', ...flags, '--plan', notPlan]);
     expect(copy).toEqual({ code: 2, stdout: '', stderr: `azs3copy: ${notPlan} is not a plan of azs3copy: give the file "azs3copy plan --report" wrote\n` });
+  });
+});
+
+describe('a plan of a selection, then its copy', () => {
+  const MiB = 1024 * 1024;
+  const client = s3();
+  let bucket: string;
+  let container: ContainerClient;
+  let flags: string[];
+
+  beforeAll(async () => {
+    bucket = await newBucket(client);
+    container = await newContainer();
+    await Promise.all([
+      uploadBlob(container, { name: 'keep/a.txt', size: 100 }),
+      uploadBlob(container, { name: 'keep/b.txt', size: 5000 }),
+      uploadBlob(container, { name: 'keep/tiny.txt', size: 5 }),
+      uploadBlob(container, { name: 'keep/big.bin', size: 7 * MiB, singleShot: false }),
+      uploadBlob(container, { name: 'keep/gone-1.txt', size: 10 }),
+      uploadBlob(container, { name: 'keep/gone-2.txt', size: 20 }),
+      uploadBlob(container, { name: 'keep/cold.txt', size: 100, tier: 'Archive' }),
+      uploadBlob(container, { name: 'other/x.txt', size: 100 }),
+    ]);
+    const base = ['--azure-connection-string', emulators().azurite.connectionString, '--container', container.containerName,
+      '--bucket', bucket, '--s3-endpoint', emulators().s3Endpoint, '--prefix', 'p/', '--large-blob-mib', '6', '--part-mib', '5'];
+    const first = await runCli(['copy', ...base, '--include', 'keep/**', '--quiet']);
+    expect(first.code).toBe(0);
+    // Since then: two blobs gone (their copies are the mirror's to delete), one new.
+    await Promise.all([container.deleteBlob('keep/gone-1.txt'), container.deleteBlob('keep/gone-2.txt')]);
+    await uploadBlob(container, { name: 'keep/new.txt', size: 300 });
+    flags = [...base, '--include', 'keep/**', '--min-size', '10', '--archive', 'rehydrate', '--mirror', '--storage-class', 'STANDARD_IA'];
+  });
+
+  const archived = async () => {
+    const props = await container.getBlobClient('keep/cold.txt').getProperties();
+    return { tier: props.accessTier, status: props.archiveStatus };
+  };
+
+  it('says when the mirror\'s guard would refuse the deletions, and prices none (before the copy below makes them)', async () => {
+    const file = join(dir, 'refused.json');
+    const out = await runCli(['plan', ...flags, '--max-deletes', '1', '--report', file]);
+    expect(out.code).toBe(0);
+    const plan = JSON.parse(readFileSync(file, 'utf8')) as PlanReport;
+    expect(plan.mirror).toMatchObject({ delete: ['p/keep/gone-1.txt', 'p/keep/gone-2.txt'], guard: 1, refused: expect.stringMatching(/^mirror would delete 2/) });
+    expect(plan.local.requests.s3.DeleteObjects).toBeUndefined();
+    expect(out.stdout).toMatch(/to delete\s+2 copies whose blob is gone \(mirror\), 30 B; the guard allows 1\n\s+REFUSED: mirror would delete 2 objects, more than the guard allows \(1\): a copy would delete nothing and fail/);
+  });
+
+  it('counts what the copy would take, delete and rehydrate; deletes and rehydrates nothing, nor does a dry run', async () => {
+    const before = await listCopies(client, bucket);
+    const file = join(dir, 'selection.json');
+    const out = await runCli(['plan', ...flags, '--report', file]);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const plan = JSON.parse(readFileSync(file, 'utf8')) as PlanReport;
+    expect(plan).toMatchObject({
+      copy: ['keep/new.txt'], unchanged: 3, filtered: 2, fail: [],
+      skip: [{ name: 'keep/cold.txt', reason: expect.stringMatching(/^rehydrating:/) }],
+      rehydrate: { objects: 1, bytes: 100 },
+      mirror: { delete: ['p/keep/gone-1.txt', 'p/keep/gone-2.txt'], bytes: 30, guard: 1000 },
+      settings: { filters: { include: ['keep/**'], minSize: 10 }, storage: 'STANDARD_IA', archive: 'rehydrate', mirror: true },
+    });
+    expect(plan.local.requests.s3).toMatchObject({ DeleteObjects: 1 });
+    expect(plan.local.requests.azure).toMatchObject({ SetBlobTier: 1 });
+    expect(out.stdout).toMatch(/selection\s+include keep\/\*\*; at least 10 bytes; storage class STANDARD_IA; archived blobs: rehydrate; mirror/);
+    expect(out.stdout).toMatch(/to delete\s+2 copies whose blob is gone \(mirror\), 30 B; the guard allows 1,000/);
+    expect(out.stdout).toMatch(/of which 1 archived, 100 B, whose rehydration to Cool a copy starts/);
+    expect(out.stdout).toMatch(/Set Blob Tier \(rehydrate from Archive, standard priority\)/);
+    expect(await listCopies(client, bucket)).toEqual(before);
+    expect(await archived()).toEqual({ tier: 'Archive', status: undefined });
+
+    // A dry run of the same copy keeps its plan in the bucket's state, and deletes nothing either.
+    const dry = await runCli(['copy', ...flags, '--dry-run', '--quiet']);
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/to delete\s+2 copies whose blob is gone/);
+    expect(await listCopies(client, bucket)).toEqual(before);
+    expect(await archived()).toEqual({ tier: 'Archive', status: undefined });
+
+    // The copy then does as planned.
+    const reportFile = join(dir, 'selection-report.json');
+    const copied = await runCli(['copy', ...flags, '--plan', file, '--report', reportFile, '--quiet']);
+    expect(copied.stderr).toBe('');
+    expect(copied.code).toBe(0);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as RunReport;
+    expect(report.copied).toEqual(plan.copy);
+    expect(report.skipped).toEqual(plan.skip);
+    expect(report.unchanged).toBe(plan.unchanged);
+    expect(report.filtered).toBe(plan.filtered);
+    expect(report.mirror?.deleted).toEqual(plan.mirror?.delete);
+    expect(report.costs?.actual.requests.s3).toMatchObject({ DeleteObjects: 1 });
+    expect(report.costs?.actual.requests.azure).toMatchObject({ SetBlobTier: 1 });
+    expect(await listCopies(client, bucket)).toEqual(before.filter((k) => !k.startsWith('p/keep/gone-')).concat('p/keep/new.txt').sort());
   });
 });

@@ -4,7 +4,7 @@
  * ever carries the client secret or the connection string.
  */
 import { describe, expect, it } from 'vitest';
-import { parseBeginDate, parseSecret, parseSwitch } from '../../lambdas/core/config';
+import { authModeOf, parseBeginDate, parseSecret, parseSwitch } from '../../lambdas/core/config';
 import { ConfigError } from '../../lambdas/core/errors';
 
 const CLIENT_SECRET = 'Xy7~supersecretvalue.Q-123';
@@ -193,6 +193,51 @@ describe('parseSecret', () => {
     const message = refusal(JSON.stringify({ connectionstring: 'AccountKey=c2VjcmV0a2V5', container: 'c01', isactive: 'on' }));
     expect(message).toBe('the Azure connection string has no AccountName: copy it whole from the storage account\'s "Access keys" page');
     expect(message).not.toContain('c2VjcmV0a2V5');
+  });
+
+  it('takes "auth": "federated" with a tenant and client id and no secret at all', () => {
+    const { clientsecret: _, ...federated } = VALID;
+    expect(parseSecret(JSON.stringify({ ...federated, Auth: 'Federated' })).source.credentials).toEqual({
+      kind: 'federated', tenantId: VALID.tenantid, clientId: VALID.clientid, authorityHost: undefined,
+    });
+    expect(authModeOf(parseSecret(JSON.stringify({ ...federated, auth: 'federated' })).source.credentials)).toBe('federated');
+    // The ids are checked as for a service principal.
+    expect(refusal(JSON.stringify({ ...federated, auth: 'federated', clientid: 'not-an-id' }))).toBe(
+      'the secret key "clientid" is not a GUID: use the application (client) id from the app registration\'s "Overview" page, not a secret',
+    );
+    expect(refusal(JSON.stringify({ ...federated, auth: 'federated' }).replace(/"tenantid":"[^"]*",/, ''))).toBe(
+      'the secret has no "tenantid": add it, set to the directory (tenant) id, a GUID such as 72f988bf-0000-4000-8000-000000000000',
+    );
+  });
+
+  it('refuses a federated secret that still holds a client secret or a connection string, without echoing it', () => {
+    expect(refusal(secret({ auth: 'federated' }))).toBe(
+      'the secret says "auth": "federated" but still holds a "clientsecret": remove it (federation needs no secret, and one left stored is still a credential), or drop "auth" to keep signing in with it',
+    );
+    expect(parseSecret(secret({ auth: 'federated', clientsecret: '' })).source.credentials.kind).toBe('federated');
+  });
+
+  it('refuses an "auth" it does not know, naming the ones it does', () => {
+    expect(refusal(secret({ auth: 'oidc' }))).toBe(
+      'the secret key "auth" is "oidc": set it to "federated" (no secret: the functions sign in with their AWS roles), "clientsecret", "connectionstring" or "sas"',
+    );
+  });
+
+  it('says which mode each secret selects, and an explicit mode must match what the secret holds', () => {
+    const conn = 'DefaultEndpointsProtocol=https;AccountName=acct42;AccountKey=c2VjcmV0a2V5;EndpointSuffix=core.windows.net';
+    const sas = 'BlobEndpoint=https://acct42.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&sp=rl&sig=c2lnbmF0dXJl';
+    const mode = (value: Record<string, unknown>) => authModeOf(parseSecret(JSON.stringify({ container: 'c01', isactive: 'on', ...value })).source.credentials);
+    expect(mode({ connectionstring: conn })).toBe('connection string');
+    expect(mode({ connectionstring: sas })).toBe('SAS');
+    expect(mode({ connectionstring: sas, auth: 'SAS' })).toBe('SAS');
+    expect(authModeOf(parseSecret(secret({})).source.credentials)).toBe('client secret');
+    expect(authModeOf(parseSecret(secret({ auth: 'client-secret' })).source.credentials)).toBe('client secret');
+    expect(refusal(JSON.stringify({ connectionstring: conn, auth: 'sas', container: 'c01', isactive: 'on' }))).toBe(
+      'the secret says "auth": "sas" but its connection string has no SharedAccessSignature: paste the SAS connection string, or set "auth" to "connectionstring"',
+    );
+    expect(refusal(JSON.stringify({ auth: 'connectionstring', container: 'c01', isactive: 'on' }))).toBe(
+      'the secret has no "connectionstring": add it, set to the storage account\'s connection string',
+    );
   });
 
   it('names the secret it read in every message', () => {

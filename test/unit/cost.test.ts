@@ -8,7 +8,7 @@ import { costOf, egressUsd, s3KmsRequests, type CostEstimate } from '../../lambd
 import { invocationCounts, runIdsOf } from '../../lambdas/core/cost/invocation-meter';
 import { LOCAL_CONCURRENCY, bucketStateRequests, dynamoStateRequests, predictDeployed, predictLocal } from '../../lambdas/core/cost/predict';
 import { pricesFor } from '../../lambdas/core/cost/prices';
-import { countsFromAttributes, countsToAttributes } from '../../lambdas/core/cost/requests';
+import { countsFromAttributes, countsToAttributes, createMeter, meterClient } from '../../lambdas/core/cost/requests';
 import { countBatches, emptyTally } from '../../lambdas/core/cost/tally';
 import { ConfigError } from '../../lambdas/core/errors';
 import { DEFAULT_LOCAL_CONCURRENCY } from '../../lambdas/local/pipeline';
@@ -88,6 +88,14 @@ describe('cost arithmetic', () => {
     expect(cost.azureUsd).toBeCloseTo(17.4 + 0.1 + 0.01 + 0.004 + 0.004 + 0.01, 6);
   });
 
+  it('prices rehydration from Archive: Set Blob Tier per operation, retrieval per GiB', () => {
+    // 10,000 operations at $5.50 / 10,000; 10 GiB at $0.022.
+    const cost = costOf({ azure: { SetBlobTier: 10_000 } }, usEast, { mode: 'local', rehydrateBytes: 10 * GiB });
+    expect(lineUsd(cost, 'Azure Blob: Set Blob Tier (rehydrate from Archive, standard priority)')).toBeCloseTo(5.5, 10);
+    expect(lineUsd(cost, 'Azure Blob: data retrieval (Archive, as rehydration completes)')).toBeCloseTo(0.22, 10);
+    expect(cost.azureUsd).toBeCloseTo(5.72, 10);
+  });
+
   it('prices a local run\'s state as S3 requests, and DynamoDB in eu-west-1 at its own rate', () => {
     const local = costOf({ state: { GetObject: 10_000, PutObject: 1000, ListObjectsV2: 1000, DeleteObject: 50 } }, usEast, { mode: 'local' });
     expect(local.totalUsd).toBeCloseTo(0.004 + 0.005 + 0.005, 10);
@@ -109,7 +117,7 @@ describe('the request model', () => {
       messages: { 'copy-blobs': { count: 1, bytes: 30_000, chunks: 1 }, 'large-blob': { count: 2, bytes: 2000, chunks: 2 } },
     };
     const local = predictLocal({ tally, containers: 1 }).requests;
-    expect(local.azure).toEqual({ ListBlobs: 3, GetBlobProperties: 3, GetBlob: 105, BytesRead: 100_000 + 300 * 1024 * 1024 });
+    expect(local.azure).toEqual({ ListBlobs: 3, GetBlobProperties: 3, GetBlob: 105, BytesRead: 100_000 + 300 * 1024 * 1024, SetBlobTier: 0 });
     expect(local.s3).toMatchObject({
       HeadBucket: 1, PutObject: 100 + 2 + 1 + 1 + 4 + 1, DeleteObject: 3, GetObject: 1 + 4 + 2, HeadObject: 4 + 4, ListObjectsV2: 3,
       CreateMultipartUpload: 2, ListMultipartUploads: 2, UploadPart: 5, ListParts: 2, CompleteMultipartUpload: 2,
@@ -119,6 +127,21 @@ describe('the request model', () => {
     expect(deployed.s3.PutObject).toBe(local.s3.PutObject - 3);
     expect(deployed.lambda.Invocations).toBeGreaterThanOrEqual(1 + 1 + 1 + 2 + 5 + 2);
     expect(deployed.dynamodb.TransactWriteItems).toBe(1 + 3 + 5);
+  });
+
+  it('predicts the mirror\'s checks and deletions, none when its guard refuses, and the rehydrations asked for', () => {
+    const tally = {
+      ...emptyTally(), pages: 1, listed: 10, destLists: 1, heads: 2600, sourceProperties: 2500, deletes: 2500, deleteUnits: 3,
+      destinationSeen: 3000, rehydrations: 4, rehydrateBytes: 4000,
+    };
+    const allowed = predictLocal({ tally, containers: 1 }).requests;
+    expect(allowed.azure).toMatchObject({ GetBlobProperties: 1 + 2500, SetBlobTier: 4 });
+    expect(allowed.s3).toMatchObject({ HeadObject: 2600, DeleteObjects: 3 });
+    const refused = predictLocal({ tally, containers: 1, deletionsRefused: true }).requests;
+    expect(refused.s3.DeleteObjects).toBe(0);
+    // The three units are written either way; allowed, each is settled (a transaction of two items: two PUTs in the
+    // bucket); refused, the refusal is noted on the run (one PUT).
+    expect(allowed.state.PutObject - refused.state.PutObject).toBe(3 * 2 - 1);
   });
 
   it('maps run-state calls to bucket requests and DynamoDB units', () => {
@@ -154,5 +177,19 @@ describe('an invocation\'s own requests', () => {
     const counts = { s3: { PutObject: 3 }, azure: { GetBlob: 2 } };
     expect(countsToAttributes(counts)).toEqual({ 'req:s3:PutObject': 3, 'req:azure:GetBlob': 2 });
     expect(countsFromAttributes({ ...countsToAttributes(counts), runId: 'x', copied: 4 })).toEqual(counts);
+  });
+
+  it('count DynamoDB\'s consumed capacity as read or write units by the operation when only a total comes back', async () => {
+    const meter = createMeter();
+    let middleware: ((next: (a: { input: unknown }) => Promise<{ output: unknown }>, c: { commandName?: string }) => (a: { input: unknown }) => Promise<{ output: unknown }>) | undefined;
+    meterClient({ middlewareStack: { add: (m: typeof middleware) => void (middleware = m) } }, meter, 'dynamodb');
+    const send = (commandName: string, output: unknown) => middleware!(async () => ({ output }), { commandName })({ input: {} });
+    await send('GetItemCommand', { ConsumedCapacity: { CapacityUnits: 0.5 } });
+    await send('UpdateItemCommand', { ConsumedCapacity: { CapacityUnits: 2 } });
+    await send('TransactWriteItemsCommand', { ConsumedCapacity: [{ CapacityUnits: 4 }, { CapacityUnits: 2 }] });
+    await send('PutItemCommand', { ConsumedCapacity: { WriteCapacityUnits: 1, ReadCapacityUnits: 0 } });
+    expect(meter.peek()).toEqual({
+      dynamodb: { GetItem: 1, UpdateItem: 1, TransactWriteItems: 1, PutItem: 1, ReadRequestUnits: 0.5, WriteRequestUnits: 2 + 6 + 1 },
+    });
   });
 });

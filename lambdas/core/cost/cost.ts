@@ -42,6 +42,8 @@ export interface CostUsage {
   readsByTier?: Record<string, number>;
   /** Bytes read by the blob's access tier, for the Cool and Cold retrieval charge. */
   bytesByTier?: Record<string, number>;
+  /** Bytes of archived blobs whose rehydration the run starts (Archive retrieval, billed as it completes). */
+  rehydrateBytes?: number;
   /** S3 data writes (PutObject of copies, multipart requests) by storage class; the rest are priced as STANDARD. */
   writesByClass?: Record<string, number>;
   /** The bucket encrypts with SSE-KMS (deployed: always, with an S3 bucket key). @default deployed */
@@ -151,6 +153,8 @@ export function costOf(counts: RequestCounts, prices: PriceList, usage: CostUsag
   }
   line('azure', 'Azure Blob', 'Get Blob', hotReads, 'operations', a.readPer10000ByTier.Hot / 1e4);
   line('azure', 'Azure Blob', 'Get Blob Properties', countOf(counts, 'azure', 'GetBlobProperties'), 'operations', a.otherPer10000 / 1e4);
+  line('azure', 'Azure Blob', `Set Blob Tier (rehydrate from Archive, ${a.rehydrate.priority} priority)`, countOf(counts, 'azure', 'SetBlobTier'), 'operations', a.rehydrate.setTierPer10000 / 1e4);
+  line('azure', 'Azure Blob', 'data retrieval (Archive, as rehydration completes)', (usage.rehydrateBytes ?? 0) / GiB, 'GiB', a.rehydrate.retrievalPerGB);
   for (const [tier, bytes] of Object.entries(usage.bytesByTier ?? {})) {
     const rate = a.retrievalPerGBByTier[tier] ?? 0;
     if (rate > 0) line('azure', 'Azure Blob', `data retrieval (${tier})`, bytes / GiB, 'GiB', rate);

@@ -5,8 +5,9 @@
  * what they cost (deployed, and with the local CLI), the Azure egress and
  * operations, and how long it would take.
  */
-import { escapeHtml, formatBytes, reportKeys, type NamedReason } from '../report';
+import { escapeHtml, filtersText, formatBytes, reportKeys, storageOf, type NamedReason } from '../report';
 import type { RunSettings } from '../messages';
+import { deleteLimit } from '../selection';
 import { costOf, usd, type CostEstimate } from './cost';
 import { predictDeployed, predictLocal, RATES, type Timing } from './predict';
 import type { PriceList } from './prices';
@@ -34,6 +35,13 @@ export interface PlanReport {
   beforeBeginDate: number;
   filtered: number;
   listed: number;
+  /** Archived blobs whose rehydration a copy would start (among the skipped), and their bytes. */
+  rehydrate: { objects: number; bytes: number };
+  /**
+   * Mirror: the copies whose blob is gone (keys, in key order), which a copy would delete unless its guard
+   * refuses them all (then it deletes none and says why). A plan deletes nothing.
+   */
+  mirror?: { delete: string[]; bytes: number; guard: number; refused?: string };
   objects: { copy: number; single: number; multipart: number; parts: number };
   bytes: { copy: number; single: number; multipart: number; unchanged: number };
   /** Deployed: the requests by service and operation, their cost, the time. */
@@ -46,7 +54,11 @@ export interface PlanReport {
   azure: { egressGiB: number; egressUsd: number; freeAllowance: string; operationsUsd: number; region: string };
   prices: { region: string; date: string; sources: Record<string, string>; note?: string };
   assumptions: string[];
-  settings: Pick<RunSettings, 'largeBlobBytes' | 'partBytes' | 'beginDate'> & { blobsPerMessage: number };
+  settings: Pick<RunSettings, 'largeBlobBytes' | 'partBytes' | 'beginDate' | 'filters' | 'archive' | 'mirror' | 'maxDeletes'> & {
+    blobsPerMessage: number;
+    /** The storage class asked for, as the report shows it. */
+    storage?: string;
+  };
   location?: { bucket: string; json: string; html: string };
 }
 
@@ -68,21 +80,30 @@ const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 
 
 export function planReport(input: PlanInput): PlanReport {
   const { tally: t, prices, settings } = input;
-  const shape = { tally: t, containers: input.containers.length };
+  const guard = deleteLimit(settings.maxDeletes, t.destinationSeen);
+  const refused = settings.mirror && t.deletes > guard
+    ? `mirror would delete ${t.deletes} objects, more than the guard allows (${guard}): a copy would delete nothing and fail; ` +
+      'check the source, then raise the guard (--max-deletes, "maxdeletes") if these deletions are meant'
+    : undefined;
+  const shape = { tally: t, containers: input.containers.length, deletionsRefused: refused !== undefined };
   const deployed = predictDeployed(shape);
   const local = predictLocal(shape);
-  const usage = { readsByTier: t.readsByTier, bytesByTier: t.bytesByTier, writesByClass: t.writesByClass };
+  const usage = { readsByTier: t.readsByTier, bytesByTier: t.bytesByTier, writesByClass: t.writesByClass, rehydrateBytes: t.rehydrateBytes };
   const deployedCost = costOf(deployed.requests, prices, { ...usage, mode: 'deployed' });
   const localCost = costOf(local.requests, prices, { ...usage, mode: 'local', kms: false });
   const egress = deployedCost.lines.find((l) => l.service === 'Azure bandwidth');
   const copy: string[] = [];
   const skip: NamedReason[] = [];
   const fail: NamedReason[] = [];
+  const deletes: string[] = [];
   for (const e of input.entries) {
     if (e.k === 'c' || e.k === 'm') copy.push(e.n);
+    else if (e.k === 'd') deletes.push(e.n);
     else (e.k === 's' ? skip : fail).push({ name: e.n, reason: e.r ?? '' });
   }
-  copy.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const inOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  copy.sort(inOrder);
+  deletes.sort(inOrder);
   skip.sort(byName);
   fail.sort(byName);
   const keys = reportKeys(input.runId);
@@ -99,6 +120,8 @@ export function planReport(input: PlanInput): PlanReport {
     beforeBeginDate: t.beforeBeginDate,
     filtered: t.filtered,
     listed: t.listed,
+    rehydrate: { objects: t.rehydrations, bytes: t.rehydrateBytes },
+    ...(settings.mirror ? { mirror: { delete: deletes, bytes: t.deleteBytes, guard, ...(refused ? { refused } : {}) } } : {}),
     objects: { copy: t.small + t.large, single: t.small, multipart: t.large, parts: t.parts },
     bytes: { copy: t.smallBytes + t.largeBytes, single: t.smallBytes, multipart: t.largeBytes, unchanged: t.unchangedBytes },
     requests: tidyCounts(deployed.requests),
@@ -115,7 +138,13 @@ export function planReport(input: PlanInput): PlanReport {
     },
     prices: { region: prices.region, date: prices.date, sources: prices.sources, note: input.pricesNote },
     assumptions: assumptions(settings, input.blobsPerMessage),
-    settings: { largeBlobBytes: settings.largeBlobBytes, partBytes: settings.partBytes, beginDate: settings.beginDate, blobsPerMessage: input.blobsPerMessage },
+    settings: {
+      largeBlobBytes: settings.largeBlobBytes, partBytes: settings.partBytes, beginDate: settings.beginDate, blobsPerMessage: input.blobsPerMessage,
+      ...(settings.filters ? { filters: settings.filters } : {}),
+      ...(storageOf(settings) ? { storage: storageOf(settings) } : {}),
+      ...(settings.archive ? { archive: settings.archive } : {}),
+      ...(settings.mirror ? { mirror: true, maxDeletes: settings.maxDeletes } : {}),
+    },
     location: input.location ? { bucket: settings.bucket, json: keys.json, html: keys.html } : undefined,
   };
 }
@@ -138,6 +167,14 @@ export function planText(plan: PlanReport): string {
   const out: string[] = [];
   const count = (n: number) => n.toLocaleString('en-US');
   out.push(`plan for ${plan.source.account}/${plan.source.containers.join(',')} -> s3://${plan.destination.bucket}/${plan.destination.prefix}`);
+  const s = plan.settings;
+  const selection = [
+    ...(s.filters ? [filtersText(s.filters)] : []),
+    ...(s.storage ? [`storage class ${s.storage}`] : []),
+    ...(s.archive ? [`archived blobs: ${s.archive}`] : []),
+    ...(s.mirror ? ['mirror'] : []),
+  ];
+  if (selection.length) out.push(`  selection     ${selection.join('; ')}`);
   out.push(`  listed        ${count(plan.listed)} blobs` +
     (plan.beforeBeginDate ? `; ${count(plan.beforeBeginDate)} before begindate` : '') + (plan.filtered ? `; ${count(plan.filtered)} left out by filters` : ''));
   out.push(`  to copy       ${count(plan.objects.copy)} objects, ${formatBytes(plan.bytes.copy)}`);
@@ -151,8 +188,14 @@ export function planText(plan: PlanReport): string {
   };
   out.push(`  skipped       ${count(plan.skip.length)}`);
   for (const [reason, n] of reasons(plan.skip)) out.push(`    ${String(n).padStart(8)}  ${reason}`);
+  if (plan.rehydrate?.objects) out.push(`    (of which ${count(plan.rehydrate.objects)} archived, ${formatBytes(plan.rehydrate.bytes)}, whose rehydration to Cool a copy starts)`);
   out.push(`  will fail     ${count(plan.fail.length)}`);
   for (const [reason, n] of reasons(plan.fail)) out.push(`    ${String(n).padStart(8)}  ${reason}`);
+  if (plan.mirror) {
+    const m = plan.mirror;
+    out.push(`  to delete     ${count(m.delete.length)} copies whose blob is gone (mirror), ${formatBytes(m.bytes)}; the guard allows ${count(m.guard)}`);
+    if (m.refused) out.push(`    REFUSED: ${m.refused}`);
+  }
   out.push('');
   out.push(`estimated cost, deployed (${plan.prices.region} prices of ${plan.prices.date}${plan.prices.note ? `; ${plan.prices.note}` : ''}):`);
   out.push(...costLines(plan.cost));
@@ -205,6 +248,7 @@ ${costRows}
 </tbody></table>
 ${plan.fail.length ? `<h2>Will fail (${plan.fail.length})</h2><table><tbody>\n${rows(plan.fail)}\n</tbody></table>` : ''}
 ${plan.skip.length ? `<h2>Skipped (${plan.skip.length})</h2><table><tbody>\n${rows(plan.skip)}\n</tbody></table>` : ''}
+${plan.mirror?.delete.length ? `<h2>To delete, mirror (${plan.mirror.delete.length})</h2><table><tbody>\n${plan.mirror.delete.map((k) => `<tr><td class="name">${e(k)}</td></tr>`).join('\n')}\n</tbody></table>` : ''}
 <p>The names to copy are in <code>${e(reportKeys(plan.runId).json)}</code> (<code>copy</code>).</p>
 </body></html>
 `;

@@ -37,17 +37,28 @@ export async function planTally(ledger: RunLedger, runId: string): Promise<{ tal
   const tally = emptyTally();
   const containers = new Set<string>();
   await eachItem(ledger.table, runId, 'list.', (item) => {
-    // list.<container>.<invocation>
-    containers.add(String(item.sk).slice('list.'.length).replace(/\.\d+$/, ''));
+    // list.<container>.<invocation> (and the mirror's steps, list.@mirror.<step>, which are no container)
+    const container = String(item.sk).slice('list.'.length).replace(/\.\d+$/, '');
+    if (!container.startsWith('@')) containers.add(container);
     if (item.state === 'done' && item.plan) addTally(tally, item.plan as PlanTally);
   });
   return { tally, containers: [...containers].sort() };
 }
 
-/** Every entry of a run's plan, in page order. */
-export async function planEntries(ledger: RunLedger, runId: string): Promise<PlanEntry[]> {
+/**
+ * Every entry of a run's plan, in page order. With several containers a blob's name is qualified by its
+ * container (`<container>/<name>`, as the run's report names it; the page id starts with it); a copy to
+ * delete is named by its key already.
+ */
+export async function planEntries(ledger: RunLedger, runId: string, options: { byContainer?: boolean } = {}): Promise<PlanEntry[]> {
   const entries: PlanEntry[] = [];
-  await eachItem(ledger.table, runId, 'plan.', (item) => void entries.push(...((item.entries as PlanEntry[]) ?? [])));
+  await eachItem(ledger.table, runId, 'plan.', (item) => {
+    const page = (item.entries as PlanEntry[]) ?? [];
+    if (!options.byContainer) return void entries.push(...page);
+    // plan.<container>.<invocation>.<page>.<n>: container names hold no dot.
+    const container = String(item.sk).split('.')[1];
+    for (const e of page) entries.push(e.k === 'd' ? e : { ...e, n: `${container}/${e.n}` });
+  });
   return entries;
 }
 

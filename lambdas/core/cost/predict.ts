@@ -63,6 +63,8 @@ export interface PlanShape {
   /** Containers the run lists. */
   containers: number;
   tally: PlanTally;
+  /** Mirror: the guard would refuse the deletions (none are made). */
+  deletionsRefused?: boolean;
 }
 
 const stageSizing = (stage: Stage) => STAGE_DEPLOYMENTS[stage].sizing;
@@ -136,12 +138,13 @@ export interface StateOptions {
   seconds?: number;
 }
 
-export function tableCalls({ tally: t, containers }: PlanShape, listSteps: number, options: StateOptions): TableCall[] {
+export function tableCalls({ tally: t, containers, deletionsRefused }: PlanShape, listSteps: number, options: StateOptions): TableCall[] {
   const runKib = 3;
   const smallMessages = msgCount(t, 'copy-blobs');
-  const units = smallMessages + t.large + t.settledUnits;
+  const deleting = deletionsRefused ? 0 : t.deleteUnits;
+  const units = smallMessages + t.large + t.settledUnits + t.deleteUnits;
   const unitKib = (0.2 + (t.nameBytes + (t.small + t.large) * 30) / Math.max(1, smallMessages + t.large) / KiB);
-  const settles = units;
+  const settles = units - t.deleteUnits + deleting;
   const partItems = t.parts + t.large + t.largeWithMd5;
   const calls: TableCall[] = [
     // begin: the lock, then lock and run written.
@@ -169,6 +172,11 @@ export function tableCalls({ tally: t, containers }: PlanShape, listSteps: numbe
     // An upload's items forgotten once it is complete.
     { op: 'query', count: t.listPartsPages, kib: (partItems * 0.2) / Math.max(1, t.listPartsPages), items: partItems },
     { op: 'delete', count: partItems, kib: 0.2 },
+    // Mirror: its step claimed, the run read (the guard), the deletions' units read (or the refusal noted).
+    ...(t.deleteUnits > 0
+      ? [{ op: 'get', count: 2, kib: runKib }, { op: 'put', count: 1, kib: 0.3 }, { op: 'query', count: Math.ceil(t.deleteUnits / 500), kib: (t.deletes * 0.1) / Math.ceil(t.deleteUnits / 500), items: t.deleteUnits },
+        { op: 'update', count: deletionsRefused ? 1 : 0, kib: runKib }] satisfies TableCall[]
+      : []),
     // The end: elected, the report built from the units, its place noted.
     { op: 'update', count: 2, kib: runKib },
     { op: 'query', count: Math.max(1, Math.ceil(units / 500)), kib: (units * unitKib) / Math.max(1, Math.ceil(units / 500)), items: units },
@@ -219,13 +227,15 @@ export function dynamoStateRequests(calls: TableCall[]): Record<string, number> 
 }
 
 /** What the copy stages ask of Azure and of the bucket (the same deployed and local, but for the local runner's own). */
-function storeRequests({ tally: t, containers }: PlanShape, mode: 'local' | 'deployed'): RequestCounts {
+function storeRequests({ tally: t, containers, deletionsRefused }: PlanShape, mode: 'local' | 'deployed'): RequestCounts {
   const md5 = t.largeWithMd5;
   const reports = mode === 'local' ? 4 : 2;
   return {
     azure: {
       ListBlobs: t.pages + containers,
-      GetBlobProperties: containers + t.large,
+      // The source's check, each large blob's properties, and (mirror) whether each copy's blob is gone.
+      GetBlobProperties: containers + t.large + t.sourceProperties,
+      SetBlobTier: t.rehydrations,
       GetBlob: t.small + t.parts,
       BytesRead: t.smallBytes + t.largeBytes,
     },
@@ -243,6 +253,8 @@ function storeRequests({ tally: t, containers }: PlanShape, mode: 'local' | 'dep
       UploadPart: t.parts,
       ListParts: t.listPartsPages,
       CompleteMultipartUpload: t.large,
+      // Mirror: one per unit of up to 1,000 copies whose blob is gone, unless the guard refuses them all.
+      DeleteObjects: deletionsRefused ? 0 : t.deleteUnits,
       BytesWritten: t.smallBytes + t.largeBytes,
     },
   };

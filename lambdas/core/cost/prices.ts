@@ -19,6 +19,8 @@ export interface AzurePrices {
   readPer10000ByTier: Record<string, number>;
   otherPer10000: number;
   retrievalPerGBByTier: Record<string, number>;
+  /** Rehydrating an archived blob (Set Blob Tier to Cool at standard priority): the operation, and the bytes retrieved. */
+  rehydrate: { setTierPer10000: number; retrievalPerGB: number; priority: string };
 }
 
 export interface AwsPrices {

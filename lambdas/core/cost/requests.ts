@@ -106,6 +106,10 @@ export function meteredSource(source: BlobSource, meter: Meter): BlobSource {
       meter.add('azure', 'BytesRead', read.length);
       return read;
     },
+    async rehydrate(name) {
+      meter.add('azure', 'SetBlobTier');
+      return source.rehydrate(name);
+    },
   };
 }
 
@@ -119,6 +123,7 @@ export function meteredSink(sink: ObjectSink, meter: Meter): ObjectSink {
     read: (key, range) => (s3('GetObject'), sink.read(key, range)),
     put: (key, body, attributes, options) => (s3('PutObject'), s3('BytesWritten', options.length), sink.put(key, body, attributes, options)),
     delete: (key) => (s3('DeleteObject'), sink.delete(key)),
+    deleteMany: (keys) => (keys.length ? s3('DeleteObjects') : undefined, sink.deleteMany(keys)),
     createUpload: (key, attributes) => (s3('CreateMultipartUpload'), sink.createUpload(key, attributes)),
     uploadPart: (key, uploadId, partNumber, body, length, crc) => (
       s3('UploadPart'), s3('BytesWritten', length), sink.uploadPart(key, uploadId, partNumber, body, length, crc)

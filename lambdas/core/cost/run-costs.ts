@@ -32,7 +32,7 @@ export interface CostOptions {
 
 /** A dry run's plan, from what its listing kept. */
 export async function buildPlanReport(ledger: RunLedger, run: RunRecord, options: Pick<CostOptions, 'prices' | 'blobsPerMessage'>): Promise<PlanReport> {
-  const [{ tally, containers }, entries] = await Promise.all([planTally(ledger, run.runId), planEntries(ledger, run.runId)]);
+  const [{ tally, containers }, entries] = await Promise.all([planTally(ledger, run.runId), planEntries(ledger, run.runId, { byContainer: run.byContainer })]);
   const { prices, note } = options.prices();
   return planReport({
     runId: run.runId, settings: run.settings, containers: containers.length ? containers : [run.settings.container], tally, entries, prices,

@@ -11,11 +11,14 @@ import { partCount, partSizeFor } from '../plan';
 import type { Decided, DecisionRequests } from '../routing';
 import { storageClassOf } from '../selection';
 
-/** One blob in a plan's lists: name, size, and what becomes of it (c: one PUT, m: multipart, s: skipped, f: failed). */
+/**
+ * One blob in a plan's lists: name, size, and what becomes of it (c: one PUT, m: multipart, s: skipped, f: failed;
+ * d: with mirror, a copy whose blob is gone, deleted: its name is the key).
+ */
 export interface PlanEntry {
   n: string;
   s: number;
-  k: 'c' | 'm' | 's' | 'f';
+  k: 'c' | 'm' | 's' | 'f' | 'd';
   r?: string;
 }
 
@@ -34,6 +37,16 @@ export interface PlanTally {
   destLists: number;
   heads: number;
   manifestReads: number;
+  /** Mirror: the source asked whether a copy's blob is gone (Get Blob Properties). */
+  sourceProperties: number;
+  /** Mirror: copies whose blob is gone, in how many units (one DeleteObjects each), and the destination's objects seen (the guard's base). */
+  deletes: number;
+  deleteBytes: number;
+  deleteUnits: number;
+  destinationSeen: number;
+  /** Archived blobs whose rehydration a run would start (Set Blob Tier), and their bytes (Archive retrieval). */
+  rehydrations: number;
+  rehydrateBytes: number;
   small: number;
   smallBytes: number;
   large: number;
@@ -71,7 +84,8 @@ export interface PlanTally {
 
 export function emptyTally(): PlanTally {
   return {
-    pages: 0, listed: 0, destLists: 0, heads: 0, manifestReads: 0, small: 0, smallBytes: 0, large: 0, largeBytes: 0, largeWithMd5: 0,
+    pages: 0, listed: 0, destLists: 0, heads: 0, manifestReads: 0, sourceProperties: 0, deletes: 0, deleteBytes: 0, deleteUnits: 0,
+    destinationSeen: 0, rehydrations: 0, rehydrateBytes: 0, small: 0, smallBytes: 0, large: 0, largeBytes: 0, largeWithMd5: 0,
     largeMd5Bytes: 0, parts: 0, listPartsPages: 0, maxPartBytes: 0, settledUnits: 0, skipped: 0, failed: 0, unchanged: 0, unchangedBytes: 0,
     beforeBeginDate: 0, filtered: 0, nameBytes: 0, messages: {}, publishBatches: 0, publishChunks: 0, readsByTier: {}, bytesByTier: {},
     writesByClass: {}, smallMessageSeconds: 0,
@@ -115,6 +129,9 @@ export interface PageRoutes {
   messages: StageMessage[];
   /** Units settled at the listing (skipped and failed blobs). */
   settledUnits: number;
+  /** Mirror: the page's copies whose blob is gone, as units of deletions, and the destination's objects it saw. */
+  deletions?: { blobs: { name: string; size: number }[] }[];
+  destinationSeen?: number;
 }
 
 /** The tally of one listing page, and its entries for the plan's lists. */
@@ -126,7 +143,17 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
   t.destLists = page.requests.list;
   t.heads = page.requests.head;
   t.manifestReads = page.requests.manifestReads;
+  t.sourceProperties = page.requests.sourceProperties ?? 0;
   t.settledUnits = page.settledUnits;
+  t.destinationSeen = page.destinationSeen ?? 0;
+  for (const unit of page.deletions ?? []) {
+    t.deleteUnits++;
+    for (const { name, size } of unit.blobs) {
+      t.deletes++;
+      t.deleteBytes += size;
+      entries.push({ n: name, s: size, k: 'd' });
+    }
+  }
   const tier = (accessTier: string | undefined) => accessTier ?? 'Hot';
   const write = (accessTier: string | undefined, n: number) => {
     const storageClass = storageClassOf(settings.writing, accessTier);
@@ -146,6 +173,13 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
         break;
       case 'skip':
         t.skipped++;
+        entries.push({ n: blob.name, s: blob.size, k: 's', r: decision.reason });
+        break;
+      case 'rehydrate':
+        // Skipped, as the run reports it, once its rehydration is asked for.
+        t.skipped++;
+        t.rehydrations++;
+        t.rehydrateBytes += blob.size;
         entries.push({ n: blob.name, s: blob.size, k: 's', r: decision.reason });
         break;
       case 'fail':

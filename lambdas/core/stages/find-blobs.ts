@@ -4,12 +4,14 @@
  * time, then hands the continuation token to the next invocation, so a container
  * of any size is listed within Lambda's limits.
  */
-import { packBySize } from '../batching';
+import { mapLimit, packBySize } from '../batching';
+import { BlobFailure } from '../errors';
 import type { ContextOf } from '../context';
 import { recordPlanPage } from '../cost/plan-state';
 import { addTally, emptyTally, tallyPage } from '../cost/tally';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
-import { decidePage, lastKey, type Decided, type DecisionRequests } from '../routing';
+import { decidePageAndDestination, lastKey, type Decided, type DecisionRequests } from '../routing';
+import { deletionStep, deletionsOf } from './mirror';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
 import type { STAGE_SPECS } from './specs';
@@ -20,6 +22,10 @@ type Ctx = ContextOf<(typeof STAGE_SPECS)['find-blobs']>;
 const SETTLED_UNIT_BLOBS = 100;
 
 export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<ListingTotals | undefined> {
+  if (message.deleting) {
+    await deletionStep(ctx, message, message.deleting.step, message.deleting.after);
+    return undefined;
+  }
   // A duplicate delivery of this listing step, while the first works or after it finished, does nothing.
   const claim = await ctx.ledger.claimListing(ctx.runId, ctx.settings.container, message.invocation, ctx.remainingMs() + 60_000);
   if (claim === undefined) {
@@ -38,7 +44,7 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
     const page = await ctx.source.listPage(continuation, ctx.tuning.listPageSize);
     totals.listed += page.blobs.length;
     const pageId = `${ctx.settings.container}.${message.invocation}.${pages}`;
-    const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId);
+    const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId, !page.continuation, plan !== undefined);
     if (plan) {
       const { tally, entries } = tallyPage({ ...routes, settledUnits: routes.settled.length }, ctx.settings, ctx.tuning.downloadConcurrency);
       addTally(plan, tally);
@@ -61,11 +67,16 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   } else {
     totals.done = true;
   }
-  if (plan) Object.assign(totals, { routed: 0, routedBytes: 0, plan });
+  // A dry run's deletions are planned, not counted as the run's to do (its run ends with its listing).
+  if (plan) Object.assign(totals, { routed: 0, routedBytes: 0, toDelete: undefined, plan });
   await ctx.ledger.listed(ctx.runId, ctx.settings.container, message.invocation, claim, totals);
   ctx.log.info(totals.done ? 'listing finished' : 'listing continues in the next invocation', {
     pages, invocation: message.invocation, ...totals,
   });
+  // The last listing of the run to finish starts the mirror's deletions (its guard first); a dry run deletes nothing.
+  if (totals.done && ctx.settings.mirror && !plan && (await ctx.ledger.getRun(ctx.runId))?.listingDone) {
+    await deletionStep(ctx, message, 0);
+  }
   return totals;
 }
 
@@ -76,16 +87,22 @@ interface Routes {
   /** What became of each blob, and what deciding it cost in the destination (a dry run's plan is made of them). */
   decided: Decided[];
   requests: DecisionRequests;
+  /** Mirror: the copies to delete (also among the units), and the objects of the destination seen. */
+  deletions: NewUnit[];
+  destinationSeen: number;
 }
 
-async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string): Promise<Routes> {
+async function routePage(
+  ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string, lastPage: boolean, dryRun: boolean,
+): Promise<Routes> {
   const { settings } = ctx;
   const requests: DecisionRequests = { list: 0, head: 0, manifestReads: 0 };
-  const decided = await decidePage(ctx.sink, settings, blobs, afterKey, requests);
-  const routes: Routes = { messages: [], units: [], settled: [], decided, requests };
+  const { decided, orphans, destinationSeen } = await decidePageAndDestination(ctx.sink, settings, blobs, afterKey, requests, { mirror: settings.mirror, lastPage });
+  const routes: Routes = { messages: [], units: [], settled: [], decided, requests, deletions: [], destinationSeen };
   const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: settings };
   const small: BlobRef[] = [];
   const atListing: { blob: ListedBlob; outcome: BlobOutcome }[] = [];
+  const rehydrating: { blob: ListedBlob; reason: string }[] = [];
   for (const { blob, decision } of decided) {
     switch (decision.kind) {
       case 'before-begindate':
@@ -99,6 +116,9 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
         break;
       case 'skip':
         atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason: decision.reason } });
+        break;
+      case 'rehydrate':
+        rehydrating.push({ blob, reason: decision.reason });
         break;
       case 'fail':
         atListing.push({ blob, outcome: { name: blob.name, status: 'failed', reason: decision.reason } });
@@ -116,6 +136,21 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
       }
     }
   }
+  // Archived blobs under the rehydrate policy: their rehydration is asked for now, and they are copied by a later run.
+  // A dry run asks for none (the plan counts them): it reports them as the run would.
+  await mapLimit(rehydrating, 8, async ({ blob, reason }) => {
+    if (dryRun) {
+      atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason } });
+      return;
+    }
+    try {
+      await ctx.source.rehydrate(blob.name);
+      atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason } });
+    } catch (error) {
+      if (!(error instanceof BlobFailure)) throw error;
+      atListing.push({ blob, outcome: { name: blob.name, status: 'failed', reason: error.message } });
+    }
+  });
   const batches = packBySize(small, {
     maxItems: ctx.tuning.blobsPerMessage,
     weight: (b) => b.size,
@@ -135,11 +170,18 @@ async function routePage(ctx: Ctx, blobs: ListedBlob[], afterKey: string | undef
     routes.units.push({ unit, blobs: chunk.map((c) => ({ name: c.blob.name, size: c.blob.size })) });
     routes.settled.push({ unit, outcomes: chunk.map((c, i) => ({ ...c.outcome, index: i })) });
   }
+  if (settings.mirror) {
+    const deletions = await deletionsOf(ctx, orphans, pageId, requests);
+    totals.toDelete = (totals.toDelete ?? 0) + deletions.reduce((n, u) => n + u.blobs.length, 0);
+    totals.destinationSeen = (totals.destinationSeen ?? 0) + destinationSeen;
+    routes.units.push(...deletions);
+    routes.deletions = deletions;
+  }
   return routes;
 }
 
 function toBlobRef(blob: ListedBlob): BlobRef {
-  const { name, etag, size, lastModified, contentMd5, tags } = blob;
-  return { name, etag, size, lastModified, contentMd5, tags };
+  const { name, etag, size, lastModified, contentMd5, tags, accessTier } = blob;
+  return { name, etag, size, lastModified, contentMd5, tags, tier: accessTier };
 }
 

@@ -68,9 +68,8 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     : (selection.containers ?? [config.source.container]);
   if (names.length === 0) throw new ConfigError(`storage account "${settings.account}" has no containers to copy`);
   // With several containers, each lands under its own name: equal blob names in two containers stay apart.
-  const perContainer: RunSettings[] = names.map((container) => ({
-    ...settings, container, prefix: names.length > 1 || selection.containers === 'all' ? `${prefix}${container}/` : prefix,
-  }));
+  const byContainer = names.length > 1 || selection.containers === 'all';
+  const perContainer: RunSettings[] = names.map((container) => ({ ...settings, container, prefix: byContainer ? `${prefix}${container}/` : prefix }));
   for (const one of perContainer) await (await runtime.sourceFor(one)).check();
   await runtime.sinkFor(settings).check();
   const begun = await runtime.ledger.begin({
@@ -79,6 +78,7 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     settings,
     stallAfterSeconds: runtime.stallAfterSeconds,
     containers: perContainer.length,
+    byContainer,
     owner: runtime.owner === 'local'
       ? { kind: 'local', host: hostname(), pid: process.pid, heartbeatAt: new Date().toISOString() }
       : { kind: 'pipeline' },
