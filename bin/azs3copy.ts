@@ -27,6 +27,7 @@ interface Command {
 /** Every command, in the order the "unknown command" message lists them. Adding one is one line here (and its USAGE). */
 const COMMANDS: Record<string, Command> = {
   copy: { run: async (c) => (await import('../lambdas/local/commands')).copyCommand(c.values, c.env) },
+  plan: { run: async (c) => (await import('../lambdas/local/plan-commands')).planCommand(c.values, c.env) },
   redrive: { run: async (c) => (await import('../lambdas/local/redrive-commands')).redriveCommand(c.values, c.env) },
   'check-secret': {
     checkArgs: (args) => {
@@ -63,6 +64,9 @@ const OPTIONS = {
   prefix: { type: 'string' },
   begindate: { type: 'string' },
   report: { type: 'string' },
+  region: { type: 'string' },
+  plan: { type: 'string' },
+  'dry-run': { type: 'boolean' },
   'large-blob-mib': { type: 'string' },
   'part-mib': { type: 'string' },
   concurrency: { type: 'string' },

@@ -16,6 +16,10 @@ import { parseSecret, type CopyConfig } from './config';
 import {
   DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_STALL_AFTER_SECONDS, DEFAULT_TUNING, type Runtime,
 } from './context';
+import { invocationAttributes, invocationCounts, runIdsOf } from './cost/invocation-meter';
+import { pricesNear } from './cost/prices';
+import { countsFromAttributes, createMeter, meterClient, meteredSink, meteredSource, SNS_CHUNK_BYTES } from './cost/requests';
+import { latestDryRun } from './cost/run-costs';
 import { deadLetterWhereabouts } from './dead-letter-search';
 import { ConfigError, errorMessage } from './errors';
 import { ENV, numberFrom, required, topicEnv } from './env';
@@ -62,6 +66,14 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
   // Requests go to the client's endpoint (the region's, or AWS_ENDPOINT_URL), not to the host in a queue URL we make.
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   const s3 = s3Client({});
+  // Every request this function makes is counted (its stores by their wrappers, its own clients by a middleware)
+  // and added to the run's item at the end of each invocation (cost/invocation-meter.ts).
+  const meter = createMeter();
+  let flushing = false;
+  const paused = () => flushing;
+  meterClient(secrets, meter, 'secretsmanager', { paused });
+  meterClient(sns, meter, 'sns', { paused });
+  meterClient(sqs, meter, 'sqs', { paused });
   let cached: { at: number; config: CopyConfig } | undefined;
   const configTtlMs = (env.AZS3COPY_CONFIG_TTL_SECONDS === undefined ? DEFAULT_CONFIG_TTL_SECONDS : Number(env.AZS3COPY_CONFIG_TTL_SECONDS)) * 1000;
   const sources = new Map<string, BlobSource>();
@@ -92,6 +104,11 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
     for (const [TopicArn, group] of byTopic) {
       // PublishBatch takes 10 entries and 256 KiB in all; an initializer may send 10,000 parts, so several go at once.
       await mapLimit(packBySize(group, { maxItems: 10, maxBytes: 250 * 1024 }), 8, async (batch) => {
+        for (const m of batch) {
+          // SNS delivers each message into its stage's queue: one SQS request per 64 KB chunk.
+          meter.add('sns', 'Messages');
+          meter.add('sqs', 'SendMessage', Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(m), 'utf8') / SNS_CHUNK_BYTES)));
+        }
         const out = await sns.send(
           new PublishBatchCommand({
             TopicArn,
@@ -108,7 +125,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
   const sinkFor = (settings: RunSettings) => {
     let sink = sinks.get(settings.bucket);
     if (!sink) {
-      sink = s3Sink({ bucket: settings.bucket }, s3);
+      sink = meteredSink(s3Sink({ bucket: settings.bucket }, s3), meter);
       sinks.set(settings.bucket, sink);
     }
     return sink;
@@ -119,7 +136,32 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       for (const [name, value] of metricsOfDelta(delta)) metric(name, value);
     },
   };
-  const ledger: RunLedger = runLedger(dynamoTable(required(ENV.runTable, env), new DynamoDBClient({}), { region: env.AWS_REGION }), hooks);
+  const dynamo = new DynamoDBClient({});
+  meterClient(dynamo, meter, 'dynamodb', { paused });
+  const ledger: RunLedger = runLedger(dynamoTable(required(ENV.runTable, env), dynamo, { region: env.AWS_REGION }), hooks);
+  const memoryMiB = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? 0) || 1024;
+  /** The invocation under way (a container runs one at a time, as the meter assumes), and when it counted itself. */
+  let current: { event: unknown; started: number; countedAt?: number } | undefined;
+  /**
+   * The invocation that ends a run counts itself (its Lambda request, its time so far, its message's receive
+   * and delete) before the report is built, so the report holds it; the rest of its time is added at its end.
+   */
+  const countCurrent = () => {
+    if (!current || current.countedAt !== undefined) return {};
+    current.countedAt = Date.now();
+    return invocationCounts(current.event, current.countedAt - current.started, memoryMiB, 0);
+  };
+  /** Add what this invocation counted so far to the run's item (at its end, or before a report is built). */
+  const flushRequests = async (runId: string, extra = {}) => {
+    flushing = true;
+    try {
+      await ledger.addRequests(runId, invocationAttributes(meter, extra));
+    } catch (error) {
+      log.warn('could not add the invocation\'s requests to the run', { error: errorMessage(error) });
+    } finally {
+      flushing = false;
+    }
+  };
   const operatorTopic = env[ENV.operatorTopic];
   const deadLetterQueues = env[ENV.deadLetterQueues];
   hooks.onEnd = endOfRun({
@@ -127,6 +169,16 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
     stateFor: sinkFor,
     log,
     metric,
+    costs: {
+      mode: 'deployed',
+      prices: () => pricesNear(env.AWS_REGION),
+      actual: async (run) => {
+        await flushRequests(run.runId, countCurrent());
+        return countsFromAttributes((await ledger.getRun(run.runId)) as unknown as Record<string, unknown>);
+      },
+      plan: (run) => latestDryRun(ledger, sinkFor, run),
+      blobsPerMessage: DEFAULT_TUNING.blobsPerMessage,
+    },
     whereabouts: deadLetterQueues ? (runId) => deadLetterWhereabouts(sqs, JSON.parse(deadLetterQueues) as Record<string, string>, runId) : undefined,
     notify: operatorTopic
       ? async (subject, text) => {
@@ -153,16 +205,17 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       const id = `${settings.account}/${settings.container}/${settings.blobEndpoint ?? ''}/${credentialsKey(config)}`;
       let source = sources.get(id);
       if (!source) {
-        source = azureSource(
+        source = meteredSource(azureSource(
           { ...config.source, account: settings.account, container: settings.container, blobEndpoint: settings.blobEndpoint },
           { onWarning: (m) => log.warn(m) },
-        );
+        ), meter);
         sources.set(id, source);
       }
       return source;
     },
     async listContainers(settings: RunSettings) {
       const config = await loadConfig();
+      meter.add('azure', 'ListContainers');
       return listContainers({ ...config.source, account: settings.account, blobEndpoint: settings.blobEndpoint });
     },
     sinkFor,
@@ -186,12 +239,29 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
     await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: record.receiptHandle, VisibilityTimeout: delaySeconds }));
   };
 
-  /** Wrap a handler so its metrics are flushed at the end of every invocation, success or not. */
+  /**
+   * Wrap a handler so that at the end of every invocation, success or not, its metrics are flushed and its
+   * requests added to its run.
+   */
   const flushingMetrics = <A extends unknown[], R>(handler: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    const started = Date.now();
+    current = { event: args[0], started };
+    let result: R | undefined;
     try {
-      return await handler(...args);
+      result = await handler(...args);
+      return result;
     } finally {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+      const failed = (result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures?.length ?? (result === undefined ? 1 : 0);
+      const [runId] = runIdsOf(args[0], result);
+      const countedAt = current?.countedAt;
+      current = undefined;
+      // Counted already (it ended a run): only the time since then.
+      const counts = countedAt === undefined
+        ? invocationCounts(args[0], Date.now() - started, memoryMiB, failed)
+        : { lambda: { GBSeconds: ((Date.now() - countedAt) / 1000) * (memoryMiB / 1024) } };
+      if (runId) await flushRequests(runId, counts);
+      else meter.take();
     }
   };
 

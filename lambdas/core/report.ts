@@ -5,6 +5,8 @@
  * settings, every blob not copied with its reason). The local CLI prints and
  * writes the same report.
  */
+import { usd } from './cost/cost';
+import type { RunCosts } from './cost/run-costs';
 import { STATE_PREFIX } from './keys';
 import type { RunSettings } from './messages';
 import type { RunLedger, RunRecord, UnitRecord } from './run-ledger';
@@ -52,6 +54,8 @@ export interface RunReport {
   invocations?: Record<string, { count: number; maxSeconds: number }>;
   /** Where this report is kept. */
   location?: { bucket: string; json: string; html: string };
+  /** The requests the run made and their cost, beside the plan's prediction when a plan preceded it. */
+  costs?: RunCosts;
 }
 
 export interface MirrorReport {
@@ -134,7 +138,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
 }
 
 /** The storage class asked for, as the report shows it. */
-function storageOf(settings: RunSettings): string | undefined {
+export function storageOf(settings: RunSettings): string | undefined {
   const { storageClass, tierMap } = settings.writing ?? {};
   if (tierMap) return `by tier: ${Object.entries(tierMap).map(([tier, cls]) => `${tier}=${cls}`).join(',')}${storageClass ? `, else ${storageClass}` : ''}`;
   return storageClass;
@@ -197,7 +201,7 @@ export function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
-function filtersText(filters: NonNullable<RunSettings['filters']>): string {
+export function filtersText(filters: NonNullable<RunSettings['filters']>): string {
   const parts = [
     ...(filters.include?.length ? [`include ${filters.include.join(' ')}`] : []),
     ...(filters.exclude?.length ? [`exclude ${filters.exclude.join(' ')}`] : []),
@@ -285,6 +289,7 @@ ${s.storage ? row('storage class', s.storage) : ''}
 ${s.archive ? row('archived blobs', s.archive) : ''}
 ${s.mirror ? row('mirror', 'on: copies whose blob is gone are deleted') : ''}
 </table>
+${report.costs ? costsTable(report.costs) : ''}
 ${list('Failed', 'failed', report.failed.map((f) => ({ name: f.name, text: f.reason })))}
 ${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.name, text: o.where })))}
 ${list('Skipped', 'skipped', report.skipped.map((f) => ({ name: f.name, text: f.reason })))}
@@ -293,4 +298,21 @@ ${report.mirror ? keyList('Deleted (mirror)', 'deleted', report.mirror.deleted) 
 <p>The full lists, the copied blobs among them, are in <code>${e(reportKeys(report.runId).json)}</code>.</p>
 </body></html>
 `;
+}
+
+/** The run's requests and costs, beside the plan's when there was one. */
+function costsTable(costs: RunCosts): string {
+  const e = escapeHtml;
+  const predicted = costs.predicted;
+  const rows: string[] = [];
+  for (const [service, ops] of Object.entries(costs.actual.requests)) {
+    for (const [op, n] of Object.entries(ops)) {
+      const p = predicted?.requests[service]?.[op];
+      rows.push(`<tr><td>${e(service)}</td><td>${e(op)}</td><td>${n}</td>${predicted ? `<td>${p ?? ''}</td>` : ''}</tr>`);
+    }
+  }
+  return `<h2>Requests and cost</h2><table><thead><tr><th>service</th><th>operation</th><th>made</th>${predicted ? `<th>planned (${e(predicted.from)})</th>` : ''}</tr></thead><tbody>
+${rows.join('\n')}
+<tr><th colspan="2">cost (${e(costs.actual.cost.region)} prices of ${e(costs.actual.cost.pricesDate)})</th><td>${e(usd(costs.actual.cost.totalUsd))}</td>${predicted ? `<td>${e(usd(predicted.cost.totalUsd))}</td>` : ''}</tr>
+</tbody></table>`;
 }

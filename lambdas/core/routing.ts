@@ -36,6 +36,8 @@ export interface DecisionRequests {
   list: number;
   head: number;
   manifestReads: number;
+  /** Mirror: the source asked whether a copy's blob is gone (Get Blob Properties). */
+  sourceProperties?: number;
 }
 
 export type DestinationReader = Pick<ObjectReader, 'list' | 'head'> & Pick<StateObjects, 'getJson'>;

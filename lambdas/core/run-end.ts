@@ -4,6 +4,9 @@
  * written to the bucket, the run notes where it is, metrics say how it ended, and
  * the operator hears one line with the report's location.
  */
+import type { PlanReport } from './cost/plan-report';
+import { planHtml } from './cost/plan-report';
+import { buildPlanReport, runCosts, type CostOptions } from './cost/run-costs';
 import { errorMessage } from './errors';
 import type { Logger } from './log';
 import { METRIC, type MetricName } from './metrics';
@@ -23,6 +26,10 @@ export interface EndOfRunDeps {
   log: Logger;
   /** Called with the report once written (the local runner prints it). */
   onReport?(report: RunReport): void;
+  /** How the run's requests are counted and priced: a dry run's plan, a copy's actual costs beside its plan. */
+  costs?: CostOptions;
+  /** Called with a dry run's plan once written. */
+  onPlan?(plan: PlanReport): void;
 }
 
 export function endOfRun(deps: EndOfRunDeps) {
@@ -36,7 +43,25 @@ export function endOfRun(deps: EndOfRunDeps) {
         log.warn('could not look into the dead-letter queues for the outstanding blobs', { error: errorMessage(error) });
       }
     }
+    if (run.settings.dryRun && deps.costs) {
+      // A dry run's report is its plan.
+      const plan = await buildPlanReport(deps.ledger(), run, deps.costs);
+      const state = deps.stateFor(run.settings);
+      await state.putJson(reportKeys(run.runId).json, plan);
+      await state.putText(reportKeys(run.runId).html, planHtml(plan), 'text/html; charset=utf-8');
+      await deps.ledger().reported(run.runId, reportKeys(run.runId).json);
+      log.info('dry run ended: plan written', { copy: plan.objects.copy, bytes: plan.bytes.copy, totalUsd: plan.cost.totalUsd });
+      deps.onPlan?.(plan);
+      return;
+    }
     const report = await buildReport(deps.ledger(), run, whereabouts);
+    if (deps.costs) {
+      try {
+        report.costs = await runCosts(run, deps.costs);
+      } catch (error) {
+        log.warn('could not count the run\'s requests for its report', { error: errorMessage(error) });
+      }
+    }
     await writeReport(deps.stateFor(run.settings), report);
     await deps.ledger().reported(run.runId, reportKeys(run.runId).json);
     if (run.state === 'complete') {

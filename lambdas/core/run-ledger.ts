@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mapLimit } from './batching';
 import { formatDuration } from './status';
+import type { PlanTally } from './cost/tally';
 import type { RunSettings } from './messages';
 import { writeToken, type StateItem, type StateTable, type Update } from './state/table';
 
@@ -138,6 +139,8 @@ export interface ListingTotals {
   toDelete?: number;
   destinationSeen?: number;
   done: boolean;
+  /** A dry run's plan of this listing step (cost/tally.ts), kept with its totals. */
+  plan?: PlanTally;
 }
 
 /** What changed in a run's counters through one write, for metrics. */
@@ -500,6 +503,15 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       if (!run || run.state !== 'running') return undefined;
       const dead = deadReason(run, clock());
       return dead ? ledger.markStalled(runId, dead, run.lastProgressAt) : undefined;
+    },
+
+    /**
+     * Add request counts (attributes `req:<service>:<operation>`, cost/requests.ts) to the run's item: one
+     * update at the end of each deployed invocation. A run that is not known is left alone.
+     */
+    async addRequests(runId: string, counts: Record<string, number>): Promise<void> {
+      if (Object.keys(counts).length === 0) return;
+      await table.update({ pk: RUNS, sk: runId, add: counts, when: { attribute: 'state', in: ['running', 'stalled', 'complete'] } });
     },
 
     /** Note where the run's report was written. */

@@ -17,6 +17,7 @@ import { startAzurite, startMoto, useEmulatorAwsCredentials } from './emulators'
 import { startProgress, summary } from './progress';
 import { endedBadly } from '../core/report';
 import type { LocalCopyOptions, LocalRunResult } from './runner';
+import { costSummary, planText, priceRegionFromFlags, readPlanFile } from './plan-commands';
 import { describeSecret, readSecretFile } from './secret-file';
 
 export type CliValues = Partial<Record<string, string | boolean | string[] | undefined>>;
@@ -137,7 +138,9 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
   return {
     source,
     selection: selectionFromFlags(values, secret?.selection),
-    dryRun: secret?.dryRun,
+    dryRun: values['dry-run'] === true ? true : secret?.dryRun,
+    plan: str(values, 'plan') ? readPlanFile(str(values, 'plan')!) : undefined,
+    priceRegion: priceRegionFromFlags(values),
     bucket,
     s3Endpoint,
     prefix,
@@ -200,8 +203,17 @@ export async function runWithProgress<R extends LocalRunResult>(
     return { result, code: 0 };
   }
   const reportFile = str(values, 'report');
+  if (result.plan) {
+    // A dry run: its report is the plan (also in the bucket, where the run's report goes).
+    if (reportFile) writeFileSync(reportFile, JSON.stringify(result.plan, null, 2) + '\n');
+    process.stdout.write(planText(result.plan));
+    if (result.plan.location) process.stdout.write(`plan in the bucket: s3://${result.plan.location.bucket}/${result.plan.location.html} (and .json)\n`);
+    if (reportFile) process.stdout.write(`plan written to ${reportFile}\n`);
+    return { result, code: 0 };
+  }
   if (reportFile) writeFileSync(reportFile, JSON.stringify(result.report, null, 2) + '\n');
   process.stdout.write(summary(result.report));
+  process.stdout.write(costSummary(result.report.costs));
   if (reportFile) process.stdout.write(`report written to ${reportFile}\n`);
   process.stdout.write(await deadLetterNote(result));
   return { result, code: endedBadly(result.report) ? 1 : 0 };

@@ -13,6 +13,10 @@ import type { Selection } from '../core/selection';
 import {
   DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_STALL_AFTER_SECONDS, DEFAULT_TUNING, type Runtime, type Tuning,
 } from '../core/context';
+import type { PlanReport } from '../core/cost/plan-report';
+import { pricesFor } from '../core/cost/prices';
+import { createMeter, meterClient, meteredSink, meteredSource, type Meter } from '../core/cost/requests';
+import { runCosts, type CostOptions } from '../core/cost/run-costs';
 import { ConfigError, errorMessage } from '../core/errors';
 import { topicHandler } from '../core/handler';
 import { createLogger, type Logger } from '../core/log';
@@ -24,6 +28,7 @@ import { runLedger, type LedgerHooks, type RunLedger } from '../core/run-ledger'
 import { DEFAULT_TIMEOUT_MINUTES, TOPIC_STAGE_NAMES, stageOf, type StageName, type TopicStage } from '../core/stages/specs';
 import { newRunId } from '../core/stages/qualify';
 import { bucketTable } from '../core/state/bucket-table';
+import { memoryTable } from '../core/state/memory-table';
 import { azureSource, listContainers, type AzureSourceOptions } from '../core/stores/azure-source';
 import { explainBucketError, s3Client, s3Sink } from '../core/stores/s3-sink';
 import type { BlobSource, ObjectSink } from '../core/stores/types';
@@ -76,6 +81,15 @@ export interface LocalCopyOptions {
   wrapSink?: (sink: ObjectSink) => ObjectSink;
   /** Called when the run has started, with the run's state to watch for progress. */
   onStart?: (run: { runId: string; ledger: RunLedger; bus: Bus }) => void;
+  /**
+   * A plan only (`azs3copy plan`): a dry run whose state is kept in memory and that writes nothing to the
+   * bucket (every write the sink is asked for fails).
+   */
+  planOnly?: boolean;
+  /** The plan this copy follows (`copy --plan FILE`): its report shows the prediction beside what the run did. */
+  plan?: { from: string; plan: PlanReport };
+  /** The AWS region whose prices cost the run. @default us-east-1 */
+  priceRegion?: string;
 }
 
 export interface LocalRunResult {
@@ -88,6 +102,10 @@ export interface LocalRunResult {
   bus: Bus['stats'];
   started: boolean;
   reason?: string;
+  /** A dry run's plan (the report then holds no copies). */
+  plan?: PlanReport;
+  /** The requests this process made, by service and operation. */
+  requests?: ReturnType<Meter['peek']>;
 }
 
 export type LocalPipeline = ReturnType<typeof localPipeline>;
@@ -108,17 +126,24 @@ export function localPipeline(options: LocalCopyOptions) {
     onError: (topic, error, attempt) => log.warn('invocation failed', { topic, attempt, error: errorMessage(error) }),
   });
   const client = s3Client({ endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts });
+  // Every request the run makes is counted: the stores' by their wrappers, the run state's by its own client.
+  const meter = createMeter();
+  const stateClient = s3Client({ endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts });
+  meterClient(stateClient, meter, 'state');
   // One source per container (same account, same credentials).
   const sources = new Map<string, BlobSource>();
   const sourceOf = (container: string) => {
     let found = sources.get(container);
     if (!found) {
-      found = (options.wrapSource ?? ((s) => s))(azureSource({ ...options.source, container }, { onWarning: (m) => log.warn(m), ...options.azure }));
+      found = (options.wrapSource ?? ((s) => s))(
+        meteredSource(azureSource({ ...options.source, container }, { onWarning: (m) => log.warn(m), ...options.azure }), meter),
+      );
       sources.set(container, found);
     }
     return found;
   };
-  const bareSink = s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client);
+  const counted = meteredSink(s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client), meter);
+  const bareSink = options.planOnly ? readOnly(counted) : counted;
   const stagesSink = (options.wrapSink ?? ((s) => s))(bareSink);
   const sink: ObjectSink = {
     ...stagesSink,
@@ -126,7 +151,7 @@ export function localPipeline(options: LocalCopyOptions) {
     // The probe is the runner's own request, not a stage's: it goes past any wrapper counting those.
     async check() {
       await stagesSink.check();
-      await probeWrite(bareSink, options.bucket, runId);
+      if (!options.planOnly) await probeWrite(bareSink, options.bucket, runId);
     },
   };
   const config: CopyConfig = {
@@ -137,10 +162,23 @@ export function localPipeline(options: LocalCopyOptions) {
   /** Where each dead-lettered unit's message is kept, once the dead letters are. */
   const keptAt = new Map<string, string>();
   const hooks: LedgerHooks = {};
-  const ledger = runLedger(bucketTable(client, options.bucket, { endpoint: options.s3Endpoint }), hooks);
+  const ledger = runLedger(options.planOnly ? memoryTable() : bucketTable(stateClient, options.bucket, { endpoint: options.s3Endpoint }), hooks);
+  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
+  const costs: CostOptions = {
+    mode: 'local',
+    prices: () => ({ prices: pricesFor(options.priceRegion) }),
+    actual: async () => meter.peek(),
+    plan: options.plan ? async () => options.plan : undefined,
+    blobsPerMessage: tuning.blobsPerMessage,
+  };
+  let plan: PlanReport | undefined;
+  // A plan writes nothing: its report is kept here only.
+  const nowhere = { putJson: async () => true, putText: async () => undefined };
   hooks.onEnd = endOfRun({
     ledger: () => ledger,
-    stateFor: () => bareSink,
+    stateFor: () => (options.planOnly ? nowhere : bareSink),
+    costs,
+    onPlan: (p) => void (plan = p),
     log,
     whereabouts: async (id) => whereaboutsOf(id, bus.deadLetters, keptAt),
   });
@@ -163,7 +201,7 @@ export function localPipeline(options: LocalCopyOptions) {
       }
       return sourceOf(settings.container);
     },
-    listContainers: () => listContainers(options.source, options.azure),
+    listContainers: () => (meter.add('azure', 'ListContainers'), listContainers(options.source, options.azure)),
     sinkFor: () => sink,
     async publish(messages: StageMessage[]) {
       // The listing waits while the copy stages are behind, as a bounded queue would make it wait.
@@ -172,7 +210,7 @@ export function localPipeline(options: LocalCopyOptions) {
     },
     ledger,
     log,
-    tuning: { ...DEFAULT_TUNING, ...options.tuning },
+    tuning,
     // qualify runs outside the bus, called directly: its own limit.
     remainingMs: () => timeoutMs('qualify'),
   };
@@ -204,6 +242,7 @@ export function localPipeline(options: LocalCopyOptions) {
 
   return {
     runId, startedAt, bucket: options.bucket, runtime, bus, ledger, sourceOf, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat,
+    meter, costs, planOnly: options.planOnly === true, plan: () => plan,
   };
 }
 
@@ -229,6 +268,10 @@ export async function finishLocalRun(pipeline: LocalPipeline, runIds: string[] =
   pipeline.stopHeartbeat();
   let deadLettersKeptAt: string | undefined;
   let deadLettersNotKept: string | undefined;
+  if (bus.deadLetters.length > 0 && pipeline.planOnly) {
+    // A plan keeps nothing in the bucket: its listing failed, say why.
+    throw new Error(`the plan could not list the source: ${bus.deadLetters[0].error}`);
+  }
   if (bus.deadLetters.length > 0) {
     try {
       deadLettersKeptAt = await keepDeadLetters(pipeline.sink, pipeline.bucket, runId, bus.deadLetters);
@@ -252,9 +295,13 @@ export async function finishLocalRun(pipeline: LocalPipeline, runIds: string[] =
       // Stalled before, and touched again (a redrive that did not finish it): its report says where its messages are now.
       await rewriteStalledReport(pipeline, id);
     }
-    if (id === runId || report === undefined) {
+    if ((id === runId || report === undefined) && pipeline.plan()) {
+      // A dry run's report is its plan, written when it ended.
+      report = { ...(await buildReport(ledger, (await ledger.getRun(id))!)), invocations: invocationsOf(bus) };
+    } else if (id === runId || report === undefined) {
       const ended = (await ledger.getRun(id))!;
       report = { ...(await buildReport(ledger, ended, whereaboutsOf(id, bus.deadLetters, pipeline.keptAt))), invocations: invocationsOf(bus) };
+      report.costs = await runCosts(ended, pipeline.costs);
       // The report in the bucket gets the final count of invocations too (it was written as the last blob settled).
       // Like the write probe, these are the runner's own requests, not a stage's.
       await writeReport(pipeline.stateSink, report);
@@ -267,6 +314,8 @@ export async function finishLocalRun(pipeline: LocalPipeline, runIds: string[] =
     deadLettersNotKept,
     bus: bus.stats,
     started: true,
+    plan: pipeline.plan(),
+    requests: pipeline.meter.peek(),
   };
 }
 
@@ -295,6 +344,19 @@ export function emptyReport(pipeline: Pick<LocalPipeline, 'runId' | 'startedAt' 
     beforeBeginDate: 0, filtered: 0, listed: 0, rehydrating: 0, startedAt: pipeline.startedAt.toISOString(),
     throughput: { bytesPerSecond: 0, objectsPerSecond: 0 },
     settings: { account: '', container: '', bucket: pipeline.bucket, prefix: '', largeBlobBytes: 0, partBytes: 0 },
+  };
+}
+
+/** The sink of a plan: reads as usual, and any write fails (a plan writes nothing to the bucket). */
+function readOnly(sink: ObjectSink): ObjectSink {
+  const refuse = (what: string) => async () => {
+    throw new Error(`a plan writes nothing to the bucket, but was about to ${what}`);
+  };
+  return {
+    ...sink,
+    put: refuse('put an object'), delete: refuse('delete an object'), deleteMany: refuse('delete objects'), createUpload: refuse('start an upload'), uploadPart: refuse('upload a part'),
+    abort: refuse('abort an upload'), complete: refuse('complete an upload'), putJson: refuse('write a state object'),
+    putText: refuse('write a state object'), deleteState: refuse('delete a state object'),
   };
 }
 

@@ -15,6 +15,9 @@ Usage:
                 [--include GLOB]... [--exclude GLOB]... [--min-size N] [--max-size N]
                 [--mirror [--max-deletes N]] [--storage-class CLASS | --tier-map Hot=STANDARD,Cool=STANDARD_IA,...]
                 [--archive skip|rehydrate]
+  azs3copy plan <the copy's options, its selection too> [--region REGION] [--report PLAN.json]
+                list and compare as the copy would, write nothing: what it would copy, skip, fail and (mirror) delete,
+                its requests, its cost (AWS and Azure) and its time, deployed and with this CLI
   azs3copy check-secret SECRET.json   check a secret with the parser the functions use; prints no credential
   azs3copy redrive <the copy's options> [--run-id ID | --dead-letters FILE]
                 send the messages a local run dead-lettered back to their stages, once the cause is fixed
@@ -39,7 +42,10 @@ Options:
   --s3-endpoint URL          an S3-compatible server (implies path-style addressing)
   --prefix P                 put objects under this key prefix (kept exactly as given)
   --begindate D              copy only blobs modified after D (ISO 8601; UTC if no zone)
-  --report FILE              write the JSON report here
+  --report FILE              write the JSON report here (plan: the plan)
+  --dry-run                  copy: list and compare only; the run's report (in the bucket too) is the plan
+  --plan FILE                copy: the plan this copy follows; the report shows its prediction beside what the run did
+  --region REGION            the AWS region whose prices cost a plan or a run (us-east-1 or eu-west-1; default us-east-1)
   --container NAME           a container to copy; repeat it or separate names with commas for several
   --all-containers           every container of the account but $logs and the other $ system containers;
                              with more than one container, keys are PREFIX<container>/<blob name>

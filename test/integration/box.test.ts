@@ -16,6 +16,8 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { ContainerClient } from '@azure/storage-blob';
 import { SOURCE_META } from '../../lambdas/core/attributes';
 import { STATE_PREFIX } from '../../lambdas/core/keys';
+import type { PlanReport } from '../../lambdas/core/cost/plan-report';
+import { countsFromAttributes, type RequestCounts } from '../../lambdas/core/cost/requests';
 import { reportKeys, type RunReport } from '../../lambdas/core/report';
 import { runLedger } from '../../lambdas/core/run-ledger';
 import { dynamoTable } from '../../lambdas/core/state/dynamo-table';
@@ -290,6 +292,62 @@ describe('the pipeline in a box: the deployed functions copy a container under t
     });
   });
 
+  describe('a dry run, then the copy it planned', () => {
+    const BLOBS: BlobSpec[] = [
+      ...[1, 2, 3, 4].map((i) => ({ name: `planned/small-${i}.txt`, size: 1000 * i })),
+      { name: 'planned/large.bin', size: 2 * PART + 3, singleShot: false },
+    ];
+    let plan: PlanReport;
+    let planRunId: string;
+    let report: RunReport;
+    let copiedKeys: string[];
+    /** What the run's item holds once every invocation has ended (each adds its counts at its end). */
+    let final: RequestCounts;
+
+    beforeAll(async () => {
+      const container = await newContainer();
+      await Promise.all(BLOBS.map((spec) => uploadBlob(container, spec)));
+      const { azurite } = inject('emulators');
+      const secret = { connectionstring: azurite.connectionString, container: container.containerName, isactive: 'True', begindate: '' };
+      await box.putSecret({ ...secret, dryrun: 'true' });
+      planRunId = ((await box.invoke(`${PREFIX}-lambda01-qualify`, {})).Payload as { runId: string }).runId;
+      await box.idle({ timeoutMs: 120_000 });
+      plan = (await reportOf(box, planRunId)) as unknown as PlanReport;
+      copiedKeys = (await listKeys(client, bucket)).filter((k) => k.startsWith('planned/'));
+      await box.putSecret(secret);
+      const runId = ((await box.invoke(`${PREFIX}-lambda01-qualify`, {})).Payload as { runId: string }).runId;
+      await box.idle({ timeoutMs: 120_000 });
+      report = await reportOf(box, runId);
+      final = countsFromAttributes((await ledgerOf(box).getRun(runId)) as unknown as Record<string, unknown>);
+    }, 240_000);
+
+    it('lists and compares, copies nothing, ends complete, and writes its plan to the run\'s report location', async () => {
+      expect(plan).toMatchObject({ kind: 'plan', runId: planRunId, copy: BLOBS.map((b) => b.name).sort(), objects: { single: 4, multipart: 1, parts: 3 } });
+      expect(plan.prices.region).toBe(box.region);
+      expect(copiedKeys).toEqual([]);
+      expect((await ledgerOf(box).getRun(planRunId))?.state).toBe('complete');
+    });
+
+    it('the copy that follows counts what it did in the run table, and its report puts it beside the plan', () => {
+      const costs = report.costs!;
+      expect(report.copied).toEqual(plan.copy);
+      expect(costs.predicted?.from).toBe(`dry run ${planRunId}`);
+      const made = costs.actual.requests;
+      console.info(`deployed, predicted vs made: ${JSON.stringify({ predicted: plan.requests, made })}`);
+      expect(made.s3).toMatchObject({ UploadPart: 3, CreateMultipartUpload: 1, CompleteMultipartUpload: 1 });
+      expect(made.azure).toMatchObject({ GetBlob: 4 + 3 });
+      expect(made.s3.PutObject).toBeGreaterThanOrEqual(4);
+      // The report is built by the invocation that ends the run, which counts itself first; one still finishing
+      // then (a parter after its last publish, say) adds its share to the run's item a moment later.
+      expect(made.lambda.Invocations).toBeGreaterThanOrEqual(1);
+      expect(made.lambda.Invocations).toBeLessThanOrEqual(final.lambda.Invocations);
+      expect(final.lambda.Invocations).toBeGreaterThanOrEqual(1 + 1 + 1 + 1 + 3 + 1);
+      expect(made.dynamodb.UpdateItem).toBeGreaterThan(0);
+      expect(made.sns.PublishBatch).toBeGreaterThan(0);
+      expect(costs.actual.cost.totalUsd).toBeGreaterThan(0);
+    });
+  });
+
   describe('a run whose messages end in a dead-letter queue', () => {
     const parter = `${PREFIX}-lambda05-parter`;
     const user = () => box.userArnOf(parter).split('/').pop()!;
@@ -331,4 +389,5 @@ describe('the pipeline in a box: the deployed functions copy a container under t
       expect((await ledgerOf(box).getRun(runId))?.state).toBe('stalled');
     });
   });
+
 });

@@ -7,8 +7,10 @@
 import { mapLimit, packBySize } from '../batching';
 import { BlobFailure } from '../errors';
 import type { ContextOf } from '../context';
+import { recordPlanPage } from '../cost/plan-state';
+import { addTally, emptyTally, tallyPage } from '../cost/tally';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
-import { decidePageAndDestination, lastKey, type Decided } from '../routing';
+import { decidePageAndDestination, lastKey, type Decided, type DecisionRequests } from '../routing';
 import { deletionStep, deletionsOf } from './mirror';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
@@ -36,14 +38,23 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   let pages = 0;
   // Hand on with time to spare: two minutes of a 15-minute invocation, a third of a short one.
   const reserve = Math.min(ctx.tuning.listReserveMs, ctx.remainingMs() / 3);
+  // A dry run routes nothing: it keeps what it would have routed as the plan (cost/plan-state.ts).
+  const plan = ctx.settings.dryRun ? emptyTally() : undefined;
   do {
     const page = await ctx.source.listPage(continuation, ctx.tuning.listPageSize);
     totals.listed += page.blobs.length;
-    const routes = await routePage(ctx, page.blobs, afterKey, totals, `${ctx.settings.container}.${message.invocation}.${pages}`, !page.continuation);
-    // Units exist before their messages go out, so an outcome always finds its unit.
-    await ctx.ledger.addUnits(ctx.runId, routes.units);
-    for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
-    await ctx.publish(routes.messages);
+    const pageId = `${ctx.settings.container}.${message.invocation}.${pages}`;
+    const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId, !page.continuation, plan !== undefined);
+    if (plan) {
+      const { tally, entries } = tallyPage({ ...routes, settledUnits: routes.settled.length }, ctx.settings, ctx.tuning.downloadConcurrency);
+      addTally(plan, tally);
+      await recordPlanPage(ctx.ledger.table, ctx.runId, pageId, entries);
+    } else {
+      // Units exist before their messages go out, so an outcome always finds its unit.
+      await ctx.ledger.addUnits(ctx.runId, routes.units);
+      for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
+      await ctx.publish(routes.messages);
+    }
     pages++;
     afterKey = lastKey(ctx.settings.prefix, page.blobs) ?? afterKey;
     continuation = page.continuation;
@@ -56,12 +67,14 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   } else {
     totals.done = true;
   }
+  // A dry run's deletions are planned, not counted as the run's to do (its run ends with its listing).
+  if (plan) Object.assign(totals, { routed: 0, routedBytes: 0, toDelete: undefined, plan });
   await ctx.ledger.listed(ctx.runId, ctx.settings.container, message.invocation, claim, totals);
   ctx.log.info(totals.done ? 'listing finished' : 'listing continues in the next invocation', {
     pages, invocation: message.invocation, ...totals,
   });
-  // The last listing of the run to finish starts the mirror's deletions (its guard first).
-  if (totals.done && ctx.settings.mirror && (await ctx.ledger.getRun(ctx.runId))?.listingDone) {
+  // The last listing of the run to finish starts the mirror's deletions (its guard first); a dry run deletes nothing.
+  if (totals.done && ctx.settings.mirror && !plan && (await ctx.ledger.getRun(ctx.runId))?.listingDone) {
     await deletionStep(ctx, message, 0);
   }
   return totals;
@@ -71,19 +84,27 @@ export interface Routes {
   messages: (CopyBlobsMessage | LargeBlobMessage)[];
   units: NewUnit[];
   settled: { unit: string; outcomes: BlobOutcome[] }[];
+  /** What became of each blob, and what deciding it cost in the destination (a dry run's plan is made of them). */
+  decided: Decided[];
+  requests: DecisionRequests;
+  /** Mirror: the copies to delete (also among the units), and the objects of the destination seen. */
+  deletions: NewUnit[];
+  destinationSeen: number;
 }
 
 async function routePage(
-  ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string, lastPage: boolean,
+  ctx: Ctx, blobs: ListedBlob[], afterKey: string | undefined, totals: ListingTotals, pageId: string, lastPage: boolean, _dryRun: boolean,
 ): Promise<Routes> {
   const { settings } = ctx;
-  const { decided, orphans, destinationSeen } = await decidePageAndDestination(ctx.sink, settings, blobs, afterKey, undefined, { mirror: settings.mirror, lastPage });
-  const routes = await routeDecided(ctx, decided, totals, pageId);
+  const requests: DecisionRequests = { list: 0, head: 0, manifestReads: 0 };
+  const { decided, orphans, destinationSeen } = await decidePageAndDestination(ctx.sink, settings, blobs, afterKey, requests, { mirror: settings.mirror, lastPage });
+  const routes = await routeDecided(ctx, decided, totals, pageId, requests, destinationSeen);
   if (settings.mirror) {
-    const deletions = await deletionsOf(ctx, orphans, pageId);
+    const deletions = await deletionsOf(ctx, orphans, pageId, requests);
     totals.toDelete = (totals.toDelete ?? 0) + deletions.reduce((n, u) => n + u.blobs.length, 0);
     totals.destinationSeen = (totals.destinationSeen ?? 0) + destinationSeen;
     routes.units.push(...deletions);
+    routes.deletions = deletions;
   }
   return routes;
 }
@@ -95,9 +116,10 @@ async function routePage(
  */
 export async function routeDecided(
   ctx: Pick<Ctx, 'runId' | 'settings' | 'source' | 'tuning'>, decided: Decided[], totals: ListingTotals, pageId: string,
+  requests: DecisionRequests = { list: 0, head: 0, manifestReads: 0 }, destinationSeen = 0,
 ): Promise<Routes> {
   const { settings } = ctx;
-  const routes: Routes = { messages: [], units: [], settled: [] };
+  const routes: Routes = { messages: [], units: [], settled: [], decided, requests, deletions: [], destinationSeen };
   const base = { v: MESSAGE_VERSION, runId: ctx.runId, run: settings };
   const small: BlobRef[] = [];
   const atListing: { blob: ListedBlob; outcome: BlobOutcome }[] = [];
@@ -136,7 +158,12 @@ export async function routeDecided(
     }
   }
   // Archived blobs under the rehydrate policy: their rehydration is asked for now, and they are copied by a later run.
+  // A dry run asks for none (the plan counts them): it reports them as the run would.
   await mapLimit(rehydrating, 8, async ({ blob, reason }) => {
+    if (settings.dryRun) {
+      atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason } });
+      return;
+    }
     try {
       await ctx.source.rehydrate(blob.name);
       atListing.push({ blob, outcome: { name: blob.name, status: 'skipped', reason } });

@@ -15,6 +15,7 @@ import type { ContextOf } from '../context';
 import { SourceChangedError } from '../errors';
 import { compileFilters } from '../filters';
 import { MESSAGE_VERSION, type ListPageMessage } from '../messages';
+import type { DecisionRequests } from '../routing';
 import type { NewUnit } from '../run-ledger';
 import { deleteLimit } from '../selection';
 import type { ListedObject } from '../stores/types';
@@ -28,15 +29,17 @@ const DELETE_RESERVE_MS = 10_000;
 const MIRROR_STEP = '@mirror';
 
 /** Of the objects no blob of a page accounts for, the copies whose blob is gone: as units of deletions. */
-export async function deletionsOf(ctx: Pick<Ctx, 'settings' | 'sink' | 'source'>, orphans: ListedObject[], pageId: string): Promise<NewUnit[]> {
+export async function deletionsOf(ctx: Pick<Ctx, 'settings' | 'sink' | 'source'>, orphans: ListedObject[], pageId: string, requests?: DecisionRequests): Promise<NewUnit[]> {
   const filters = compileFilters(ctx.settings.filters);
   const prefix = ctx.settings.prefix;
   const found = await mapLimit(orphans, 16, async (object) => {
     const name = object.key.slice(prefix.length);
     // Out of the run's scope (a filter leaves it out): not the run's to delete, whatever its blob.
     if (!filters.takes(name, object.size)) return undefined;
+    if (requests) requests.head++;
     const head = await ctx.sink.head(object.key);
     if (!head || head.metadata[SOURCE_META.etag] === undefined) return undefined; // not a copy azs3copy wrote
+    if (requests) requests.sourceProperties = (requests.sourceProperties ?? 0) + 1;
     try {
       await ctx.source.properties(name);
       return undefined; // the blob is there (listed elsewhere in Azure's order): keep its copy
@@ -59,6 +62,8 @@ export async function deletionsOf(ctx: Pick<Ctx, 'settings' | 'sink' | 'source'>
  * handing on to the next invocation when time runs short.
  */
 export async function deletionStep(ctx: Ctx, message: ListPageMessage, step: number, after?: string): Promise<void> {
+  // A dry run plans its deletions and makes none, whatever message asks.
+  if (ctx.settings.dryRun) return;
   const claim = await ctx.ledger.claimListing(ctx.runId, MIRROR_STEP, step, ctx.remainingMs() + 60_000);
   if (claim === undefined) return;
   const run = await ctx.ledger.getRun(ctx.runId);
