@@ -71,6 +71,10 @@ export class CopyStack extends Stack {
     new CfnOutput(this, 'SecretName', { value: secret.secret.secretName, description: 'Edit this secret to configure and switch on the copy' });
     new CfnOutput(this, 'BucketName', { value: bucket.bucket.bucketName, description: 'Where the copies land' });
     new CfnOutput(this, 'StartFunction', { value: this.pipeline.functions.qualify.function.functionName, description: 'Invoke to start a run by hand' });
+    new CfnOutput(this, 'EventsEndpoint', {
+      value: this.pipeline.eventsUrl.url,
+      description: 'Event Grid webhook: subscribe the storage account\'s blob events to this URL with ?code=<webhookkey from the secret> appended',
+    });
     new CfnOutput(this, 'RedriveFunction', {
       value: this.redrive.function.functionName,
       description: 'Once a failure\'s cause is fixed, invoke with {"queueUrl": "<a dead-letter queue\'s URL>"} to send its messages back to their stage',

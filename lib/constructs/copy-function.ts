@@ -1,5 +1,5 @@
 /**
- * A Lambda function of this project with the defaults every one shares, the six
+ * A Lambda function of this project with the defaults every one shares, the seven
  * stages and the operator's redrive alike: current Node.js on arm64, an esbuild
  * bundle (minified ESM with source maps), a role of its own that starts empty
  * but for writing to the function's own log group, and that log group with a

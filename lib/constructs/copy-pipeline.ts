@@ -1,7 +1,8 @@
 /**
- * The six stages, the topics and queues between them, and the run state's table,
+ * The seven stages, the topics and queues between them, and the run state's table,
  * wired from the stages' specs (lambdas/core/stages/specs.ts): each queue-fed
- * stage's function takes its queue; each function may publish to exactly the
+ * stage's function takes its queue, and events (Event Grid's webhook) answers at
+ * its function URL; each function may publish to exactly the
  * topics of the messages its stage sends, read the secret, keep the run state, do
  * in the bucket what its declared capabilities need (lib/grants.ts), and, when its
  * stage reads Azure, get the web identity tokens a federated sign-in needs.
@@ -35,8 +36,19 @@ export function pascal(stage: string): string {
   return stage.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 }
 
+/**
+ * The stage whose function answers HTTPS requests (Event Grid's deliveries) at a URL of its own, synchronously:
+ * a function URL, and no asynchronous invocation settings.
+ */
+export const WEBHOOK_STAGE: StageName = 'events';
+
+/** Stages that fix a run's settings from the deployment's (qualify starts a run; events, the hourly run its events count in). */
+export const RUN_STARTING_STAGES: readonly StageName[] = ['qualify', 'events'];
+
 export class CopyPipeline extends Construct {
   readonly functions: Record<StageName, PipelineFunction>;
+  /** The events function's URL, where Event Grid delivers (with `?code=<webhookkey>`). */
+  readonly eventsUrl: lambda.FunctionUrl;
   readonly topics: Record<TopicStage, StageTopic>;
   readonly runTable: RunTable;
   /** Encrypts the messages between stages (and the operator topic's). */
@@ -66,6 +78,7 @@ export class CopyPipeline extends Construct {
         layers: props.layers,
         logRetentionDays: settings.logRetentionDays,
         failed: stage in topics ? topics[stage as TopicStage].failed : undefined,
+        invokedAsynchronously: stage !== WEBHOOK_STAGE,
       });
     }
     for (const stage of TOPIC_STAGE_NAMES) topics[stage].subscribe(functions[stage]);
@@ -79,17 +92,20 @@ export class CopyPipeline extends Construct {
       if ((STAGE_SPECS[stage] as StageSpec).readsAzure) fn.bindAzureSignIn();
     }
 
-    // qualify fixes a run's settings; the other stages read them from the messages.
-    const qualify = functions.qualify;
-    qualify.setEnvironment(ENV.prefix, settings.destinationPrefix);
-    qualify.setEnvironment(ENV.stallAfterSeconds, String(settings.stallAfterMinutes * 60));
-    // Parts are planned to fit the parter's timeout.
-    qualify.setEnvironment(ENV.partTimeoutSeconds, String(settings.functions.parter.timeoutMinutes * 60));
-    if (settings.largeBlobBytes !== undefined) qualify.setEnvironment(ENV.largeBlobBytes, String(settings.largeBlobBytes));
-    if (settings.partBytes !== undefined) qualify.setEnvironment(ENV.partBytes, String(settings.partBytes));
+    // The stages that start runs fix their settings; the other stages read them from the messages.
+    for (const stage of RUN_STARTING_STAGES) {
+      const fn = functions[stage];
+      fn.setEnvironment(ENV.prefix, settings.destinationPrefix);
+      fn.setEnvironment(ENV.stallAfterSeconds, String(settings.stallAfterMinutes * 60));
+      // Parts are planned to fit the parter's timeout.
+      fn.setEnvironment(ENV.partTimeoutSeconds, String(settings.functions.parter.timeoutMinutes * 60));
+      if (settings.largeBlobBytes !== undefined) fn.setEnvironment(ENV.largeBlobBytes, String(settings.largeBlobBytes));
+      if (settings.partBytes !== undefined) fn.setEnvironment(ENV.partBytes, String(settings.partBytes));
+    }
     if (settings.downloadConcurrency !== undefined) {
       functions.download.setEnvironment(ENV.downloadConcurrency, String(settings.downloadConcurrency));
     }
+    this.eventsUrl = functions[WEBHOOK_STAGE].addWebhookUrl();
     this.functions = functions;
     this.topics = topics;
     for (const stage of STAGE_NAMES) {
@@ -104,6 +120,7 @@ export class CopyPipeline extends Construct {
 
   /** Every dead-letter queue: each stage's failed and undelivered messages, and qualify's failed events. */
   deadLetterQueues(): DeadLetterQueue[] {
-    return [this.functions.qualify.failed, ...this.stageDeadLetterQueues()];
+    const own = Object.values(this.functions).flatMap((f) => (f.ownsFailedQueue && f.failed ? [f.failed] : []));
+    return [...own, ...this.stageDeadLetterQueues()];
   }
 }

@@ -2,13 +2,14 @@
  * One stage's Lambda function: the shared function defaults (CopyFunction), the
  * Azure SDK from the layers, and a dead-letter destination for failed
  * asynchronous invocations (the schedule's, for qualify; an event still in flight
- * from an older release's SNS subscription, for the others). Access is added only
- * through the bind methods, each of which grants and sets the matching
+ * from an older release's SNS subscription, for the queue-fed stages), unless it
+ * is only ever invoked synchronously (events, at its function URL). Access is
+ * added only through the bind methods, each of which grants and sets the matching
  * environment variable together.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -36,13 +37,19 @@ export interface PipelineFunctionProps {
   readonly logRetentionDays?: number;
   /** Where failed asynchronous invocations go. @default - a queue of its own (qualify's) */
   readonly failed?: DeadLetterQueue;
+  /**
+   * False for a function only ever invoked synchronously (events: Lambda answers its URL's requests with the
+   * handler's response): no asynchronous settings, no failed-events queue, so no dead-letter queue that nothing
+   * could fill. @default true
+   */
+  readonly invokedAsynchronously?: boolean;
 }
 
 export class PipelineFunction extends CopyFunction {
   readonly stage: StageName;
   readonly sizing: FunctionSizing;
-  /** Asynchronous invocations that failed after Lambda's two retries, or that waited too long. */
-  readonly failed: DeadLetterQueue;
+  /** Asynchronous invocations that failed after Lambda's two retries, or that waited too long (none: never invoked so). */
+  readonly failed?: DeadLetterQueue;
   /** True when the function has a failed-events queue of its own (not its stage queue's). */
   readonly ownsFailedQueue: boolean;
 
@@ -60,16 +67,27 @@ export class PipelineFunction extends CopyFunction {
     });
     this.stage = props.stage;
     this.sizing = props.sizing;
-    this.ownsFailedQueue = props.failed === undefined;
-    this.failed = props.failed ?? new DeadLetterQueue(this, 'Failed', {
+    this.ownsFailedQueue = props.failed === undefined && props.invokedAsynchronously !== false;
+    if (props.invokedAsynchronously === false) return;
+    const failed = props.failed ?? new DeadLetterQueue(this, 'Failed', {
       queueName: props.naming.failedQueueName(props.stage),
       holds: `events ${functionName} failed on after Lambda's retries`,
     });
+    this.failed = failed;
     this.function.configureAsyncInvoke({
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
-      onFailure: new destinations.SqsDestination(this.failed.queue),
+      onFailure: new destinations.SqsDestination(failed.queue),
     });
+  }
+
+  /**
+   * A public HTTPS endpoint (a function URL with no AWS auth) for a caller that cannot sign AWS requests: Azure
+   * Event Grid delivers to a plain webhook URL. The handler is the gate: it refuses (401, nothing done) every
+   * request without the shared key from the secret, compared in constant time (lambdas/core/events/webhook.ts).
+   */
+  addWebhookUrl(): lambda.FunctionUrl {
+    return this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
   }
 
   /** Read the configuration secret: GetSecretValue and its key, and the variable that names it. */

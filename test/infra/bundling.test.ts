@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_LAYERS, FUNCTION_BUNDLE, LAYER_MODULES, NODE_MAJOR, PROJECT_ROOT, buildLambdaTree, layerSourceDir, type AzureLayerName, type BuiltTree } from '../../lib/bundling';
 import { LAMBDA_RUNTIME, functionBundling } from '../../lib/constructs/copy-function';
+import { STAGE_NAMES } from '../../lambdas/core/stages/specs';
 import { synthesize } from './synth';
 
 const scratch = mkdtempSync(join(tmpdir(), 'azs3copy-bundling-'));
@@ -61,8 +62,11 @@ describe('settings', () => {
 
 describe('a bundle with its layers', () => {
   let bundle: BuiltTree['bundles'][string];
+  let events: BuiltTree['bundles'][string];
   beforeAll(() => {
-    bundle = buildLambdaTree(join(scratch, 'tree'), ['parter']).bundles.parter;
+    const built = buildLambdaTree(join(scratch, 'tree'), ['parter', 'events']);
+    bundle = built.bundles.parter;
+    events = built.bundles.events;
   }, 180_000);
 
   it('imports the Azure SDK from the layers rather than carrying it', () => {
@@ -78,6 +82,16 @@ describe('a bundle with its layers', () => {
 
   it('loads in a fresh Node process with only the layers beside it, and exports the handler', () => {
     const run = loadInFreshNode(bundle.file);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('function');
+  });
+
+  it('carries @azure/eventgrid in the events bundle (no layer provides it), which loads with only the layers beside it', () => {
+    expect(LAYER_MODULES).not.toContain('@azure/eventgrid');
+    const code = readFileSync(events.file, 'utf8');
+    expect(code).not.toMatch(/from\s*"@azure\/eventgrid"/);
+    expect(code).toContain('Microsoft.EventGrid.SubscriptionValidationEvent');
+    const run = loadInFreshNode(events.file);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('function');
   });
@@ -98,10 +112,10 @@ describe('synth with bundling', () => {
     }
   }, 240_000);
 
-  it('bundles the six stage functions, the redrive and two layers locally, without Docker or the network', () => {
+  it('bundles the seven stage functions, the redrive and two layers locally, without Docker or the network', () => {
     const assetDirs = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
     const functionAssets = assetDirs.filter((d) => existsSync(join(outdir, d, 'index.mjs')));
-    expect(functionAssets).toHaveLength(7);
+    expect(functionAssets).toHaveLength(STAGE_NAMES.length + 1);
     for (const d of functionAssets) expect(readdirSync(join(outdir, d)).sort()).toEqual(['index.mjs', 'index.mjs.map']);
     const layerAssets = assetDirs.filter((d) => existsSync(join(outdir, d, 'nodejs', 'node_modules')));
     expect(layerAssets).toHaveLength(2);
@@ -110,7 +124,7 @@ describe('synth with bundling', () => {
     const codeKeys = Object.values(json.Resources as Record<string, any>)
       .filter((r) => r.Type === 'AWS::Lambda::Function' || r.Type === 'AWS::Lambda::LayerVersion')
       .map((r) => (r.Properties.Code ?? r.Properties.Content).S3Key);
-    expect(new Set(codeKeys).size).toBe(9);
+    expect(new Set(codeKeys).size).toBe(STAGE_NAMES.length + 1 + 2);
   });
 
   it('builds the redrive without the Azure SDK: it loads with no layer at all', () => {

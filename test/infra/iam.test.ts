@@ -7,14 +7,16 @@
  * dead-letter queues and publish to the stage topics.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AZURE_READER_STAGES, STAGE_NAMES, publishesTo, type TopicStage } from '../../lambdas/core/stages/specs';
-import { AZURE_SIGN_IN_GRANT } from '../../lib/grants';
+import { AZURE_READER_STAGES, STAGE_NAMES, STAGE_SPECS, TOPIC_STAGE_NAMES, publishesTo, type StageName, type TopicStage } from '../../lambdas/core/stages/specs';
+import { AZURE_SIGN_IN_GRANT, RUN_STATE_ACTIONS, WRITE_ACTIONS, bucketAccessOf } from '../../lib/grants';
 import { Naming } from '../../lib/naming';
 import { flat, resourcesOf, statementsOf, synthesize, type Synthesized } from './synth';
 
 const naming = new Naming('etl');
-const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
-/** Every function: the six stages, then the redrive. */
+const TOPIC_STAGES: readonly TopicStage[] = TOPIC_STAGE_NAMES;
+/** Stages invoked asynchronously (the schedule, a person, an older release's SNS): each has a failed-events queue. */
+const ASYNC_STAGES: readonly StageName[] = STAGE_NAMES.filter((stage) => stage !== 'events');
+/** Every function: the seven stages, then the redrive. */
 const FUNCTION_NAMES = [...STAGE_NAMES.map((stage) => naming.functionName(stage)), naming.redriveFunctionName];
 
 /** Every grant of a function's role as "action on what", with what named by its kind. */
@@ -54,7 +56,7 @@ const publish = (...stages: string[]) =>
 const REDRIVE_EXPECTED = [
   `logs:CreateLogStream on logs /aws/lambda/${naming.redriveFunctionName}`,
   `logs:PutLogEvents on logs /aws/lambda/${naming.redriveFunctionName}`,
-  ...[...STAGE_NAMES.map((stage) => naming.failedQueueName(stage)), ...TOPIC_STAGES.map((stage) => naming.undeliveredQueueName(stage))].flatMap(
+  ...[...ASYNC_STAGES.map((stage) => naming.failedQueueName(stage)), ...TOPIC_STAGES.map((stage) => naming.undeliveredQueueName(stage))].flatMap(
     (queue) => ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility'].map((a) => `sqs:${a} on queue ${queue}`),
   ),
   ...publish(...TOPIC_STAGES),
@@ -76,12 +78,12 @@ describe('function roles', () => {
       const [action, , ...what] = grant.split(' ');
       const target = what.join(' ');
       if (action.startsWith('sqs:')) {
-        const own = stage === 'qualify' ? [] : [`queue ${naming.queueName(stage)}`];
+        const own = (TOPIC_STAGES as readonly string[]).includes(stage) ? [`queue ${naming.queueName(stage as TopicStage)}`] : [];
         const deadLetters = [...TOPIC_STAGES.map((t) => `queue ${naming.failedQueueName(t)}`), ...TOPIC_STAGES.map((t) => `queue ${naming.undeliveredQueueName(t)}`)];
-        const sendFailed = `queue ${naming.failedQueueName(stage)}`;
-        const allowed = [...own, ...(stage === 'qualify' ? deadLetters : []), sendFailed];
+        const sendFailed = ASYNC_STAGES.includes(stage) ? [`queue ${naming.failedQueueName(stage)}`] : [];
+        const allowed = [...own, ...(stage === 'qualify' ? deadLetters : []), ...sendFailed];
         expect(allowed, `${stage}: ${grant}`).toContain(target);
-        if (target !== sendFailed && !own.includes(target)) expect(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], grant).toContain(action);
+        if (!sendFailed.includes(target) && !own.includes(target)) expect(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], grant).toContain(action);
       }
       if (action.startsWith('dynamodb:')) expect(target, grant).toBe('run table');
       if (action === 'sns:Publish') expect(target, grant).toMatch(/^topic etl-(to-[a-z-]+|operator)$/);
@@ -99,6 +101,7 @@ describe('function roles', () => {
   });
 
   it('the redrive holds exactly its own grants: the eleven dead-letter queues and the five stage topics', () => {
+    expect(ASYNC_STAGES.length + TOPIC_STAGES.length).toBe(11);
     expect(REDRIVE_EXPECTED.filter((g) => g.startsWith('sqs:'))).toHaveLength(3 * 11);
     expect(grants(created, naming.redriveFunctionName).sort()).toEqual([...REDRIVE_EXPECTED].sort());
   });
@@ -106,7 +109,7 @@ describe('function roles', () => {
   it('lets exactly the stages that read Azure ask STS for tokens, and only Entra ID\'s, short-lived and RS256', () => {
     const asking = FUNCTION_NAMES.filter((name) => grants(created, name).some((g) => g.startsWith('sts:')));
     expect(asking).toEqual(AZURE_READER_STAGES.map((stage) => naming.functionName(stage)));
-    expect(AZURE_READER_STAGES).toEqual(['qualify', 'find-blobs', 'download', 'largefile-initializer', 'parter']);
+    expect(AZURE_READER_STAGES).toEqual(['qualify', 'find-blobs', 'download', 'largefile-initializer', 'parter', 'events']);
     for (const name of asking) {
       const statements = statementsOf(created.json, name).filter((st) => [st.Action].flat().some((a: string) => a.startsWith('sts:')));
       expect(statements, name).toEqual([{
@@ -121,6 +124,31 @@ describe('function roles', () => {
         },
       }]);
     }
+  });
+
+  it('gives events exactly what its spec implies: its bucket capabilities, the secret, the run table, its topics, the operator, Azure sign-in, its logs', () => {
+    const spec = STAGE_SPECS.events;
+    const access = bucketAccessOf('events');
+    const objectActions = [...(access.objects ?? []), ...(access.state ?? [])];
+    const fn = naming.functionName('events');
+    const expected = [
+      `logs:CreateLogStream on logs /aws/lambda/${fn}`,
+      `logs:PutLogEvents on logs /aws/lambda/${fn}`,
+      'secretsmanager:GetSecretValue on secret',
+      'kms:Decrypt on secret key',
+      ...(access.bucket ?? []).map((a) => `${a} on bucket`),
+      ...(access.objects ?? []).map((a) => `${a} on objects`),
+      ...(access.state ?? []).map((a) => `${a} on state`),
+      ...(objectActions.some((a) => WRITE_ACTIONS.includes(a)) ? ['kms:Decrypt on bucket key', 'kms:GenerateDataKey on bucket key'] : ['kms:Decrypt on bucket key']),
+      ...RUN_STATE_ACTIONS.map((a) => `${a} on run table`),
+      ...publish(...publishesTo('events')),
+      'sns:Publish on topic etl-operator',
+      ...(spec.readsAzure ? ['sts:GetWebIdentityToken on *'] : []),
+    ];
+    // The spec as it stands: reader, deleter, state; copy-blobs and large-blob; reads Azure; no queue of its own.
+    expect(publishesTo('events').sort()).toEqual(['download', 'largefile-initializer']);
+    expect(access).toEqual({ bucket: ['s3:ListBucket'], objects: ['s3:DeleteObject', 's3:GetObject'], state: ['s3:PutObject'] });
+    expect([...new Set(grants(created, fn))].sort()).toEqual([...new Set(expected)].sort());
   });
 
   it('gives each function a role of its own', () => {

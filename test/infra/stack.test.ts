@@ -1,8 +1,9 @@
 /**
- * The synthesized template: the six stage functions and the redrive, and their
+ * The synthesized template: the seven stage functions and the redrive, and their
  * settings, which topic feeds which queue and which queue which function, which
- * variables point to which topic, the dead-letter queues and their alarms, the run
- * table, the schedules, the secret, the bucket, the dashboard and the outputs.
+ * variables point to which topic, the events function's public URL, the
+ * dead-letter queues and their alarms, the run table, the schedules, the secret,
+ * the bucket, the dashboard and the outputs.
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { topicEnv, ENV } from '../../lambdas/core/env';
 import { METRIC, METRICS_NAMESPACE } from '../../lambdas/core/metrics';
 import { SECRET_TEMPLATE } from '../../lambdas/core/config';
 import { MAX_RECEIVES } from '../../lambdas/core/retry-policy';
-import { STAGE_NAMES, type TopicStage } from '../../lambdas/core/stages/specs';
+import { STAGE_NAMES, TOPIC_STAGE_NAMES, type TopicStage } from '../../lambdas/core/stages/specs';
 import { FUNCTION_NODE_OPTIONS, NODE_MAJOR } from '../../lib/bundling';
 import { flat, functionId, resourcesOf, synthesize, type Synthesized } from './synth';
 
@@ -21,9 +22,12 @@ const NAMES = {
   'largefile-initializer': 'etl-lambda04-largefile-initializer',
   parter: 'etl-lambda05-parter',
   recombinator: 'etl-lambda06-recombinator',
+  events: 'etl-lambda07-events',
 } as const;
 const REDRIVE = 'etl-redrive';
-const TOPIC_STAGES = STAGE_NAMES.filter((s): s is TopicStage => s !== 'qualify');
+const TOPIC_STAGES: readonly TopicStage[] = TOPIC_STAGE_NAMES;
+/** The stages that fix a run's settings: qualify starts runs, events the hourly run its events count in. */
+const RUN_STARTERS = ['qualify', 'events'] as const;
 
 let s: Synthesized;
 /** A second deployment: another prefix, a versioned bucket, no schedule. */
@@ -40,7 +44,8 @@ const topicIdOf = (stage: TopicStage) =>
   Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === `etl-to-${stage}`)![0];
 
 describe('functions', () => {
-  it('deploys the six stages under their numbered names, and the redrive beside them, on current Node.js and arm64', () => {
+  it('deploys the seven stages under their numbered names, and the redrive beside them, on current Node.js and arm64', () => {
+    expect(Object.keys(NAMES).sort()).toEqual([...STAGE_NAMES].sort());
     const names = Object.values(resourcesOf(s.json, 'AWS::Lambda::Function')).map((f) => f.Properties.FunctionName);
     expect(names.sort()).toEqual([...Object.values(NAMES), REDRIVE].sort());
     expect(names.filter((n) => /-lambda\d\d-/.test(n)).sort()).toEqual(STAGE_NAMES.map((stage, i) => `etl-lambda0${i + 1}-${stage}`).sort());
@@ -83,14 +88,26 @@ describe('functions', () => {
     });
   });
 
-  it('gives every function the secret and the bucket, and only qualify the run settings', () => {
+  it('gives every function the secret and the bucket, and only the stages that start runs (qualify, events) the run settings', () => {
+    const runSettings = [ENV.prefix, ENV.stallAfterSeconds, ENV.partTimeoutSeconds, ENV.largeBlobBytes, ENV.partBytes];
     for (const stage of STAGE_NAMES) {
       const env = fnProps(stage).Environment.Variables;
       expect(flat(env[ENV.secretArn])).toMatch(/^<ConfigSecret[0-9A-F]{8}>$/);
       expect(flat(env[ENV.bucket])).toMatch(/^<DestinationBucket[0-9A-F]{8}>$/);
-      if (stage !== 'qualify') expect(env[ENV.prefix]).toBeUndefined();
+      if (!(RUN_STARTERS as readonly string[]).includes(stage)) for (const name of runSettings) expect(env[name], `${stage} ${name}`).toBeUndefined();
     }
-    expect(fnProps('qualify').Environment.Variables[ENV.prefix]).toBe('');
+    for (const stage of RUN_STARTERS) {
+      const env = fnProps(stage).Environment.Variables;
+      expect(env[ENV.prefix], stage).toBe('');
+      expect(env[ENV.stallAfterSeconds], stage).toBe('1800');
+      expect(env[ENV.partTimeoutSeconds], stage).toBe(String(fnProps('parter').Timeout));
+    }
+    // Sizes given by context reach both, so a blob is routed the same way whether listed or announced by Event Grid.
+    const sized = synthesize({ largeBlobBytes: 8 * 1024 * 1024, partBytes: 5 * 1024 * 1024 });
+    for (const stage of RUN_STARTERS) {
+      const env = Object.values(resourcesOf(sized.json, 'AWS::Lambda::Function')).find((f) => f.Properties.FunctionName === NAMES[stage])!.Properties.Environment.Variables;
+      expect([env[ENV.largeBlobBytes], env[ENV.partBytes]], stage).toEqual([String(8 * 1024 * 1024), String(5 * 1024 * 1024)]);
+    }
   });
 
   it('deploys the redrive small, one at a time, with no layer, no secret and no bucket, logging to its own group', () => {
@@ -111,7 +128,7 @@ describe('functions', () => {
   });
 
   it('sends failed asynchronous invocations (the schedule\'s; an older release\'s SNS events) to the function\'s failed queue, after two retries', () => {
-    for (const stage of STAGE_NAMES) {
+    for (const stage of STAGE_NAMES.filter((x) => x !== 'events')) {
       const id = functionId(s.json, NAMES[stage]);
       const config = Object.values(resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig')).find((c) => c.Properties.FunctionName.Ref === id)!;
       expect(config.Properties.MaximumRetryAttempts).toBe(2);
@@ -172,6 +189,8 @@ describe('topics and queues', () => {
       parter: ['recombinator', 'largefile-initializer', 'download'],
       // Verification of a large copy continues in the next invocation; a vanished upload re-plans the blob.
       recombinator: ['recombinator', 'largefile-initializer', 'download'],
+      // A created blob is routed as the listing routes it: small ones to download, large ones to the initializer.
+      events: ['download', 'largefile-initializer'],
     };
     for (const stage of STAGE_NAMES) {
       const env = fnProps(stage).Environment.Variables as Record<string, unknown>;
@@ -215,7 +234,11 @@ describe('topics and queues', () => {
 describe('dead letters and alarms', () => {
   it('alarms on the first message in each of the eleven dead-letter queues, notifying the operator topic', () => {
     const deadLetterQueues = Object.values(resourcesOf(s.json, 'AWS::SQS::Queue')).filter((q) => /-(failed|undelivered)$/.test(q.Properties.QueueName));
-    expect(deadLetterQueues).toHaveLength(STAGE_NAMES.length + TOPIC_STAGES.length);
+    // qualify's failed events, and each queue-fed stage's failed and undelivered messages (events has no queue).
+    expect(deadLetterQueues.map((q) => q.Properties.QueueName).sort()).toEqual([
+      `${NAMES.qualify}-failed`, ...TOPIC_STAGES.flatMap((stage) => [`${NAMES[stage]}-failed`, `etl-to-${stage}-undelivered`]),
+    ].sort());
+    expect(deadLetterQueues).toHaveLength(11);
     const alarms = Object.values(resourcesOf(s.json, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === 'AWS/SQS');
     expect(alarms).toHaveLength(deadLetterQueues.length);
     const operator = Object.entries(resourcesOf(s.json, 'AWS::SNS::Topic')).find(([, t]) => t.Properties.TopicName === 'etl-operator')![0];
@@ -345,7 +368,7 @@ describe('bucket', () => {
 describe('outputs', () => {
   it('names the secret, the bucket, the start and redrive functions, the operator topic and the dashboard', () => {
     const outputs = s.json.Outputs as Record<string, { Value: unknown }>;
-    expect(Object.keys(outputs).sort()).toEqual(['BucketName', 'DashboardName', 'OperatorTopic', 'RedriveFunction', 'RunTable', 'SecretName', 'StartFunction']);
+    expect(Object.keys(outputs).sort()).toEqual(['BucketName', 'DashboardName', 'EventsEndpoint', 'OperatorTopic', 'RedriveFunction', 'RunTable', 'SecretName', 'StartFunction']);
     expect(flat(outputs.StartFunction.Value)).toBe(`<${functionId(s.json, NAMES.qualify)}>`);
     expect(flat(outputs.RedriveFunction.Value)).toBe(`<${functionId(s.json, REDRIVE)}>`);
   });
@@ -380,12 +403,56 @@ describe('dashboard', () => {
     expect(text).toContain('queueUrl');
   });
 
-  it('shows every dead-letter queue\'s depth and a query of the latest failures over all six log groups', () => {
+  it('shows every dead-letter queue\'s depth and a query of the latest failures over every stage\'s log group', () => {
     const text = body();
     expect(text.match(/"AWS\/SQS","ApproximateNumberOfMessagesVisible"/g)).toHaveLength(11);
     expect(text).toContain('filter level in [\\"ERROR\\", \\"error\\"]');
     for (const field of ['level', 'message', 'runId', 'name', 'reason']) expect(text).toMatch(new RegExp(`fields [^|]*\\b${field}\\b`));
-    expect(text.match(/SOURCE '/g)).toHaveLength(6);
+    expect(text.match(/SOURCE '/g)).toHaveLength(STAGE_NAMES.length);
+    for (const stage of STAGE_NAMES) expect(text, stage).toContain(`SOURCE '<${fnProps(stage).LoggingConfig.LogGroup.Ref}>'`);
+  });
+});
+
+describe('the events endpoint', () => {
+  const eventsId = () => functionId(s.json, NAMES.events);
+
+  it('gives events, and only events, a public function URL: auth NONE (the handler checks the key), no CORS', () => {
+    const urls = Object.entries(resourcesOf(s.json, 'AWS::Lambda::Url'));
+    expect(urls).toHaveLength(1);
+    const [, url] = urls[0];
+    expect(flat(url.Properties.TargetFunctionArn)).toBe(`<${eventsId()}.Arn>`);
+    expect(url.Properties.AuthType).toBe('NONE');
+    expect(url.Properties.Cors).toBeUndefined();
+    expect(url.Properties.Qualifier).toBeUndefined();
+    expect(url.Properties.InvokeMode ?? 'BUFFERED').toBe('BUFFERED');
+  });
+
+  it('lets anyone call the URL, and the function only through it', () => {
+    const permissions = Object.values(resourcesOf(s.json, 'AWS::Lambda::Permission')).filter((p) => flat(p.Properties.FunctionName) === `<${eventsId()}.Arn>`);
+    expect(permissions.map((p) => p.Properties).map(({ FunctionName, ...rest }) => rest).sort((a, b) => a.Action.localeCompare(b.Action))).toEqual([
+      { Action: 'lambda:InvokeFunction', Principal: '*', InvokedViaFunctionUrl: true },
+      { Action: 'lambda:InvokeFunctionUrl', Principal: '*', FunctionUrlAuthType: 'NONE' },
+    ]);
+  });
+
+  it('is invoked only synchronously: no queue, subscription, schedule or asynchronous settings, so no failed-events queue', () => {
+    const mentions = (type: string) =>
+      Object.entries(resourcesOf(s.json, type)).filter(([, r]) => JSON.stringify(r.Properties).includes(`"${eventsId()}"`)).map(([rid]) => rid);
+    for (const type of ['AWS::SNS::Subscription', 'AWS::Events::Rule', 'AWS::Lambda::EventSourceMapping', 'AWS::Lambda::EventInvokeConfig']) {
+      expect(mentions(type), type).toEqual([]);
+    }
+    const queueNames = Object.values(resourcesOf(s.json, 'AWS::SQS::Queue')).map((q) => q.Properties.QueueName as string);
+    expect(queueNames.filter((n) => n.startsWith(NAMES.events))).toEqual([]);
+    // Event Grid waits 30 s for an answer: the function gives up well before it delivers again, not 15 minutes later.
+    expect(fnProps('events').Timeout).toBe(60);
+  });
+
+  it('puts the URL in the outputs, telling the user to add ?code=<webhookkey> when subscribing', () => {
+    const output = s.json.Outputs.EventsEndpoint as { Value: unknown; Description: string };
+    const [urlId] = Object.keys(resourcesOf(s.json, 'AWS::Lambda::Url'));
+    expect(flat(output.Value)).toBe(`<${urlId}.FunctionUrl>`);
+    expect(output.Description).toContain('?code=<webhookkey');
+    expect(output.Description).toMatch(/Event Grid/);
   });
 });
 
