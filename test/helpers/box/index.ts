@@ -7,6 +7,7 @@
  *   const box = await startBox({ context: { prefix: 'bx' }, functionTimeoutSeconds: 20 });
  *   await box.putSecret({ ... });
  *   await box.invoke('bx-lambda01-qualify', {});
+ *   await box.request(`${box.outputs.EventsEndpoint}?code=...`, { body: [...] });
  *   await box.idle();
  *   ... box.s3() ... box.stats() ... box.logText() ...
  *   await box.stop();
@@ -26,6 +27,7 @@ import { readAssembly, synthesizeAssembly, type StackAssembly } from './assembly
 import { awsJsonCall } from './aws-json';
 import { BOOTSTRAP_REQUESTS, bootstrapAdmin, type AwsConfig } from './iam';
 import type { FunctionStats, InvocationRecord, LogLine } from './lambda/function';
+import { functionUrlEvent, urlResponse, type FunctionUrlSpec, type UrlRequest, type UrlResponse } from './lambda/function-url';
 import { LambdaService } from './lambda/service';
 import { startIamMoto, type Denial, type IamMoto } from './moto';
 import { deploy, type BoxResource } from './provision';
@@ -34,7 +36,7 @@ import type { AdminClients } from './resources/types';
 import { waitForIdle, type IdleOptions } from './idle';
 import { formatLogs, formatReport } from './report';
 
-export type { BoxResource, Denial, FunctionStats, InvocationRecord, LogLine };
+export type { BoxResource, Denial, FunctionStats, InvocationRecord, LogLine, UrlRequest, UrlResponse };
 
 export interface BoxOptions {
   /** CDK context for the synth (prefix, largeBlobBytes, partBytes, bucketName...). */
@@ -105,6 +107,8 @@ export interface Box {
   iam(): IAMClient;
   /** A synchronous invocation, as `aws lambda invoke`. */
   invoke(functionName: string, event: unknown): Promise<InvokeResult>;
+  /** An HTTPS request at a function URL of the template (`box.outputs.EventsEndpoint` + `?code=...`), as Lambda serves it. */
+  request(url: string, request?: UrlRequest): Promise<UrlResponse>;
   /** Kill the containers of a function that are running an invocation now (a crash): how many were killed. */
   crash(functionName: string): number;
   /** An asynchronous invocation (`--invocation-type Event`); returns the request id. */
@@ -206,7 +210,10 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
     if (skipped.length) {
       process.stderr.write(`the box skipped ${skipped.length} resource(s): ${skipped.map((r) => `${r.logicalId} (${r.type}: ${r.note})`).join('; ')}\n`);
     }
-    return makeBox({ assembly, moto, admin, clients, lambda, resources: deployment.resources, outputs: deployment.outputs, cleanup, timings: { synthMs, motoMs, bootstrapMs, deployMs, totalMs: Date.now() - started } });
+    return makeBox({
+      assembly, moto, admin, clients, lambda, resources: deployment.resources, outputs: deployment.outputs, urls: deployment.plan.urls, cleanup,
+      timings: { synthMs, motoMs, bootstrapMs, deployMs, totalMs: Date.now() - started },
+    });
   } catch (error) {
     await cleanup();
     throw error;
@@ -221,11 +228,12 @@ interface Parts {
   lambda: LambdaService;
   resources: BoxResource[];
   outputs: Record<string, string>;
+  urls: FunctionUrlSpec[];
   timings: BoxTimings;
   cleanup(): Promise<void>;
 }
 
-function makeBox({ assembly, moto, admin, clients, lambda, resources, outputs, timings, cleanup }: Parts): Box {
+function makeBox({ assembly, moto, admin, clients, lambda, resources, outputs, urls, timings, cleanup }: Parts): Box {
   const find = (idOrName: string) =>
     resources.find((r) => r.logicalId === idOrName) ??
     resources.find((r) => r.name === idOrName || r.ref === idOrName || r.attrs.Arn === idOrName);
@@ -266,6 +274,14 @@ function makeBox({ assembly, moto, admin, clients, lambda, resources, outputs, t
         durationMs: outcome.durationMs,
         timedOut: outcome.timedOut,
       };
+    },
+    async request(url, request = {}) {
+      const target = new URL(url);
+      const spec = urls.find((u) => new URL(u.url).host === target.host);
+      if (!spec) throw new Error(`no function URL ${target.origin} in the box (it has ${urls.map((u) => u.url).join(', ') || 'none'})`);
+      if (spec.authType !== 'NONE') return { statusCode: 403, headers: {}, body: '{"Message":"Forbidden"}', json: { Message: 'Forbidden' } };
+      const outcome = await lambda.get(spec.functionArn).invoke(functionUrlEvent(spec, target, request, assembly.account));
+      return urlResponse(outcome.ok ? { ok: true, payload: outcome.payload } : { ok: false });
     },
     crash: (functionName) => lambda.get(functionName).crashBusy(),
     invokeAsync(functionName, event) {

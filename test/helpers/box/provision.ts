@@ -91,7 +91,7 @@ export async function deploy(assembly: StackAssembly, admin: AdminClients, optio
     },
   };
   scope.conditions = evaluateConditions(template, scope);
-  const plan: LambdaPlan = { functions: [], layers: new Map(), invokeConfigs: [], mappings: [], snsLambda: [], roleUsers: new Map() };
+  const plan: LambdaPlan = { functions: [], layers: new Map(), invokeConfigs: [], mappings: [], snsLambda: [], urls: [], roleUsers: new Map() };
   const resources = template.Resources as Record<string, any>;
 
   const one = async (logicalId: string): Promise<BoxResource> => {

@@ -1,9 +1,11 @@
 /**
  * Lambda resources are run by the box, not by moto: these handlers give them
  * their names and ARNs and collect what the box needs to run them (the function,
- * its code and layers, its asynchronous invocation settings, its event sources).
+ * its code and layers, its asynchronous invocation settings, its event sources,
+ * its URL).
  */
 import { randomUUID } from 'node:crypto';
+import { functionUrlOf } from '../lambda/function-url';
 import { Unsupported, type ResourceHandler } from './types';
 
 const fn: ResourceHandler = async (ctx) => {
@@ -39,6 +41,22 @@ const mapping: ResourceHandler = async (ctx) => {
   return { status: 'emulated', ref: uuid, attrs: { Id: uuid, EventSourceMappingArn: `arn:aws:lambda:${ctx.region}:${ctx.account}:event-source-mapping:${uuid}` } };
 };
 
+const url: ResourceHandler = async (ctx) => {
+  const { props } = ctx;
+  const functionArn = String(props.TargetFunctionArn ?? '');
+  if (props.Qualifier) throw new Unsupported(`a function URL for qualifier ${props.Qualifier}: the box runs $LATEST only`);
+  if (props.InvokeMode === 'RESPONSE_STREAM') throw new Unsupported('response streaming is not emulated');
+  const authType = props.AuthType === 'AWS_IAM' ? 'AWS_IAM' : 'NONE';
+  const address = functionUrlOf(ctx.region);
+  ctx.plan.urls.push({ logicalId: ctx.logicalId, url: address, functionArn, authType });
+  return {
+    status: 'emulated',
+    ref: functionArn,
+    attrs: { FunctionArn: functionArn, FunctionUrl: address },
+    note: `Box.request(url) invokes the function with a payload format 2.0 event${authType === 'AWS_IAM' ? '; AWS_IAM auth: every request is refused (403), the box signs none' : ''}${props.Cors ? '; CORS not applied' : ''}`,
+  };
+};
+
 const permission: ResourceHandler = async (ctx) => ({
   status: 'emulated',
   ref: ctx.logicalId,
@@ -51,4 +69,5 @@ export const LAMBDA_HANDLERS: Record<string, ResourceHandler> = {
   'AWS::Lambda::EventInvokeConfig': invokeConfig,
   'AWS::Lambda::EventSourceMapping': mapping,
   'AWS::Lambda::Permission': permission,
+  'AWS::Lambda::Url': url,
 };

@@ -6,6 +6,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { StackAssembly } from '../assembly';
+import type { FunctionUrlSpec } from '../lambda/function-url';
 import type { AwsConfig, RoleUser } from '../iam';
 
 /** Clients signed with the admin's key. */
@@ -29,6 +30,8 @@ export interface LambdaPlan {
   invokeConfigs: { logicalId: string; props: Record<string, any> }[];
   mappings: { logicalId: string; uuid: string; props: Record<string, any> }[];
   snsLambda: { logicalId: string; topicArn: string; functionArn: string; subscriptionArn: string; tapQueueUrl: string }[];
+  /** Function URLs (AWS::Lambda::Url). */
+  urls: FunctionUrlSpec[];
   /** Each execution role's stand-in user, by role ARN and by role name. */
   roleUsers: Map<string, RoleUser>;
 }
