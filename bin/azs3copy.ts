@@ -38,6 +38,7 @@ const COMMANDS: Record<string, Command> = {
   status: { run: async (c) => (await import('../lambdas/local/status-commands')).statusCommand(c.values, c.env) },
   runs: { run: async (c) => (await import('../lambdas/local/status-commands')).runsCommand(c.values, c.env) },
   federation: { run: async (c) => (await import('../lambdas/local/federation-commands')).federationCommand(c.values, c.env) },
+  watch: { run: async (c) => (await import('../lambdas/local/watch-commands')).watchCommand(c.values, c.env) },
   demo: { run: async (c) => (await import('../lambdas/local/commands')).demoCommand(c.values) },
 };
 
@@ -78,6 +79,8 @@ const OPTIONS = {
   'queue-url': { type: 'string' },
   'topic-arn': { type: 'string' },
   'max-messages': { type: 'string' },
+  listen: { type: 'string' },
+  'webhook-key': { type: 'string' },
   stack: { type: 'string' },
   limit: { type: 'string' },
   json: { type: 'boolean' },

@@ -270,23 +270,23 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * "listing" is never done while its hour lasts; `closeRolling` ends it. Returns the pointer's previous run,
      * which the caller closes.
      */
-    async openRolling(run: { runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; byContainer?: boolean }): Promise<{ previous?: string }> {
+    async openRolling(run: { runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; byContainer?: boolean }): Promise<{ previous?: string; created: boolean }> {
       const now = nowIso();
       const record: RunRecord = {
         ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now, lastProgressAt: now,
         listingDone: false, containers: 1, listingsDone: 0, stallAfterSeconds: run.stallAfterSeconds, owner: { kind: 'pipeline' }, rolling: true,
         ...(run.byContainer ? { byContainer: true } : {}),
       };
-      await table.put({ pk: RUNS, sk: run.runId, ...record, expiresAt: expiresAt(clock()) } as unknown as StateItem, { ifAbsent: true });
+      const created = await table.put({ pk: RUNS, sk: run.runId, ...record, expiresAt: expiresAt(clock()) } as unknown as StateItem, { ifAbsent: true });
       for (;;) {
         const pointer = await table.get(LOCKS, run.pipeline);
         // Run ids start with their hour: a later one already current stays current.
-        if (pointer && (pointer.runId as string) >= run.runId) return {};
+        if (pointer && (pointer.runId as string) >= run.runId) return { created };
         const moved = await table.put(
           { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },
           pointer ? { ifVersion: pointer.v! } : { ifAbsent: true },
         );
-        if (moved) return { previous: pointer?.runId as string | undefined };
+        if (moved) return { previous: pointer?.runId as string | undefined, created };
       }
     },
 

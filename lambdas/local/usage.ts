@@ -32,6 +32,9 @@ Usage:
   azs3copy federation --stack STACK_NAME [--azure-client-id ID] [--json]
                 what Entra ID must trust for the deployed functions to sign in to Azure with no secret
                 ("auth": "federated"): the account's issuer, each function role's subject, and the az commands
+  azs3copy watch --listen PORT <the copy's source and destination options> [--webhook-key KEY]
+                serve the events endpoint (Azure Event Grid, BlobCreated/BlobDeleted) at http://127.0.0.1:PORT/,
+                copying each blob written as the deployed lambda07 does, until stopped; one line per batch
   azs3copy demo       start the local emulators, seed a demo container, copy it, verify it
 
 Options:
@@ -71,6 +74,8 @@ Options:
   --stack NAME               status, runs, federation: the deployed stack (its run table and bucket, from its outputs)
   --json                     status, runs, federation: print JSON instead of text
   --limit N                  runs: how many (default 20)
+  --listen PORT              watch: the local port (on 127.0.0.1; 0 picks a free one)
+  --webhook-key KEY          watch: the key Event Grid sends as ?code=KEY (or AZS3COPY_WEBHOOK_KEY; at least 16 characters)
   --dead-letters FILE        redrive the dead letters kept in this file (when the bucket could not take them)
   --verbose / --quiet        more logging / no progress lines
   --log-file FILE            write the JSON log there instead of stderr

@@ -41,6 +41,8 @@ export interface EventsOutcome {
   duplicates: number;
   /** The copy is switched off ("isactive" false): nothing was done; the scheduled listing catches up later. */
   switchedOff?: boolean;
+  /** The configuration asks for a dry run: events copy nothing. */
+  dryRun?: boolean;
 }
 
 export interface WebhookDeps {
@@ -119,6 +121,7 @@ export async function handleWebhook(request: WebhookRequest, deps: WebhookDeps):
 
 function summaryOf(schema: Schema, total: number, ignored: number, o: EventsOutcome): string {
   const name = schema === 'eventgrid' ? 'Event Grid' : 'CloudEvents';
+  if (o.dryRun) return `${total} ${name} event${total === 1 ? '' : 's'}: the configuration asks for a dry run, nothing copied`;
   if (o.switchedOff) return `${total} ${name} event${total === 1 ? '' : 's'}: the copy is switched off, nothing done (the scheduled listing catches up)`;
   const parts = [
     `${o.copying} to copy`, `${o.unchanged} unchanged`, o.settled && `${o.settled} skipped or failed`, o.notTaken && `${o.notTaken} not taken`,

@@ -19,12 +19,12 @@ import type { BlobEvent } from '../events/parse';
 import type { EventsOutcome } from '../events/webhook';
 import { destinationKey } from '../keys';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
-import { decidePageAndDestination, type DestinationReader } from '../routing';
+import { decidePageAndDestination, type Decided, type DestinationReader } from '../routing';
 import { rollingPipeline, rollingRunId, type ListingTotals } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
 import { routeDecided } from './find-blobs';
 import { deletionsOf } from './mirror';
-import { runSettingsFrom } from './qualify';
+import { runSettingsFrom, writeRunPointer } from './qualify';
 import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['events']>;
@@ -54,12 +54,16 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
   }
   if (!config.isActive) return { ...outcome, switchedOff: true };
   const { settings, selection } = runSettingsFrom(runtime, config);
+  // A dry run plans a listing; an event copies nothing then (the scheduled run's plan counts it).
+  if (settings.dryRun) return { ...outcome, dryRun: true };
   const containers = selection.containers ?? [config.source.container];
   const byContainer = containers === 'all' || containers.length > 1;
   const runId = rollingRunId(now);
-  const { previous } = await runtime.ledger.openRolling({
+  const { previous, created } = await runtime.ledger.openRolling({
     runId, pipeline: rollingPipeline(runtime.pipeline), settings, stallAfterSeconds: runtime.stallAfterSeconds, byContainer,
   });
+  // Where `azs3copy status --bucket` finds the run's state, as for a run qualify starts.
+  if (created) await writeRunPointer(runtime, runId, settings);
   // The previous hour's run takes no more blobs: it ends once each of its blobs has an outcome.
   if (previous) await runtime.ledger.closeRolling(previous);
   outcome.runId = runId;
@@ -77,15 +81,22 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
     return ctx;
   };
 
-  await mapLimit(latestPerBlob(events), 16, async (event) => {
+  // By container: each blob is looked up and claimed on its own, then a container's new blob versions are
+  // routed together (small blobs share copy messages, as a listing page's do).
+  const byName = new Map<string, BlobEvent[]>();
+  for (const event of latestPerBlob(events)) {
     const taken = containers === 'all' ? !event.container.startsWith('$') : containers.includes(event.container);
     if (!taken || (event.account && event.account !== settings.account)) {
       outcome.notTaken++;
-      return;
+      continue;
     }
-    const ctx = await contextOf(event.container);
-    if (event.kind === 'created') await created(ctx, event, outcome);
-    else await deleted(ctx, event, outcome);
+    byName.set(event.container, [...(byName.get(event.container) ?? []), event]);
+  }
+  await mapLimit([...byName.entries()], 4, async ([container, group]) => {
+    const ctx = await contextOf(container);
+    const claimed = await mapLimit(group.filter((e) => e.kind === 'created'), 16, (event) => claimCreated(ctx, event, outcome));
+    await routeCreated(ctx, claimed.filter((c): c is Claimed => c !== undefined), outcome);
+    await mapLimit(group.filter((e) => e.kind === 'deleted'), 16, (event) => deleted(ctx, event, outcome));
   });
   log.info('blob events handled', { events: events.length, ...outcome });
   return outcome;
@@ -98,32 +109,61 @@ function stepOf(kind: string, ...parts: string[]): string {
 
 const noTotals = (): ListingTotals => ({ listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: false });
 
-async function created(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Promise<void> {
+interface Claimed {
+  step: string;
+  claim: number;
+  decided: Decided;
+}
+
+/** Look a created blob up as it is now, claim its version in the run, and decide it against the destination. */
+async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Promise<Claimed | undefined> {
   const blob = await ctx.source.blob(event.name);
   if (!blob) {
     // Gone since (its deletion's event follows), or not committed yet: nothing to copy now.
     outcome.notTaken++;
-    return;
+    return undefined;
   }
   const step = stepOf('ev', ctx.settings.container, blob.name, blob.etag);
   const claim = await ctx.ledger.claimListing(ctx.runId, step, 0, ctx.remainingMs() + 60_000);
   if (claim === undefined) {
     outcome.duplicates++;
-    return;
+    return undefined;
   }
-  const totals = noTotals();
-  totals.listed = 1;
   const { decided } = await decidePageAndDestination(oneKey(ctx, blob), ctx.settings, [blob], undefined);
-  const routes = await routeDecided(ctx, decided, totals, step);
+  return { step, claim, decided: decided[0] };
+}
+
+/** Route the claimed blob versions together, then count each once, under its own claim. */
+async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome): Promise<void> {
+  if (claimed.length === 0) return;
+  const page = stepOf('evb', ...claimed.map((c) => c.step));
+  const routes = await routeDecided(ctx, claimed.map((c) => c.decided), noTotals(), page);
+  // Units exist before their messages go out, so an outcome always finds its unit.
   await ctx.ledger.addUnits(ctx.runId, routes.units);
   for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
   await ctx.publish(routes.messages);
-  await ctx.ledger.listed(ctx.runId, step, 0, claim, totals);
-  const kind = decided[0].decision.kind;
-  if (kind === 'copy') outcome.copying++;
-  else if (kind === 'unchanged') outcome.unchanged++;
-  else if (kind === 'filtered' || kind === 'before-begindate') outcome.notTaken++;
-  else outcome.settled++;
+  await mapLimit(claimed, 16, (c) => ctx.ledger.listed(ctx.runId, c.step, 0, c.claim, totalsOf(c.decided)));
+  for (const { decided } of claimed) {
+    const kind = decided.decision.kind;
+    if (kind === 'copy') outcome.copying++;
+    else if (kind === 'unchanged') outcome.unchanged++;
+    else if (kind === 'filtered' || kind === 'before-begindate') outcome.notTaken++;
+    else outcome.settled++;
+  }
+}
+
+/** One blob's share of the counters, as routeDecided counts it. */
+function totalsOf({ blob, decision }: Decided): ListingTotals {
+  const totals = noTotals();
+  totals.listed = 1;
+  switch (decision.kind) {
+    case 'before-begindate': totals.beforeBeginDate = 1; break;
+    case 'filtered': totals.filtered = 1; break;
+    case 'unchanged': totals.unchanged = 1; break;
+    case 'copy': totals.routed = 1; totals.routedBytes = blob.size; break;
+    default: totals.routed = 1; // settled at once: skipped, failed, or rehydrating
+  }
+  return totals;
 }
 
 /** The destination as one key: a HEAD, not a listing from the start of the prefix. */

@@ -71,11 +71,7 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     log.warn('run not started', { reason, current: begun.current.runId });
     return { started: false, reason, runId: begun.current.runId };
   }
-  const where = runtime.ledger.table.description;
-  if (where.kind !== 'memory') {
-    const pointer: RunPointer = { v: 1, runId, state: where.kind === 'bucket' ? { kind: 'bucket', bucket: where.bucket } : where };
-    await runtime.sinkFor(settings).putJson(runPointerKey(runId), pointer);
-  }
+  await writeRunPointer(runtime, runId, settings);
   // Each container is listed by a listing of its own, continuing itself.
   await runtime.publish(perContainer.map((run): ListPageMessage => ({ v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 })));
   log.info('run started', { containers: names, account: settings.account, bucket, prefix, beginDate: settings.beginDate, dryRun: settings.dryRun });
@@ -107,6 +103,14 @@ export function runSettingsFrom(runtime: Pick<Runtime, 'defaults'>, config: Copy
     dryRun: config.dryRun || undefined,
   };
   return { settings, selection };
+}
+
+/** Where the run's state is, in the bucket: how `azs3copy status --bucket` finds it. */
+export async function writeRunPointer(runtime: Runtime, runId: string, settings: RunSettings): Promise<void> {
+  const where = runtime.ledger.table.description;
+  if (where.kind === 'memory') return;
+  const pointer: RunPointer = { v: 1, runId, state: where.kind === 'bucket' ? { kind: 'bucket', bucket: where.bucket } : where };
+  await runtime.sinkFor(settings).putJson(runPointerKey(runId), pointer);
 }
 
 /** The schedule's frequent check: mark the pipeline's current run stalled (with its report) if it has stopped moving. */
