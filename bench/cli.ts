@@ -24,14 +24,26 @@ export function buildCli(): void {
   if (out.status !== 0) throw new Error(`bin/build.mjs failed: ${out.stderr}`);
 }
 
-/** bench/copier.ts prebuilt as the command is (bin/build.mjs's settings): plain JavaScript, no loader at run time. */
-export async function prebuiltCopier(): Promise<string> {
+/** Checksum modules the copier can be built with, in place of lambdas/core/crc32c.ts (bench/checksum.ts). */
+export type ChecksumVariant = 'native-crc32c' | 'js-crc32c' | 'zlib-crc32';
+
+/**
+ * bench/copier.ts prebuilt as the command is (bin/build.mjs's settings): plain JavaScript, no loader at run
+ * time. `checksum` swaps the checksum module for one in bench/checksums/ (the default is the project's own).
+ */
+export async function prebuiltCopier(checksum: ChecksumVariant = 'native-crc32c'): Promise<string> {
   const { build } = await import('esbuild');
   mkdirSync(PREBUILT, { recursive: true });
-  const outfile = join(PREBUILT, 'copier.mjs');
+  const outfile = join(PREBUILT, `copier-${checksum}.mjs`);
+  const swap = checksum === 'native-crc32c' ? [] : [{
+    name: 'checksum-variant',
+    setup(b: { onResolve(o: { filter: RegExp }, f: (a: { importer: string }) => { path: string } | undefined): void }) {
+      b.onResolve({ filter: /\/crc32c$/ }, (a) => (a.importer.includes('/lambdas/') ? { path: join(ROOT, `bench/checksums/${checksum}.ts`) } : undefined));
+    },
+  }];
   await build({
     entryPoints: [join(ROOT, 'bench/copier.ts')], outfile, absWorkingDir: ROOT, bundle: true, packages: 'external',
-    format: 'esm', platform: 'node', target: 'node20', keepNames: true, logLevel: 'silent',
+    format: 'esm', platform: 'node', target: 'node20', keepNames: true, logLevel: 'silent', plugins: swap,
   });
   return outfile;
 }

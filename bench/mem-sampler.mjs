@@ -3,6 +3,7 @@
 // so a growing peak can be told apart: V8's heap, Buffers (external, arrayBuffers), or
 // neither (the allocator, native code). Plain JavaScript: it loads before anything else.
 import { appendFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const file = process.env.BENCH_HEAP_FILE;
 const every = Number(process.env.BENCH_HEAP_EVERY_MS ?? 1000);
@@ -14,6 +15,8 @@ if (file) {
     appendFileSync(file, JSON.stringify({
       t: Math.round(performance.now() - started) / 1000,
       rss: mib(m.rss), heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers),
+      // Each space's committed MiB (new, old, code, large objects...): which part of the heap a peak is in.
+      spaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name.replace(/_space$/, ''), mib(s.space_size)])),
     }) + '\n');
   };
   setInterval(sample, every).unref();
@@ -34,4 +37,10 @@ if (promoted) {
       if (!error) writeFileSync(promoted, JSON.stringify(result.profile));
     });
   });
+}
+
+// BENCH_V8_FLAGS="--a --b": V8 flags set at run time (v8.setFlagsFromString), as a program could set them itself.
+if (process.env.BENCH_V8_FLAGS) {
+  const { setFlagsFromString } = await import('node:v8');
+  for (const flag of process.env.BENCH_V8_FLAGS.split(' ').filter(Boolean)) setFlagsFromString(flag);
 }

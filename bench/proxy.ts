@@ -14,9 +14,13 @@
  * the bench's work):
  *   node --import tsx bench/proxy.ts '[{"target":"127.0.0.1:10000","latencyMs":20,"mibPerSecond":25}, ...]'
  * prints one JSON line, the listening port of each route in order, then serves
- * until killed; SIGUSR1 prints its counters (connections, bytes each way).
+ * until killed; each line "stats" on its stdin is answered with one JSON line of
+ * each route's counters (connections, bytes each way). startProxy does all that.
  */
+import { spawn } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export interface Route {
   /** host:port of the store. */
@@ -99,9 +103,49 @@ export function startRoute(route: Route): Promise<{ port: number; server: Server
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as { port: number }).port, server, stats })));
 }
 
+export interface Proxy {
+  /** Each route's listening port, in order. */
+  ports: number[];
+  pid: number;
+  stats(): Promise<RouteStats[]>;
+  stop(): void;
+}
+
+/** The proxy in a process of its own, with these routes. */
+export async function startProxy(routes: Route[]): Promise<Proxy> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'proxy.ts'), JSON.stringify(routes)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const next = () => new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`bench/proxy.ts exited ${code}`)));
+  });
+  const ports = JSON.parse(await next()) as number[];
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  let asking = Promise.resolve<RouteStats[]>([]);
+  return {
+    ports,
+    pid: child.pid!,
+    stats() {
+      asking = asking.then(() => {
+        const answer = next();
+        child.stdin!.write('stats\n');
+        return answer.then((l) => JSON.parse(l) as RouteStats[]);
+      });
+      return asking;
+    },
+    stop() {
+      process.removeListener('exit', kill);
+      kill();
+    },
+  };
+}
+
 if (process.argv[1]?.endsWith('proxy.ts')) {
   const routes = JSON.parse(process.argv[2]) as Route[];
   const started = await Promise.all(routes.map(startRoute));
-  process.on('SIGUSR1', () => process.stderr.write(JSON.stringify(started.map((s) => s.stats)) + '\n'));
+  createInterface({ input: process.stdin }).on('line', () => process.stdout.write(JSON.stringify(started.map((s) => s.stats)) + '\n'));
   process.stdout.write(JSON.stringify(started.map((s) => s.port)) + '\n');
 }
