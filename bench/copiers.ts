@@ -70,7 +70,11 @@ export function commandFor(copier: CopierName, at: Endpoints, container: string,
   if (copier === 'azs3copy') {
     return {
       cmd: process.execPath,
-      args: azs3copyArgs({ connectionString: connectionStringFor(at.azure), container, bucket, s3Endpoint: at.s3, report: reportFile }),
+      args: azs3copyArgs({
+        connectionString: connectionStringFor(at.azure), container, bucket, s3Endpoint: at.s3, report: reportFile,
+        // For a look inside, e.g. BENCH_AZS3COPY_ARGS="--verbose" (its log is kept with the run's output).
+        extra: (process.env.BENCH_AZS3COPY_ARGS ?? '').split(' ').filter(Boolean),
+      }),
       env: copierEnv(),
     };
   }

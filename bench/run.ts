@@ -13,7 +13,15 @@
  *      of each is reported, the others beside it): on a shared 2-core machine the same
  *      copy varies by a third from one minute to the next;
  *   6. prints the table and which of issue 6's targets are met;
- *   7. runs bench/bundles.ts when it exists.
+ *   7. runs bench/bundles.ts;
+ *   8. memory flat in the number of blobs: peak RSS of the azs3copy command over 2,000
+ *      and 200,000 tiny blobs (bench/memory.ts);
+ *   9. the checksum for the Lambda bundles: copier CPU per GiB with CRC32C native, CRC32C
+ *      in JavaScript (the bundles today) and CRC32 by zlib (bench/checksum.ts).
+ *
+ * `npm run bench -- --only loopback,memory,checksum` runs some of these parts;
+ * `npm run bench -- --wan` runs the WAN mode instead (bench/wan.ts: both stores behind a
+ * latency and bandwidth proxy, azs3copy beside rclone and rclone --transfers 32).
  *
  * Requests are counted in the emulators' own access logs, so rclone is counted the same
  * way; time, CPU and peak RSS are the whole process's, from /usr/bin/time, azs3copy run
@@ -43,9 +51,12 @@ import { s3Client, s3Sink } from '../lambdas/core/stores/s3-sink';
 import { DEFAULT_LOCAL_CONCURRENCY } from '../lambdas/local/runner';
 import { patternBytes, uploadBlob } from '../lambdas/local/seed';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
+import { benchChecksums, checksumTable } from './checksum';
 import { buildCli } from './cli';
 import { COPIER_LABEL, ensureRclone, runCopier as runOne, type CopierName, type RunResult } from './copiers';
 import { startCountingAzurite, startCountingMoto, type CountingAzurite, type CountingEmulator } from './emulators';
+import { benchMemory, memoryTable } from './memory';
+import { benchWan, wanReport } from './wan';
 
 const GiB = 1024 * MiB;
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
@@ -471,12 +482,41 @@ function raisePriority(): string {
   }
 }
 
+/** `npm run bench -- --wan` runs the WAN mode; `--only loopback,memory,checksum` some parts of the default one. */
+function modeOf(argv: string[]) {
+  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : ['loopback', 'memory', 'checksum'];
+  return { wan: argv.includes('--wan'), parts: new Set(only) };
+}
+
 async function main() {
+  const mode = modeOf(process.argv.slice(2));
   const priority = raisePriority();
   useEmulatorAwsCredentials();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const rcloneVersion = COPIERS.some((c) => c.startsWith('rclone')) ? ensureRclone(say) : 'rclone (not run)';
   buildCli();
+  const header = () => `azs3copy vs ${rcloneVersion} on ${cpuCount()} cores; ${priority}; load average ${loadAtStart} at start, ${loadavg()} at end\n`;
+  if (mode.wan) {
+    const result = await benchWan(say);
+    process.stdout.write(`${header()}\n${wanReport(result)}\n`);
+    say(`total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
+    return;
+  }
+  if (mode.parts.has('loopback')) await loopback(rcloneVersion, priority);
+  if (mode.parts.has('memory')) {
+    const memory = await benchMemory([2000, 200_000], say);
+    process.stdout.write(`\nMemory flat in the number of blobs (bench/memory.ts: the azs3copy command, fast stand-in stores, tiny blobs):\n${memoryTable(memory)}\n`);
+  }
+  if (mode.parts.has('checksum')) {
+    const checksums = await benchChecksums(say);
+    process.stdout.write(`\nChecksums (bench/checksum.ts: a 1 GiB copy, Azurite -> moto, copier CPU around the copy):\n${checksumTable(checksums)}\n`);
+  }
+  process.stdout.write(`\n${header()}`);
+  say(`total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
+}
+
+/** The copies on loopback: the emulators reached directly, azs3copy beside rclone, then bench/bundles.ts. */
+async function loopback(rcloneVersion: string, priority: string) {
   say(`${rcloneVersion}; starting Azurite (in memory) and moto`);
   const azurite = await startCountingAzurite();
   let results: Partial<Record<CopierName, CopierResults>> = {};
@@ -492,15 +532,13 @@ async function main() {
   }
   process.stdout.write(report(raw, results, `${rcloneVersion}; ${priority}`));
   writeFileSync(join(work, 'results.json'), JSON.stringify({ raw, results }, null, 2));
-  say(`raw results in ${join(work, 'results.json')}; total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
+  say(`raw results in ${join(work, 'results.json')}`);
 
   const bundles = join(ROOT, 'bench/bundles.ts');
   if (existsSync(bundles)) {
     process.stdout.write('\nbench/bundles.ts:\n');
     const out = spawnSync('npx', ['tsx', bundles], { cwd: ROOT, stdio: 'inherit' });
     if (out.status !== 0) process.stdout.write(`bench/bundles.ts exited ${out.status}\n`);
-  } else {
-    process.stdout.write('\n(bench/bundles.ts does not exist yet: bundle sizes skipped)\n');
   }
   if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(work, { recursive: true, force: true });
 }

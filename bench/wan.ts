@@ -11,6 +11,8 @@
  * fresh moto: 1,000 small blobs (1-64 KiB), and a large set (one 512 MiB blob and
  * three near the 100 MiB large-blob size: 99, 100, 101 MiB). Rounds interleave the
  * copiers (BENCH_WAN_ROUNDS, 2 by default; the fastest of each is reported).
+ * BENCH_COPIERS and BENCH_WAN_SETS=small,large choose what runs; BENCH_KEEP_LOGS=1 keeps each
+ * copier's output (with BENCH_AZS3COPY_ARGS="--verbose", azs3copy's log).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +35,7 @@ export const WAN = {
 const ROUNDS = Math.max(1, num('BENCH_WAN_ROUNDS', 2));
 const SMALL_COUNT = num('BENCH_WAN_SMALL', 1000);
 const COPIERS = (process.env.BENCH_COPIERS ?? 'azs3copy,rclone,rclone32').split(',') as CopierName[];
+const WAN_SETS = (process.env.BENCH_WAN_SETS ?? 'small,large').split(',') as WanSet[];
 
 const SETS = {
   small: { container: 'wan-small', label: `${SMALL_COUNT.toLocaleString('en')} small blobs (1-64 KiB)` },
@@ -73,8 +76,8 @@ export interface WanRun extends RunResult {
 }
 
 interface WanResults {
-  small: WanRun[];
-  large: WanRun[];
+  small: (WanRun | undefined)[];
+  large: (WanRun | undefined)[];
 }
 
 const route = (target: string, w: { latencyMs: number; mibPerSecond: number }): Route => ({ target, ...w });
@@ -108,12 +111,12 @@ export async function benchWan(say: (line: string) => void, dir = mkdtempSync(jo
   buildCli();
   const azurite = await startCountingAzurite();
   const azureProxy = await startProxy([route(hostPort(azurite.endpoint), WAN.azure)]);
-  const results: Record<CopierName, WanResults> = Object.fromEntries(COPIERS.map((c) => [c, { small: [], large: [] }])) as never;
+  const results: Record<CopierName, { small: WanRun[]; large: WanRun[] }> = Object.fromEntries(COPIERS.map((c) => [c, { small: [], large: [] }])) as never;
   try {
     say(`wan: seeding ${SMALL_COUNT} small blobs and the large set (${LARGE.map((b) => b.size / MiB).join(' + ')} MiB)`);
     await seed(BlobServiceClient.fromConnectionString(azurite.connectionString));
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const set of ['small', 'large'] as const) {
+      for (const set of WAN_SETS) {
         for (const copier of COPIERS) {
           say(`wan round ${round}: ${COPIER_LABEL[copier]}, ${SETS[set].label}`);
           const run = await copyAcross(copier, set, azurite, azureProxy, dir, String(round));
@@ -127,20 +130,20 @@ export async function benchWan(say: (line: string) => void, dir = mkdtempSync(jo
     await azurite.stop();
   }
   return { ...mergeFastest(results), copiers: COPIERS };
-  function mergeFastest(r: Record<CopierName, WanResults>) {
+  function mergeFastest(r: Record<CopierName, { small: WanRun[]; large: WanRun[] }>) {
     return { small: COPIERS.map((c) => fastest(r[c].small)), large: COPIERS.map((c) => fastest(r[c].large)), all: r } as WanResults & { all: typeof r };
   }
 }
 
-const fastest = (runs: WanRun[]) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+const fastest = (runs: WanRun[]) => runs.reduce<WanRun | undefined>((a, b) => (a === undefined || b.seconds < a.seconds ? b : a), undefined);
 
-export function wanReport(r: Awaited<ReturnType<typeof benchWan>> & { all?: Record<CopierName, WanResults> }): string {
+export function wanReport(r: Awaited<ReturnType<typeof benchWan>> & { all?: Record<CopierName, { small: WanRun[]; large: WanRun[] }> }): string {
   const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
   const small = want('small');
   const large = want('large');
   const cols = r.copiers.map((c) => COPIER_LABEL[c]);
   const rows: string[][] = [['', ...cols]];
-  const each = (set: 'small' | 'large', fn: (x: WanRun) => string) => r[set].map(fn);
+  const each = (set: 'small' | 'large', fn: (x: WanRun) => string) => r[set].map((x) => (x ? fn(x) : '-'));
   rows.push([`${SETS.small.label}, fastest of ${ROUNDS}`]);
   rows.push(['  blobs/s', ...each('small', (x) => f(small.objects / x.seconds, 0))]);
   rows.push(['  blobs/s in each round', ...r.copiers.map((c) => (r.all?.[c].small ?? []).map((x) => f(small.objects / x.seconds, 0)).join(', '))]);
@@ -167,14 +170,13 @@ export function wanReport(r: Awaited<ReturnType<typeof benchWan>> & { all?: Reco
     ...rows.map((x) => (x.length === 1 ? x[0] : x.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))),
   ];
   const i = r.copiers.indexOf('azs3copy');
-  if (i >= 0) {
-    const a = r.small[i];
-    const t32 = r.copiers.indexOf('rclone32');
-    const mark = (ok: boolean) => (ok ? '  met ' : '  NOT ');
-    if (t32 >= 0) lines.push(`${mark(a.seconds <= r.small[t32].seconds)} WAN small blobs/s >= rclone -t32's: ${f(small.objects / a.seconds, 0)} vs ${f(small.objects / r.small[t32].seconds, 0)}`);
-    const bestR = Math.min(...r.copiers.map((c, j) => (c.startsWith('rclone') ? r.large[j].seconds : Infinity)));
-    if (Number.isFinite(bestR)) lines.push(`${mark(2 * r.large[i].seconds <= bestR)} WAN large MiB/s >= 2x rclone's best: ${f(large.bytes / MiB / r.large[i].seconds)} vs 2 x ${f(large.bytes / MiB / bestR)}`);
-  }
+  const mark = (ok: boolean) => (ok ? '  met ' : '  NOT ');
+  const a = r.small[i];
+  const t32 = r.small[r.copiers.indexOf('rclone32')];
+  if (a && t32) lines.push(`${mark(a.seconds <= t32.seconds)} WAN small blobs/s >= rclone -t32's: ${f(small.objects / a.seconds, 0)} vs ${f(small.objects / t32.seconds, 0)}`);
+  const bestR = Math.min(...r.copiers.map((c, j) => (c.startsWith('rclone') ? (r.large[j]?.seconds ?? Infinity) : Infinity)));
+  const aLarge = r.large[i];
+  if (aLarge && Number.isFinite(bestR)) lines.push(`${mark(2 * aLarge.seconds <= bestR)} WAN large MiB/s >= 2x rclone's best: ${f(large.bytes / MiB / aLarge.seconds)} vs 2 x ${f(large.bytes / MiB / bestR)}`);
   return lines.join('\n');
 }
 
@@ -184,5 +186,7 @@ if (process.argv[1]?.endsWith('wan.ts')) {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { useEmulatorAwsCredentials } = await import('../lambdas/local/emulators');
   useEmulatorAwsCredentials();
-  process.stdout.write(wanReport(await benchWan(say)) + '\n');
+  const dir = mkdtempSync(join(tmpdir(), 'azs3copy-wan-'));
+  process.stdout.write(wanReport(await benchWan(say, dir)) + '\n');
+  say(`copier output in ${dir}`);
 }
