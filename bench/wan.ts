@@ -37,11 +37,11 @@ const SMALL_COUNT = num('BENCH_WAN_SMALL', 1000);
 const COPIERS = (process.env.BENCH_COPIERS ?? 'azs3copy,rclone,rclone32').split(',') as CopierName[];
 const WAN_SETS = (process.env.BENCH_WAN_SETS ?? 'small,large').split(',') as WanSet[];
 
-const SETS = {
+export const SETS = {
   small: { container: 'wan-small', label: `${SMALL_COUNT.toLocaleString('en')} small blobs (1-64 KiB)` },
   large: { container: 'wan-large', label: 'large: 512 MiB + 99, 100, 101 MiB' },
 } as const;
-type WanSet = keyof typeof SETS;
+export type WanSet = keyof typeof SETS;
 
 const smallSize = (i: number) => 1024 + (((i * 2654435761) >>> 0) % (63 * 1024));
 const LARGE = [
@@ -58,14 +58,14 @@ function want(set: WanSet) {
   return { objects: SMALL_COUNT, bytes };
 }
 
-async function seed(azure: BlobServiceClient) {
+export async function seed(azure: BlobServiceClient, sets: WanSet[] = WAN_SETS) {
   const small = azure.getContainerClient(SETS.small.container);
   const large = azure.getContainerClient(SETS.large.container);
   await Promise.all([small.createIfNotExists(), large.createIfNotExists()]);
   await Promise.all([
-    mapLimit(Array.from({ length: SMALL_COUNT }, (_, i) => i), 32, (i) =>
-      uploadBlob(small, { name: `small/${String(i % 20).padStart(2, '0')}/blob-${String(i).padStart(5, '0')}.bin`, size: smallSize(i), singleShot: true })),
-    ...LARGE.map((b) => uploadBlob(large, { ...b, singleShot: false })),
+    sets.includes('small') ? mapLimit(Array.from({ length: SMALL_COUNT }, (_, i) => i), 32, (i) =>
+      uploadBlob(small, { name: `small/${String(i % 20).padStart(2, '0')}/blob-${String(i).padStart(5, '0')}.bin`, size: smallSize(i), singleShot: true })) : [],
+    ...(sets.includes('large') ? LARGE.map((b) => uploadBlob(large, { ...b, singleShot: false })) : []),
   ]);
 }
 
@@ -80,8 +80,8 @@ interface WanResults {
   large: (WanRun | undefined)[];
 }
 
-const route = (target: string, w: { latencyMs: number; mibPerSecond: number }): Route => ({ target, ...w });
-const hostPort = (url: string) => new URL(url).host;
+export const route = (target: string, w: { latencyMs: number; mibPerSecond: number }): Route => ({ target, ...w });
+export const hostPort = (url: string) => new URL(url).host;
 const delta = (after: RouteStats, before: RouteStats) => after.connections - before.connections;
 
 /** One copy on a fresh moto, both stores reached through the proxies. */
