@@ -57,6 +57,8 @@ export function azs3copyArgs(copy: { connectionString: string; container: string
 }
 
 export interface Timed {
+  /** When the process was started (epoch ms). */
+  startedAtMs: number;
   code: number;
   wallSeconds: number;
   cpuSeconds: number;
@@ -123,6 +125,7 @@ export async function runTimed(cmd: string, args: string[], options: TimedOption
     env.BENCH_HEAP_EVERY_MS = String(options.heapEveryMs);
     writeFileSync(heapFile, '');
   }
+  const startedAtMs = Date.now();
   const started = performance.now();
   const rssSamples: Timed['rssSamples'] = [];
   const out: Buffer[] = [];
@@ -158,7 +161,7 @@ export async function runTimed(cmd: string, args: string[], options: TimedOption
     ? readFileSync(heapFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HeapSample)
     : undefined;
   return {
-    code, wallSeconds, cpuSeconds: user + sys, userSeconds: user, systemSeconds: sys, maxRssMiB: rssKiB / 1024,
+    startedAtMs, code, wallSeconds, cpuSeconds: user + sys, userSeconds: user, systemSeconds: sys, maxRssMiB: rssKiB / 1024,
     stdout, stderr, rssSamples, heapSamples,
   };
 }
