@@ -7,6 +7,7 @@
  * with IAM enforced, so a call the table does not cover fails a test as it would
  * fail in AWS.
  */
+import { AZURE_TOKEN_EXCHANGE_AUDIENCE, WEB_IDENTITY_SIGNING_ALGORITHM, WEB_IDENTITY_TOKEN_SECONDS } from '../lambdas/core/federation';
 import { STAGE_SPECS, type StageName } from '../lambdas/core/stages/specs';
 import type { SinkCapability } from '../lambdas/core/stores/types';
 
@@ -30,7 +31,9 @@ export const CAPABILITY_GRANTS: Record<SinkCapability, BucketAccess> = {
   // HeadBucket is authorised by s3:ListBucket.
   check: { bucket: [LIST] },
   reader: { bucket: [LIST], objects: ['s3:GetObject'] },
-  writer: { objects: ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'] },
+  writer: { objects: ['s3:PutObject', 's3:PutObjectTagging'] },
+  // DeleteObjects (a batch) is authorized as s3:DeleteObject on each key.
+  deleter: { objects: ['s3:DeleteObject'] },
   // ListParts: a part whose UploadPart failed with a 5xx is checked against the upload before it is retried.
   multipart: {
     bucket: ['s3:ListBucketMultipartUploads'],
@@ -64,3 +67,20 @@ export function bucketAccessOf(stage: StageName): BucketAccess {
   const list = (set: Set<string>) => (set.size ? [...set].sort() : undefined);
   return { bucket: list(union.bucket), objects: list(union.objects), state: list(union.state) };
 }
+
+/**
+ * Signing in to Azure as the function's own role (a stage that reads Azure, with a federated secret): a web
+ * identity token for Entra ID's audience only, as short-lived and as signed as the functions ask for
+ * (lambdas/core/federation.ts). GetWebIdentityToken acts on no resource: the conditions are what limit it.
+ */
+export const AZURE_SIGN_IN_GRANT = {
+  actions: ['sts:GetWebIdentityToken'],
+  conditions: {
+    'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': AZURE_TOKEN_EXCHANGE_AUDIENCE },
+    // ForAllValues holds for a request without the key: require it.
+    Null: { 'sts:IdentityTokenAudience': 'false' },
+    // As a string: IAM takes a string or a number here, moto's policy check only a string.
+    NumericLessThanEquals: { 'sts:DurationSeconds': String(WEB_IDENTITY_TOKEN_SECONDS) },
+    StringEquals: { 'sts:SigningAlgorithm': WEB_IDENTITY_SIGNING_ALGORITHM },
+  },
+} as const;

@@ -5,6 +5,7 @@
  */
 import { BlobFailure } from './errors';
 import type { BlobRef } from './messages';
+import { storageClassOf, type Writing } from './selection';
 import type { BlobProperties, ObjectAttributes } from './stores/types';
 
 export const SOURCE_META = {
@@ -17,7 +18,7 @@ export const SOURCE_META = {
 export const MAX_METADATA_BYTES = 2048;
 export const MAX_TAGS = 10;
 
-export function objectAttributes(props: BlobProperties, blob: BlobRef): ObjectAttributes {
+export function objectAttributes(props: BlobProperties, blob: BlobRef, writing?: Writing): ObjectAttributes {
   const metadata: Record<string, string> = {};
   for (const [key, value] of Object.entries(props.metadata)) {
     if (key.toLowerCase() === 'hdi_isfolder') continue;
@@ -43,6 +44,7 @@ export function objectAttributes(props: BlobProperties, blob: BlobRef): ObjectAt
     cacheControl: props.cacheControl,
     metadata,
     tags: blob.tags,
+    storageClass: storageClassOf(writing, blob.tier),
   };
 }
 

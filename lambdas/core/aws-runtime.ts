@@ -9,7 +9,7 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishBatchCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { ChangeMessageVisibilityCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import { mapLimit, packBySize } from './batching';
 import { parseSecret, type CopyConfig } from './config';
@@ -27,11 +27,12 @@ import { endOfRun } from './run-end';
 import { runLedger, type LedgerHooks, type RunLedger } from './run-ledger';
 import { DEFAULT_TIMEOUT_MINUTES, stageOf } from './stages/specs';
 import { dynamoTable } from './state/dynamo-table';
-import { azureSource } from './stores/azure-source';
+import { azureSource, listContainers } from './stores/azure-source';
 import { s3Client, s3Sink } from './stores/s3-sink';
 import type { BlobSource, ObjectSink } from './stores/types';
 
-const CONFIG_TTL_MS = 60_000;
+/** How long a warm function keeps the secret it read (AZS3COPY_CONFIG_TTL_SECONDS): an edit takes effect within it. */
+const DEFAULT_CONFIG_TTL_SECONDS = 60;
 
 /** Our Logger over Powertools' (JSON lines CloudWatch understands), every field passed through the redactor. */
 export function powertoolsLogger(base: PowertoolsLogger): Logger {
@@ -58,18 +59,19 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
   const secretArn = required(ENV.secretArn, env);
   const secrets = new SecretsManagerClient({});
   const sns = new SNSClient({});
-  const sqs = new SQSClient({});
+  // Requests go to the client's endpoint (the region's, or AWS_ENDPOINT_URL), not to the host in a queue URL we make.
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   const s3 = s3Client({});
   let cached: { at: number; config: CopyConfig } | undefined;
+  const configTtlMs = (env.AZS3COPY_CONFIG_TTL_SECONDS === undefined ? DEFAULT_CONFIG_TTL_SECONDS : Number(env.AZS3COPY_CONFIG_TTL_SECONDS)) * 1000;
   const sources = new Map<string, BlobSource>();
   const sinks = new Map<string, ObjectSink>();
-  const queueUrls = new Map<string, string>();
 
   const metric = (name: MetricName, value: number) =>
     metrics.addMetric(name, name === METRIC.bytesCopied ? MetricUnit.Bytes : MetricUnit.Count, value);
 
   const loadConfig = async (): Promise<CopyConfig> => {
-    if (cached && Date.now() - cached.at < CONFIG_TTL_MS) return cached.config;
+    if (cached && Date.now() - cached.at < configTtlMs) return cached.config;
     let text: string | undefined;
     try {
       text = (await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;
@@ -159,6 +161,10 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       }
       return source;
     },
+    async listContainers(settings: RunSettings) {
+      const config = await loadConfig();
+      return listContainers({ ...config.source, account: settings.account, blobEndpoint: settings.blobEndpoint });
+    },
     sinkFor,
     publish,
     ledger,
@@ -168,16 +174,15 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
     metric,
   };
 
-  /** Put off a failed SQS record's next try by making it invisible for a while. */
+  /**
+   * Put off a failed SQS record's next try by making it invisible for a while. The queue's URL is made from
+   * its ARN (SQS takes the https://sqs.REGION.amazonaws.com/ACCOUNT/NAME form everywhere): no GetQueueUrl call.
+   */
   const retryLater = async (record: SqsRecord, delaySeconds: number) => {
     const arn = record.eventSourceARN;
     if (!arn) return;
-    let url = queueUrls.get(arn);
-    if (!url) {
-      const name = arn.split(':').pop()!;
-      url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
-      queueUrls.set(arn, url);
-    }
+    const [, , , region, account, name] = arn.split(':');
+    const url = `https://sqs.${region}.amazonaws.com/${account}/${name}`;
     await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: record.receiptHandle, VisibilityTimeout: delaySeconds }));
   };
 

@@ -5,6 +5,7 @@
  * the fix. The parsed credentials stay in memory; they never enter a message.
  */
 import { ConfigError } from './errors';
+import { archiveFrom, namesFrom, sizeFrom, storageClassFrom, tierMapFrom, type Selection } from './selection';
 
 export type AzureCredentials =
   | { kind: 'connection-string'; connectionString: string }
@@ -15,7 +16,38 @@ export type AzureCredentials =
       clientSecret: string;
       /** Entra ID authority; only for sovereign clouds and local tests. */
       authorityHost?: string;
+    }
+  | {
+      /**
+       * No secret: the app registration trusts the AWS identity the copy runs as (each function's role)
+       * through a federated identity credential, and a token from STS GetWebIdentityToken is the proof.
+       */
+      kind: 'federated';
+      tenantId: string;
+      clientId: string;
+      authorityHost?: string;
     };
+
+/** How a secret signs in to Azure, as its `auth` key names it (or as its other keys imply). */
+export type AuthMode = 'federated' | 'client secret' | 'connection string' | 'SAS';
+
+/** The mode of parsed credentials, for messages (`check-secret`). */
+export function authModeOf(credentials: AzureCredentials): AuthMode {
+  if (credentials.kind === 'federated') return 'federated';
+  if (credentials.kind === 'service-principal') return 'client secret';
+  return parseConnectionString(credentials.connectionString).sharedaccesssignature ? 'SAS' : 'connection string';
+}
+
+/** The `auth` key's values, compared without case, spaces, `-` and `_`. */
+const AUTH_WORDS: Record<string, AuthMode> = {
+  federated: 'federated',
+  federation: 'federated',
+  clientsecret: 'client secret',
+  secret: 'client secret',
+  serviceprincipal: 'client secret',
+  connectionstring: 'connection string',
+  sas: 'SAS',
+};
 
 export interface SourceConfig {
   account: string;
@@ -32,6 +64,10 @@ export interface CopyConfig {
   /** Overrides of the deployment's destination, when the secret retargets it. */
   bucket?: string;
   prefix?: string;
+  /** Which containers and blobs, mirror, storage class, archive policy (optional keys; defaults in code). */
+  selection?: Partial<Selection>;
+  /** List and compare, copy nothing, write the plan as the run's report. */
+  dryRun?: boolean;
 }
 
 const TRUE_WORDS = new Set(['true', 'yes', 'y', '1', 'on']);
@@ -121,6 +157,7 @@ const KEY_FORMS: Record<string, string> = {
   bucket: 'the destination bucket\'s name',
   prefix: 'the destination key prefix',
   authorityhost: 'the Entra ID authority\'s URL',
+  auth: '"federated" (no secret: the functions sign in with their AWS roles), "clientsecret", "connectionstring" or "sas"',
 };
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -179,27 +216,55 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
   }
   return parseSecretBody();
 
+  /** What `auth` asks for; undefined when it is absent (the other keys decide, as before it existed). */
+  function authMode(): AuthMode | undefined {
+    const entry = keys.get('auth');
+    if (entry === undefined || entry.value === null || entry.value === '') return undefined;
+    const mode = typeof entry.value === 'string' ? AUTH_WORDS[entry.value.toLowerCase().replace(/[_\-\s]/g, '')] : undefined;
+    if (!mode) throw new ConfigError(`${where} key "${entry.key}" is ${JSON.stringify(entry.value)}: set it to ${KEY_FORMS.auth}`);
+    return mode;
+  }
+
+  /** The app registration's tenant and client ids. The values are not echoed: a secret pasted into the wrong key would be. */
+  function appIds(): { tenantId: string; clientId: string } {
+    const tenantId = text_('tenantid', true)!;
+    const clientId = text_('clientid', true)!;
+    if (!GUID.test(clientId)) {
+      throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
+    }
+    if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
+      throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
+    }
+    return { tenantId, clientId };
+  }
+
   function parseSecretBody(): CopyConfig {
     const beginDateEntry = keys.get('begindate');
     const beginDate = parseBeginDate(`${where} key "${beginDateEntry?.key ?? 'begindate'}"`, beginDateEntry?.value);
 
-    const connectionString = text_('connectionstring', false);
+    const mode = authMode();
+    const connectionString = mode === 'federated' || mode === 'client secret' ? undefined : text_('connectionstring', mode !== undefined);
     let credentials: AzureCredentials;
     let account: string;
-    if (connectionString) {
+    if (mode === 'federated') {
+      const leftover = ['clientsecret', 'connectionstring'].find((name) => text_(name, false) !== undefined);
+      if (leftover) {
+        throw new ConfigError(
+          `${where} says "auth": "federated" but still holds a "${leftover}": remove it (federation needs no secret, and one left stored is still a credential), or drop "auth" to keep signing in with it`,
+        );
+      }
+      const { tenantId, clientId } = appIds();
+      credentials = { kind: 'federated', tenantId, clientId, authorityHost: text_('authorityhost', false) };
+      account = text_('storageaccount', true)!;
+    } else if (connectionString) {
+      if (mode === 'SAS' && !parseConnectionString(connectionString).sharedaccesssignature) {
+        throw new ConfigError(`${where} says "auth": "sas" but its connection string has no SharedAccessSignature: paste the SAS connection string, or set "auth" to "connectionstring"`);
+      }
       credentials = { kind: 'connection-string', connectionString };
       account = text_('storageaccount', false) ?? accountOfConnectionString(connectionString);
     } else {
-      const tenantId = text_('tenantid', true)!;
-      const clientId = text_('clientid', true)!;
+      const { tenantId, clientId } = appIds();
       const clientSecret = text_('clientsecret', true)!;
-      // The values are not echoed: a secret pasted into the wrong key would be.
-      if (!GUID.test(clientId)) {
-        throw new ConfigError(`${where} key "clientid" is not a GUID: use the application (client) id from the app registration's "Overview" page, not a secret`);
-      }
-      if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId)) {
-        throw new ConfigError(`${where} key "tenantid" is neither a GUID nor a domain: use the directory (tenant) id from the app registration's "Overview" page`);
-      }
       if (clientSecret === SECRET_TEMPLATE.clientsecret) {
         throw new ConfigError(`${where} still holds the placeholder "clientsecret": paste the service principal's client secret value`);
       }
@@ -211,8 +276,14 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
         `${where} key "storageaccount" is "${account}": use the storage account's name (3-24 lowercase letters and digits), not its URL`,
       );
     }
-    const container = text_('container', true)!;
-    checkContainerName(container, `${where} key "container"`);
+    const containerEntry = keys.get('container');
+    if (!containerEntry || containerEntry.value === '' || containerEntry.value === null) {
+      throw new ConfigError(`${where} has no "container": add it, set to ${KEY_FORMS.container}, a list of them, or "*" for every container`);
+    }
+    const named = namesFrom(containerEntry.value, `${where} key "${containerEntry.key}"`);
+    const all = named.length === 1 && named[0] === '*';
+    if (!all) for (const name of named) checkContainerName(name, `${where} key "${containerEntry.key}"`);
+    const container = all ? '' : named[0];
     const blobEndpoint = text_('blobendpoint', false);
     if (blobEndpoint !== undefined && !URL.canParse(blobEndpoint)) {
       throw new ConfigError(`${where} key "blobendpoint" is "${blobEndpoint}", not a URL: use the blob service's endpoint, such as https://ACCOUNT.blob.core.windows.net, or leave it out`);
@@ -225,6 +296,38 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
       beginDate,
       bucket,
       prefix: text_('prefix', false),
+      selection: selectionOf(all ? 'all' : named),
+      dryRun: keys.has('dryrun') ? parseSwitch(`${where} key "${keys.get('dryrun')!.key}"`, keys.get('dryrun')!.value) : undefined,
+    };
+  }
+
+  /** The optional keys of issue-era additions: absent keys keep today's behaviour. */
+  function selectionOf(containers: string[] | 'all'): Partial<Selection> {
+    const entry = (name: string) => keys.get(name);
+    const subject = (name: string) => `${where} key "${entry(name)?.key ?? name}"`;
+    const include = entry('include') ? namesFrom(entry('include')!.value, subject('include')) : undefined;
+    const exclude = entry('exclude') ? namesFrom(entry('exclude')!.value, subject('exclude')) : undefined;
+    const minSize = entry('minsize') ? sizeFrom(entry('minsize')!.value, subject('minsize')) : undefined;
+    const maxSize = entry('maxsize') ? sizeFrom(entry('maxsize')!.value, subject('maxsize')) : undefined;
+    const filters = include || exclude || minSize !== undefined || maxSize !== undefined ? { include, exclude, minSize, maxSize } : undefined;
+    const storageClassText = text_('storageclass', false);
+    const maxDeletesEntry = entry('maxdeletes');
+    let maxDeletes: number | undefined;
+    if (maxDeletesEntry) {
+      const n = typeof maxDeletesEntry.value === 'string' ? Number(maxDeletesEntry.value) : maxDeletesEntry.value;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new ConfigError(`${subject('maxdeletes')} is ${JSON.stringify(maxDeletesEntry.value)}: give a whole number of objects`);
+      maxDeletes = n;
+    }
+    return {
+      containers,
+      filters,
+      mirror: entry('mirror') ? parseSwitch(subject('mirror'), entry('mirror')!.value) : undefined,
+      maxDeletes,
+      writing: {
+        storageClass: storageClassText ? storageClassFrom(storageClassText, subject('storageclass')) : undefined,
+        tierMap: entry('tiermap') ? tierMapFrom(entry('tiermap')!.value, subject('tiermap')) : undefined,
+      },
+      archive: entry('archive') ? archiveFrom(entry('archive')!.value, subject('archive')) : undefined,
     };
   }
 }

@@ -72,6 +72,8 @@ export interface Runtime {
   owner: 'pipeline' | 'local';
   stallAfterSeconds: number;
   sourceFor(settings: RunSettings): Promise<BlobSource>;
+  /** Every container of the run's account but the system ones (for "all containers"). */
+  listContainers(settings: RunSettings): Promise<string[]>;
   sinkFor(settings: RunSettings): ObjectSink;
   publish(messages: StageMessage[]): Promise<void>;
   ledger: RunLedger;
@@ -96,8 +98,10 @@ export interface StageContext<C extends SinkCapability = SinkCapability, K exten
   remainingMs(): number;
 }
 
-/** The context type of a stage, from its spec. */
-export type ContextOf<S extends StageSpec> = StageContext<S['needs'][number], S['sends'][number]>;
+/** The context type of a stage, from its spec: with an Azure source only when the spec says it reads Azure. */
+export type ContextOf<S extends StageSpec> = S extends { readsAzure: true }
+  ? StageContext<S['needs'][number], S['sends'][number]>
+  : Omit<StageContext<S['needs'][number], S['sends'][number]>, 'source'>;
 
 export async function contextFor(runtime: Runtime, message: StageMessage, stage: StageName): Promise<StageContext> {
   const spec: StageSpec = STAGE_SPECS[stage];
@@ -105,7 +109,8 @@ export async function contextFor(runtime: Runtime, message: StageMessage, stage:
   return {
     runId: message.runId,
     settings: message.run,
-    source: await runtime.sourceFor(message.run),
+    // A stage that does not read Azure gets no source: it does not sign in (its role may not), nor load the secret for it.
+    source: spec.readsAzure ? await runtime.sourceFor(message.run) : noSource(stage),
     sink: sinkWith(runtime.sinkFor(message.run), spec.needs) as SinkWith<SinkCapability>,
     publish: async (messages) => {
       const stray = messages.find((m) => !sends.has(m.kind));
@@ -117,4 +122,12 @@ export async function contextFor(runtime: Runtime, message: StageMessage, stage:
     tuning: runtime.tuning,
     remainingMs: () => runtime.remainingMs(),
   };
+}
+
+/** The source of a stage whose spec does not read Azure: any use is a mistake in the spec. */
+function noSource(stage: StageName): BlobSource {
+  const refuse = (): never => {
+    throw new Error(`${stage} may not read Azure (lambdas/core/stages/specs.ts: readsAzure)`);
+  };
+  return { check: refuse, listPage: refuse, properties: refuse, read: refuse, rehydrate: refuse };
 }

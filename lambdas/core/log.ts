@@ -18,7 +18,7 @@ export interface Logger {
 
 const secrets = new Set<string>();
 
-/** Values that must never appear in output: client secrets, connection strings, account keys. */
+/** Values that must never appear in output: client secrets, connection strings, account keys, tokens. */
 export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 6) secrets.add(value);
 }
@@ -29,6 +29,8 @@ const SHAPES: [RegExp, string][] = [
   [/([?&]sig=)[^&"\s]+/gi, '$1***'],
   [/(client_secret=)[^&"\s]+/gi, '$1***'],
   [/(Authorization["']?\s*[:=]\s*["']?)(Bearer |SharedKey )?[^"'\s,}]+/gi, '$1***'],
+  // A JWT (an STS web identity token, an Entra ID access token), wherever it turns up.
+  [/eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*/g, '***'],
 ];
 
 export function redact(text: string): string {

@@ -7,6 +7,8 @@
  * re-read from the secret by each stage that needs them.
  */
 import * as z from 'zod';
+import { FiltersSchema } from './filters';
+import { WritingSchema } from './selection';
 
 /**
  * 2 added the accounting unit (`unit`, and each small blob's place `i` in it) and `attempt`. A message of
@@ -32,6 +34,17 @@ export const RunSettingsSchema = z.object({
   partBytes: z.number().int().min(5 * 1024 * 1024),
   /** The largest part a parter copies within its timeout (an older release's run has none: S3's 5 GiB). */
   maxPartBytes: z.number().int().min(5 * 1024 * 1024).optional(),
+  /** Which blobs the run takes (include and exclude globs, a size range). */
+  filters: FiltersSchema.optional(),
+  /** The S3 storage class of the copies, by the blob's access tier or for all. */
+  writing: WritingSchema.optional(),
+  /** What becomes of archived blobs: reported as skipped, or their rehydration started. @default skip */
+  archive: z.enum(['skip', 'rehydrate']).optional(),
+  /** Delete copies (objects azs3copy wrote) whose blob is gone from the source. */
+  mirror: z.boolean().optional(),
+  maxDeletes: z.number().int().nonnegative().optional(),
+  /** List and compare only: the run's report is the plan. */
+  dryRun: z.boolean().optional(),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 
@@ -45,6 +58,8 @@ export const BlobRefSchema = z.object({
   contentMd5: z.string().optional(),
   /** Blob index tags from the listing (at most 10). */
   tags: z.record(z.string(), z.string()).optional(),
+  /** The blob's access tier as listed (Hot, Cool, Cold), which picks its copy's storage class under a tier map. */
+  tier: z.string().optional(),
 });
 export type BlobRef = z.infer<typeof BlobRefSchema>;
 
@@ -64,6 +79,8 @@ export const ListPageMessageSchema = z.object({
   afterKey: z.string().optional(),
   /** How many listing invocations came before this one (for progress and loop guards). */
   invocation: z.number().int().nonnegative(),
+  /** Mirror: every container is listed; delete what the listing found, from this step and unit on. */
+  deleting: z.object({ step: z.number().int().nonnegative(), after: z.string().optional() }).optional(),
 });
 export type ListPageMessage = z.infer<typeof ListPageMessageSchema>;
 

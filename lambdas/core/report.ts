@@ -6,6 +6,7 @@
  * writes the same report.
  */
 import { STATE_PREFIX } from './keys';
+import type { RunSettings } from './messages';
 import type { RunLedger, RunRecord, UnitRecord } from './run-ledger';
 import type { StateObjects } from './stores/types';
 
@@ -34,11 +35,39 @@ export interface RunReport {
   seconds?: number;
   stalledReason?: string;
   throughput: { bytesPerSecond: number; objectsPerSecond: number };
-  settings: { account: string; container: string; bucket: string; prefix: string; beginDate?: string; largeBlobBytes: number; partBytes: number };
+  settings: {
+    account: string; container: string; bucket: string; prefix: string; beginDate?: string; largeBlobBytes: number; partBytes: number;
+    /** Several containers (or every one): names read `<container>/<blob name>`, keys `<prefix><container>/<blob name>`. */
+    containers?: number;
+    filters?: RunSettings['filters'];
+    storage?: string;
+    archive?: RunSettings['archive'];
+    mirror?: boolean;
+  };
+  /** Archived blobs whose rehydration is started or under way (among the skipped). */
+  rehydrating: number;
+  /** Mirror: what became of the copies whose blob is gone. */
+  mirror?: MirrorReport;
   /** Per stage, invocations and the longest (local runs). */
   invocations?: Record<string, { count: number; maxSeconds: number }>;
   /** Where this report is kept. */
   location?: { bucket: string; json: string; html: string };
+}
+
+export interface MirrorReport {
+  /** Copies found whose blob is gone from the source. */
+  planned: number;
+  /** Every key deleted, in key order. */
+  deleted: string[];
+  /** Keys that were to go but did not, with why. */
+  notDeleted: NamedReason[];
+  /** The guard tripped: nothing was deleted, and why. */
+  refused?: string;
+}
+
+/** A run went wrong somewhere: a blob failed or is outstanding, or the mirror refused or could not delete. */
+export function endedBadly(report: RunReport): boolean {
+  return report.failed.length > 0 || report.outstanding.length > 0 || report.mirror?.refused !== undefined || (report.mirror?.notDeleted.length ?? 0) > 0;
 }
 
 export function reportKeys(runId: string) {
@@ -55,11 +84,14 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
   const failed: NamedReason[] = [];
   const outstanding: { name: string; where: string }[] = [];
   let after: string | undefined;
+  // With several containers a blob's name is qualified by its container (its unit's id starts with it).
+  const nameOf = (unit: UnitRecord, name: string) => (run.byContainer ? `${unit.unit.slice(0, unit.unit.indexOf('.'))}/${name}` : name);
   do {
     const page = await ledger.unitsPage(run.runId, after);
-    for (const unit of page.units) collect(unit, { copied, skipped, failed, outstanding }, whereabouts);
+    for (const unit of page.units) collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
     after = page.next;
   } while (after);
+  const mirror = run.settings.mirror ? await mirrorReport(ledger, run) : undefined;
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   copied.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   skipped.sort(byName);
@@ -87,18 +119,55 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
     seconds,
     stalledReason: run.stalledReason,
     throughput: { bytesPerSecond: Math.round(run.bytesCopied / elapsed), objectsPerSecond: Number((run.copied / elapsed).toFixed(2)) },
-    settings: { account, container, bucket, prefix, beginDate, largeBlobBytes, partBytes },
+    settings: {
+      account, container, bucket, prefix, beginDate, largeBlobBytes, partBytes,
+      ...(run.byContainer ? { containers: run.containers } : {}),
+      ...(run.settings.filters ? { filters: run.settings.filters } : {}),
+      ...(storageOf(run.settings) ? { storage: storageOf(run.settings) } : {}),
+      ...(run.settings.archive ? { archive: run.settings.archive } : {}),
+      ...(run.settings.mirror ? { mirror: true } : {}),
+    },
+    rehydrating: skipped.filter((s) => s.reason.startsWith('rehydrating')).length,
+    ...(mirror ? { mirror } : {}),
     location: { bucket, json: keys.json, html: keys.html },
   };
+}
+
+/** The storage class asked for, as the report shows it. */
+function storageOf(settings: RunSettings): string | undefined {
+  const { storageClass, tierMap } = settings.writing ?? {};
+  if (tierMap) return `by tier: ${Object.entries(tierMap).map(([tier, cls]) => `${tier}=${cls}`).join(',')}${storageClass ? `, else ${storageClass}` : ''}`;
+  return storageClass;
+}
+
+async function mirrorReport(ledger: RunLedger, run: RunRecord): Promise<MirrorReport> {
+  const deleted: string[] = [];
+  const notDeleted: NamedReason[] = [];
+  let after: string | undefined;
+  do {
+    const page = await ledger.unitsPage(run.runId, after, { deletes: true });
+    for (const unit of page.units) {
+      unit.names.forEach((key, i) => {
+        if (unit.status[i] === 'c') deleted.push(key);
+        else if (!run.mirrorRefused) {
+          notDeleted.push({ name: key, reason: unit.reasons[i] ?? (unit.status[i] === 'p' ? 'not deleted yet: the run ended first' : '') });
+        }
+      });
+    }
+    after = page.next;
+  } while (after);
+  deleted.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { planned: run.deletesPlanned ?? 0, deleted, notDeleted, ...(run.mirrorRefused ? { refused: run.mirrorRefused } : {}) };
 }
 
 function collect(
   unit: UnitRecord,
   into: { copied: string[]; skipped: NamedReason[]; failed: NamedReason[]; outstanding: { name: string; where: string }[] },
   whereabouts: Whereabouts,
+  nameOf: (unit: UnitRecord, name: string) => string,
 ) {
   for (let i = 0; i < unit.names.length; i++) {
-    const name = unit.names[i];
+    const name = nameOf(unit, unit.names[i]);
     const code = unit.status[i];
     if (code === 'c') into.copied.push(name);
     else if (code === 's') into.skipped.push({ name, reason: unit.reasons[i] ?? '' });
@@ -128,6 +197,23 @@ export function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
+function filtersText(filters: NonNullable<RunSettings['filters']>): string {
+  const parts = [
+    ...(filters.include?.length ? [`include ${filters.include.join(' ')}`] : []),
+    ...(filters.exclude?.length ? [`exclude ${filters.exclude.join(' ')}`] : []),
+    ...(filters.minSize !== undefined ? [`at least ${filters.minSize} bytes`] : []),
+    ...(filters.maxSize !== undefined ? [`at most ${filters.maxSize} bytes`] : []),
+  ];
+  return parts.join('; ');
+}
+
+function keyList(title: string, id: string, keys: string[]): string {
+  if (keys.length === 0) return '';
+  const e = escapeHtml;
+  return `<h2 id="${id}">${e(title)} (${keys.length})</h2>\n<table class="blobs"><thead><tr><th>key</th></tr></thead><tbody>\n` +
+    keys.map((k) => `<tr><td class="name">${e(k)}</td></tr>`).join('\n') + '\n</tbody></table>';
+}
+
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
@@ -141,9 +227,16 @@ export function summaryLine(report: RunReport): string {
     `skipped ${report.skipped.length}`,
     `failed ${report.failed.length}`,
     ...(report.outstanding.length ? [`outstanding ${report.outstanding.length}`] : []),
+    ...(report.mirror ? [mirrorLine(report.mirror)] : []),
   ];
   const where = report.location ? `; report: s3://${report.location.bucket}/${report.location.html}` : '';
   return `${head}: ${parts.join(', ')}${report.seconds !== undefined ? ` in ${report.seconds.toFixed(0)} s` : ''}${where}`;
+}
+
+/** The mirror's part of a summary, in a few words. */
+export function mirrorLine(mirror: MirrorReport): string {
+  if (mirror.refused) return `mirror REFUSED (${mirror.planned} deletions, nothing deleted)`;
+  return `deleted ${mirror.deleted.length}${mirror.notDeleted.length ? ` (${mirror.notDeleted.length} not deleted)` : ''}`;
 }
 
 export function reportHtml(report: RunReport): string {
@@ -160,7 +253,7 @@ export function reportHtml(report: RunReport): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>azs3copy run ${e(report.runId)}</title>
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}td.name{font-family:monospace;white-space:pre-wrap;word-break:break-all}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}td.name{font-family:monospace;white-space:pre-wrap;word-break:break-all}table.blobs td:last-child{min-width:22em}
 .state-stalled{color:#a00}.state-complete{color:#060}</style></head>
 <body>
 <h1>azs3copy run ${e(report.runId)}</h1>
@@ -170,8 +263,10 @@ ${row('listed', report.listed)}
 ${row('copied', `${report.copied.length} objects, ${formatBytes(report.bytes)}`)}
 ${row('unchanged (already in S3)', report.unchanged)}
 ${row('before begindate', report.beforeBeginDate)}
-${row('filtered out', report.filtered)}
+${row('filtered out (include/exclude/size)', report.filtered)}
 ${row('skipped', report.skipped.length)}
+${report.rehydrating ? row('rehydrating (among the skipped)', report.rehydrating) : ''}
+${report.mirror ? row('mirror', report.mirror.refused ? `refused: ${report.mirror.refused}` : `${report.mirror.deleted.length} deleted of ${report.mirror.planned} whose blob is gone`) : ''}
 ${row('failed', report.failed.length)}
 ${row('outstanding', report.outstanding.length)}
 ${row('started', report.startedAt)}
@@ -180,15 +275,21 @@ ${row('duration', report.seconds !== undefined ? `${report.seconds.toFixed(1)} s
 ${row('throughput', `${formatBytes(report.throughput.bytesPerSecond)}/s, ${report.throughput.objectsPerSecond} objects/s`)}
 </table>
 <h2>Settings</h2><table>
-${row('source', `${s.account}/${s.container}`)}
+${row('source', s.containers ? `${s.account}: ${s.containers} containers` : `${s.account}/${s.container}`)}
 ${row('destination', `s3://${s.bucket}/${s.prefix}`)}
 ${row('begindate', s.beginDate ?? '(every blob)')}
 ${row('large-blob threshold', formatBytes(s.largeBlobBytes))}
 ${row('part size', formatBytes(s.partBytes))}
+${s.filters ? row('filters', filtersText(s.filters)) : ''}
+${s.storage ? row('storage class', s.storage) : ''}
+${s.archive ? row('archived blobs', s.archive) : ''}
+${s.mirror ? row('mirror', 'on: copies whose blob is gone are deleted') : ''}
 </table>
 ${list('Failed', 'failed', report.failed.map((f) => ({ name: f.name, text: f.reason })))}
 ${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.name, text: o.where })))}
 ${list('Skipped', 'skipped', report.skipped.map((f) => ({ name: f.name, text: f.reason })))}
+${report.mirror ? list('Not deleted (mirror)', 'not-deleted', report.mirror.notDeleted.map((f) => ({ name: f.name, text: f.reason }))) : ''}
+${report.mirror ? keyList('Deleted (mirror)', 'deleted', report.mirror.deleted) : ''}
 <p>The full lists, the copied blobs among them, are in <code>${e(reportKeys(report.runId).json)}</code>.</p>
 </body></html>
 `;

@@ -13,7 +13,12 @@ export const RETRY_DELAYS_SECONDS = [5, 15, 30, 60, 120] as const;
 /** Tries of a message before it is dead-lettered: the queue's maxReceiveCount. */
 export const MAX_RECEIVES = RETRY_DELAYS_SECONDS.length;
 
-/** How long a message waits after its `receiveCount`-th try failed. */
-export function retryDelaySeconds(receiveCount: number): number {
-  return RETRY_DELAYS_SECONDS[Math.min(Math.max(receiveCount, 1), RETRY_DELAYS_SECONDS.length) - 1];
+/**
+ * How long a message waits after its `receiveCount`-th try failed. AZS3COPY_RETRY_DELAYS_SECONDS (a comma list)
+ * replaces the delays, for a test's sake or an operator's; the number of tries stays the queue's.
+ */
+export function retryDelaySeconds(receiveCount: number, env: NodeJS.ProcessEnv = process.env): number {
+  const given = env.AZS3COPY_RETRY_DELAYS_SECONDS?.split(',').map(Number).filter((n) => Number.isFinite(n) && n >= 0);
+  const delays = given?.length ? given : RETRY_DELAYS_SECONDS;
+  return delays[Math.min(Math.max(receiveCount, 1), delays.length) - 1];
 }

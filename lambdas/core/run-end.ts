@@ -8,7 +8,7 @@ import { errorMessage } from './errors';
 import type { Logger } from './log';
 import { METRIC, type MetricName } from './metrics';
 import type { RunSettings } from './messages';
-import { buildReport, reportKeys, summaryLine, writeReport, type RunReport, type Whereabouts } from './report';
+import { buildReport, endedBadly, reportKeys, summaryLine, writeReport, type RunReport, type Whereabouts } from './report';
 import type { RunLedger, RunRecord } from './run-ledger';
 import type { StateObjects } from './stores/types';
 
@@ -41,12 +41,12 @@ export function endOfRun(deps: EndOfRunDeps) {
     await deps.ledger().reported(run.runId, reportKeys(run.runId).json);
     if (run.state === 'complete') {
       deps.metric?.(METRIC.runsCompleted, 1);
-      deps.metric?.(METRIC.runsWithFailures, report.failed.length > 0 ? 1 : 0);
+      deps.metric?.(METRIC.runsWithFailures, endedBadly(report) ? 1 : 0);
     } else {
       deps.metric?.(METRIC.runsStalled, 1);
     }
     const line = summaryLine(report);
-    (report.failed.length > 0 || run.state === 'stalled' ? log.warn : log.info)('run ended', { summary: line });
+    (endedBadly(report) || run.state === 'stalled' ? log.warn : log.info)('run ended', { summary: line });
     deps.onReport?.(report);
     if (deps.notify) {
       try {

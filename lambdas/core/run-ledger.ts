@@ -45,11 +45,20 @@ export interface RunCounters {
   /** Bytes written so far, parts of unfinished uploads included (for the rate and the ETA). */
   bytesMoved: number;
   listInvocations: number;
+  /** Containers whose listing is done. */
+  listingsDone: number;
+  /** Objects of the destination the listings looked at (the mirror guard's 1% is of these). */
+  destinationSeen: number;
+  /** Mirror: copies found whose blob is gone, how many have an outcome, and how many were deleted. */
+  deletesPlanned: number;
+  deletesSettled: number;
+  deleted: number;
 }
 
 export const ZERO_COUNTERS: RunCounters = {
   listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, settled: 0, copied: 0, skipped: 0,
-  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0,
+  failed: 0, bytesCopied: 0, bytesMoved: 0, listInvocations: 0, listingsDone: 0, destinationSeen: 0, deletesPlanned: 0,
+  deletesSettled: 0, deleted: 0,
 };
 
 export interface RunRecord extends RunCounters {
@@ -60,7 +69,12 @@ export interface RunRecord extends RunCounters {
   startedAt: string;
   finishedAt?: string;
   lastProgressAt: string;
+  /** Every container's listing is done. */
   listingDone: boolean;
+  /** Containers the run lists (their listings done: `listingsDone`). */
+  containers: number;
+  /** Keys and names are by container (`<container>/<blob name>`): several containers, or every one of the account. */
+  byContainer?: boolean;
   /** A run with no progress this long while blobs are outstanding is stalled. */
   stallAfterSeconds: number;
   /** Why it stalled, once it has. */
@@ -69,6 +83,8 @@ export interface RunRecord extends RunCounters {
   owner?: { kind: 'local'; host: string; pid: number; heartbeatAt: string } | { kind: 'pipeline' };
   /** Where the report is, once written. */
   reportKey?: string;
+  /** Mirror: why no copy was deleted (the guard tripped). */
+  mirrorRefused?: string;
   v?: number;
 }
 
@@ -85,6 +101,8 @@ export interface UnitRecord {
   reasons: Record<string, string>;
   /** One large blob, copied in parts (its bytes move part by part); else small blobs, each in one PUT. */
   large: boolean;
+  /** Mirror: not blobs but copies to delete (names are keys; c = deleted, s = kept, f = could not). */
+  deletes?: boolean;
   v?: number;
 }
 
@@ -103,6 +121,8 @@ export interface NewUnit {
   unit: string;
   blobs: { name: string; size: number }[];
   large?: boolean;
+  /** Copies to delete (mirror), kept apart from the blobs: sort key `delete.<id>`. */
+  deletes?: boolean;
 }
 
 export interface ListingTotals {
@@ -112,6 +132,9 @@ export interface ListingTotals {
   unchanged: number;
   routed: number;
   routedBytes: number;
+  /** Mirror: copies whose blob is gone, and objects of the destination seen. */
+  toDelete?: number;
+  destinationSeen?: number;
   done: boolean;
 }
 
@@ -126,8 +149,10 @@ export interface LedgerHooks {
 }
 
 const RUNS = 'runs';
+const listingSk = (container: string, invocation: number) => `list.${container}.${String(invocation).padStart(8, '0')}`;
 const LOCKS = 'locks';
 const runPk = (runId: string) => `run.${runId}`;
+const unitSk = (unit: string, deletes?: boolean) => `${deletes ? 'delete' : 'unit'}.${unit}`;
 const CODE: Record<BlobStatus, string> = { copied: 'c', skipped: 's', failed: 'f' };
 const DAY_SECONDS = 86_400;
 /** Run state is kept this long after a run starts (DynamoDB's TTL removes it). */
@@ -167,6 +192,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
   async function maybeEnd(runId: string): Promise<RunRecord | undefined> {
     const run = await getRun(runId);
     if (!run || run.state === 'complete' || !run.listingDone || run.settled < run.routed) return undefined;
+    if ((run.deletesSettled ?? 0) < (run.deletesPlanned ?? 0)) return undefined;
     const won = await elect(runId, { state: 'complete', finishedAt: nowIso(), stalledReason: undefined }, { attribute: 'state', in: [run.state] });
     if (!won) return undefined;
     await hooks.onEnd?.(won);
@@ -202,7 +228,8 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * process, a heartbeat (or, on this machine, the process itself). A dead one is marked stalled first.
      */
     async begin(run: {
-      runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner'];
+      runId: string; pipeline: string; settings: RunSettings; stallAfterSeconds: number; owner: RunRecord['owner']; containers?: number;
+      byContainer?: boolean;
     }): Promise<{ started: true } | { started: false; reason: string; current: RunRecord }> {
       for (;;) {
         const lock = await table.get(LOCKS, run.pipeline);
@@ -219,7 +246,8 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         const now = nowIso();
         const record: RunRecord = {
           ...ZERO_COUNTERS, runId: run.runId, pipeline: run.pipeline, state: 'running', settings: run.settings, startedAt: now,
-          lastProgressAt: now, listingDone: false, stallAfterSeconds: run.stallAfterSeconds, owner: run.owner,
+          lastProgressAt: now, listingDone: false, containers: run.containers ?? 1, listingsDone: 0, stallAfterSeconds: run.stallAfterSeconds,
+          owner: run.owner, ...(run.byContainer ? { byContainer: true } : {}),
         };
         const taken = await table.put(
           { pk: LOCKS, sk: run.pipeline, runId: run.runId, at: now, expiresAt: expiresAt(clock()) },
@@ -260,8 +288,8 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * Claim listing invocation `n` of a run, so that a duplicate delivery of its message does nothing while
      * the first works, and after it has finished; a claim whose lease ran out (its invocation died) is taken over.
      */
-    async claimListing(runId: string, invocation: number, leaseMs: number): Promise<number | undefined> {
-      const sk = `list.${String(invocation).padStart(8, '0')}`;
+    async claimListing(runId: string, container: string, invocation: number, leaseMs: number): Promise<number | undefined> {
+      const sk = listingSk(container, invocation);
       for (;;) {
         const current = await table.get(runPk(runId), sk);
         if (current?.state === 'done') return undefined;
@@ -277,8 +305,9 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         units.map((u) =>
           table.put(
             {
-              pk: runPk(runId), sk: `unit.${u.unit}`, unit: u.unit, names: u.blobs.map((b) => b.name), sizes: u.blobs.map((b) => b.size),
-              status: 'p'.repeat(u.blobs.length), bytes: u.blobs.map(() => 0), reasons: {}, large: u.large ?? false, expiresAt: expiresAt(clock()),
+              pk: runPk(runId), sk: unitSk(u.unit, u.deletes), unit: u.unit, names: u.blobs.map((b) => b.name), sizes: u.blobs.map((b) => b.size),
+              status: 'p'.repeat(u.blobs.length), bytes: u.blobs.map(() => 0), reasons: {}, large: u.large ?? false, deletes: u.deletes || undefined,
+              expiresAt: expiresAt(clock()),
             },
             { ifAbsent: true },
           ),
@@ -287,30 +316,37 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     },
 
     /** A listing invocation finished: count what it saw, once, and note whether the listing is done. */
-    async listed(runId: string, invocation: number, claimVersion: number, totals: ListingTotals): Promise<void> {
-      const sk = `list.${String(invocation).padStart(8, '0')}`;
+    async listed(runId: string, container: string, invocation: number, claimVersion: number, totals: ListingTotals): Promise<void> {
+      const sk = listingSk(container, invocation);
       const delta: CounterDelta = {
         listed: totals.listed, beforeBeginDate: totals.beforeBeginDate, filtered: totals.filtered, unchanged: totals.unchanged,
-        routed: totals.routed, routedBytes: totals.routedBytes, listInvocations: 1,
+        routed: totals.routed, routedBytes: totals.routedBytes, listInvocations: 1, listingsDone: totals.done ? 1 : 0,
+        ...(totals.toDelete ? { deletesPlanned: totals.toDelete } : {}), ...(totals.destinationSeen ? { destinationSeen: totals.destinationSeen } : {}),
       };
       const counted = await table.transact(
         { item: { pk: runPk(runId), sk, state: 'done', ...totals, expiresAt: expiresAt(clock()) }, precondition: { ifVersion: claimVersion } },
         [{
-          pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso(), ...(totals.done ? { listingDone: true } : {}) },
+          pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso() },
           when: { attribute: 'state', in: ['running', 'stalled'] },
         }],
       );
       if (!counted) return;
       hooks.onDelta?.({ runId }, delta);
-      if (totals.done) await maybeEnd(runId);
+      if (!totals.done) return;
+      // The last container's listing done makes the run's listing done (a run of an older release counts one).
+      const run = await getRun(runId);
+      if (run && !run.listingDone && (run.listingsDone ?? 0) >= (run.containers ?? 1)) {
+        await table.update({ pk: RUNS, sk: runId, set: { listingDone: true } });
+      }
+      await maybeEnd(runId);
     },
 
     /**
      * Record the outcomes of some blobs of a unit. Returns the counters' change (empty for a duplicate).
      * A unit the run does not know (a message of an older release, whose run kept no state) is not counted.
      */
-    async settle(runId: string, unitId: string, outcomes: BlobOutcome[]): Promise<CounterDelta | undefined> {
-      const sk = `unit.${unitId}`;
+    async settle(runId: string, unitId: string, outcomes: BlobOutcome[], options: { deletes?: boolean } = {}): Promise<CounterDelta | undefined> {
+      const sk = unitSk(unitId, options.deletes);
       for (;;) {
         const unit = (await table.get(runPk(runId), sk)) as unknown as UnitRecord | undefined;
         if (!unit) return undefined;
@@ -375,10 +411,23 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       } while (after);
     },
 
-    /** Units of a run, a page at a time, in unit order. */
-    async unitsPage(runId: string, after?: string): Promise<{ units: UnitRecord[]; next?: string }> {
-      const page = await table.query(runPk(runId), 'unit.', { after, limit: 500 });
+    /** Units of a run (or, with `deletes`, its mirror's deletions), a page at a time, in unit order. */
+    async unitsPage(runId: string, after?: string, options: { deletes?: boolean } = {}): Promise<{ units: UnitRecord[]; next?: string }> {
+      const page = await table.query(runPk(runId), options.deletes ? 'delete.' : 'unit.', { after, limit: 500 });
       return { units: page.items as unknown as UnitRecord[], next: page.next };
+    },
+
+    /** Mirror: the guard tripped, nothing is deleted; each planned deletion is settled as kept, with the reason. */
+    async refuseDeletions(runId: string, reason: string): Promise<void> {
+      await table.update({ pk: RUNS, sk: runId, set: { mirrorRefused: reason } });
+      let after: string | undefined;
+      do {
+        const page = await ledger.unitsPage(runId, after, { deletes: true });
+        for (const unit of page.units) {
+          await ledger.settle(runId, unit.unit, unit.names.map((name, index) => ({ name, index, status: 'skipped' as const, reason })), { deletes: true });
+        }
+        after = page.next;
+      } while (after);
     },
 
     /**
@@ -476,6 +525,11 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     changed = true;
   }
   if (!changed) return undefined;
+  if (unit.deletes) {
+    // Copies deleted for the mirror are not blobs: they have counters of their own.
+    const deletes: CounterDelta = { deletesSettled: delta.settled, deleted: delta.copied };
+    return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: Object.fromEntries(Object.entries(deletes).filter(([, v]) => v !== 0)) };
+  }
   const nonZero = Object.fromEntries(Object.entries(delta).filter(([, v]) => v !== 0)) as CounterDelta;
   return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: nonZero };
 }

@@ -11,17 +11,39 @@ import { resolve } from 'node:path';
 import { accountOfConnectionString, checkBucketName, checkContainerName, checkPrefix, parseBeginDate, type SourceConfig } from '../core/config';
 import { MiB } from '../core/context';
 import { ConfigError } from '../core/errors';
+import { archiveFrom, sizeFrom, storageClassFrom, tierMapFrom, type Selection } from '../core/selection';
 import { createLogger, registerSecret, type Level } from '../core/log';
 import { startAzurite, startMoto, useEmulatorAwsCredentials } from './emulators';
 import { startProgress, summary } from './progress';
+import { endedBadly } from '../core/report';
 import type { LocalCopyOptions, LocalRunResult } from './runner';
 import { describeSecret, readSecretFile } from './secret-file';
 
-export type CliValues = Partial<Record<string, string | boolean | undefined>>;
+export type CliValues = Partial<Record<string, string | boolean | string[] | undefined>>;
+
+/** A flag given any number of times (or comma-separated), as a list. */
+export function list(values: CliValues, key: string): string[] {
+  const v = values[key];
+  const items = Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  return items.flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
+}
+
+/** Containers from --container (repeated or comma-separated) or --all-containers. */
+export function containersFromFlags(values: CliValues): string[] | 'all' {
+  const named = list(values, 'container');
+  if (values['all-containers']) {
+    if (named.length > 0) throw new ConfigError('--container and --all-containers both say which containers: give one of them');
+    return 'all';
+  }
+  if (named.length === 0) throw new ConfigError('--container is missing: name the Azure container to copy (or several, or --all-containers)');
+  for (const name of named) checkContainerName(name, '--container');
+  return named;
+}
 
 export function str(values: CliValues, key: string): string | undefined {
   const v = values[key];
-  return typeof v === 'string' && v.trim() !== '' ? v : undefined;
+  const one = Array.isArray(v) ? v[v.length - 1] : v;
+  return typeof one === 'string' && one.trim() !== '' ? one : undefined;
 }
 
 export function positive(values: CliValues, key: string): number | undefined {
@@ -39,9 +61,8 @@ function blobEndpointFlag(values: CliValues): string | undefined {
 }
 
 export function sourceFromFlags(values: CliValues, env: NodeJS.ProcessEnv): SourceConfig {
-  const container = str(values, 'container');
-  if (!container) throw new ConfigError('--container is missing: name the Azure container to copy');
-  checkContainerName(container, '--container');
+  const containers = containersFromFlags(values);
+  const container = containers === 'all' ? '' : containers[0];
   const blobEndpoint = blobEndpointFlag(values);
   const connectionString = str(values, 'azure-connection-string') ?? env.AZURE_STORAGE_CONNECTION_STRING;
   if (connectionString) {
@@ -94,7 +115,7 @@ const SECRET_FILE_CLASHES = ['azure-connection-string', 'azure-account', 'azure-
 export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv): LocalCopyOptions {
   const secretFile = str(values, 'secret-file');
   const secret = secretFile ? readSecretFile(secretFile) : undefined;
-  const clash = secret && SECRET_FILE_CLASHES.find((flag) => str(values, flag));
+  const clash = secret && [...SECRET_FILE_CLASHES, 'all-containers'].find((flag) => str(values, flag) || values[flag] === true);
   if (clash) throw new ConfigError(`--${clash} and --secret-file both say where to copy from: give one of them`);
   const source = secret ? { ...secret.source, blobEndpoint: blobEndpointFlag(values) ?? secret.source.blobEndpoint } : sourceFromFlags(values, env);
   const bucket = str(values, 'bucket') ?? secret?.bucket;
@@ -115,6 +136,8 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
   }
   return {
     source,
+    selection: selectionFromFlags(values, secret?.selection),
+    dryRun: secret?.dryRun,
     bucket,
     s3Endpoint,
     prefix,
@@ -125,6 +148,40 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
     concurrency: concurrency ? { download: concurrency } : undefined,
     functionTimeoutSeconds: functionTimeout,
     log: loggerFor(values),
+  };
+}
+
+/** The run's selection from the flags, each flag overriding the secret file's key (the containers come from one or the other). */
+export function selectionFromFlags(values: CliValues, fromSecret: Partial<Selection> | undefined): Partial<Selection> {
+  const base = fromSecret ?? {};
+  const include = list(values, 'include');
+  const exclude = list(values, 'exclude');
+  const minSize = str(values, 'min-size');
+  const maxSize = str(values, 'max-size');
+  const filters = {
+    include: include.length ? include : base.filters?.include,
+    exclude: exclude.length ? exclude : base.filters?.exclude,
+    minSize: minSize !== undefined ? sizeFrom(minSize, '--min-size') : base.filters?.minSize,
+    maxSize: maxSize !== undefined ? sizeFrom(maxSize, '--max-size') : base.filters?.maxSize,
+  };
+  if (filters.minSize !== undefined && filters.maxSize !== undefined && filters.minSize > filters.maxSize) {
+    throw new ConfigError(`--min-size (${filters.minSize} bytes) is more than --max-size (${filters.maxSize} bytes): no blob could be copied`);
+  }
+  const storageClass = str(values, 'storage-class');
+  const tierMap = str(values, 'tier-map');
+  const archive = str(values, 'archive');
+  const maxDeletes = str(values, 'max-deletes');
+  if (maxDeletes !== undefined && !/^\d+$/.test(maxDeletes)) throw new ConfigError(`--max-deletes is "${maxDeletes}": give a whole number of objects`);
+  return {
+    containers: base.containers ?? (values.container || values['all-containers'] ? containersFromFlags(values) : undefined),
+    filters: Object.values(filters).some((v) => v !== undefined) ? filters : undefined,
+    mirror: values.mirror === true ? true : base.mirror,
+    maxDeletes: maxDeletes !== undefined ? Number(maxDeletes) : base.maxDeletes,
+    writing: {
+      storageClass: storageClass ? storageClassFrom(storageClass, '--storage-class') : base.writing?.storageClass,
+      tierMap: tierMap ? tierMapFrom(tierMap, '--tier-map') : base.writing?.tierMap,
+    },
+    archive: archive ? archiveFrom(archive, '--archive') : base.archive,
   };
 }
 
@@ -147,7 +204,7 @@ export async function runWithProgress<R extends LocalRunResult>(
   process.stdout.write(summary(result.report));
   if (reportFile) process.stdout.write(`report written to ${reportFile}\n`);
   process.stdout.write(await deadLetterNote(result));
-  return { result, code: result.report.failed.length > 0 || result.report.outstanding.length > 0 ? 1 : 0 };
+  return { result, code: endedBadly(result.report) ? 1 : 0 };
 }
 
 /** Where the run's dead letters wait, and how to send them again; a local file when the bucket would not take them. */

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import type { CopyConfig, SourceConfig } from '../core/config';
+import type { Selection } from '../core/selection';
 import {
   DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_STALL_AFTER_SECONDS, DEFAULT_TUNING, type Runtime, type Tuning,
 } from '../core/context';
@@ -24,7 +25,7 @@ import { runLedger, type LedgerHooks, type RunLedger } from '../core/run-ledger'
 import { DEFAULT_TIMEOUT_MINUTES, TOPIC_STAGE_NAMES, stageOf, type StageName, type TopicStage } from '../core/stages/specs';
 import { newRunId } from '../core/stages/qualify';
 import { bucketTable } from '../core/state/bucket-table';
-import { azureSource, type AzureSourceOptions } from '../core/stores/azure-source';
+import { azureSource, listContainers, type AzureSourceOptions } from '../core/stores/azure-source';
 import { explainBucketError, s3Client, s3Sink } from '../core/stores/s3-sink';
 import type { BlobSource, ObjectSink } from '../core/stores/types';
 import { createBus, type Bus, type BusOptions, type DeadLetter } from './bus';
@@ -46,6 +47,10 @@ export const LOCAL_BACKLOG_MESSAGES = 200;
 
 export interface LocalCopyOptions {
   source: SourceConfig;
+  /** Containers, filters, mirror, storage class, archive policy; the source's one container and no filter by default. */
+  selection?: Partial<Selection>;
+  /** List and compare, copy nothing: the report is the plan. */
+  dryRun?: boolean;
   bucket: string;
   prefix?: string;
   s3Endpoint?: string;
@@ -114,7 +119,16 @@ export function localPipeline(options: LocalCopyOptions) {
     onError: (topic, error, attempt) => log.warn('invocation failed', { topic, attempt, error: errorMessage(error) }),
   });
   const client = s3Client({ endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts });
-  const source = (options.wrapSource ?? ((s) => s))(azureSource(options.source, { onWarning: (m) => log.warn(m), ...options.azure }));
+  // One source per container (same account, same credentials).
+  const sources = new Map<string, BlobSource>();
+  const sourceOf = (container: string) => {
+    let found = sources.get(container);
+    if (!found) {
+      found = (options.wrapSource ?? ((s) => s))(azureSource({ ...options.source, container }, { onWarning: (m) => log.warn(m), ...options.azure }));
+      sources.set(container, found);
+    }
+    return found;
+  };
   const bareSink = s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client);
   const stagesSink = (options.wrapSink ?? ((s) => s))(bareSink);
   const sink: ObjectSink = {
@@ -126,7 +140,9 @@ export function localPipeline(options: LocalCopyOptions) {
       await probeWrite(bareSink, options.bucket, runId);
     },
   };
-  const config: CopyConfig = { source: options.source, isActive: options.isActive ?? true, beginDate: options.beginDate };
+  const config: CopyConfig = {
+    source: options.source, isActive: options.isActive ?? true, beginDate: options.beginDate, selection: options.selection, dryRun: options.dryRun,
+  };
   const prefix = options.prefix ?? '';
 
   /** Where each dead-lettered unit's message is kept, once the dead letters are. */
@@ -156,11 +172,12 @@ export function localPipeline(options: LocalCopyOptions) {
     owner: 'local',
     stallAfterSeconds: DEFAULT_STALL_AFTER_SECONDS,
     sourceFor: async (settings: RunSettings) => {
-      if (settings.container !== options.source.container) {
-        throw new ConfigError(`the message is for container "${settings.container}", not "${options.source.container}": give --container ${settings.container}`);
+      if (settings.account !== options.source.account) {
+        throw new ConfigError(`the message is for storage account "${settings.account}", not "${options.source.account}": give that account's credentials`);
       }
-      return source;
+      return sourceOf(settings.container);
     },
+    listContainers: () => listContainers(options.source, options.azure),
     sinkFor: () => sink,
     async publish(messages: StageMessage[]) {
       // The listing waits while the copy stages are behind, as a bounded queue would make it wait.
@@ -200,7 +217,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const stopHeartbeat = () => clearInterval(heartbeat);
 
   return {
-    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, stateSink: bareSink, log, send, keptAt, endReports, started, stopHeartbeat,
+    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, sourceOf, sink, stateSink: bareSink, log, send, keptAt, endReports, started, stopHeartbeat,
   };
 }
 
@@ -296,7 +313,7 @@ function invocationsOf(bus: Bus): Record<string, { count: number; maxSeconds: nu
 export function emptyReport(pipeline: Pick<LocalPipeline, 'runId' | 'startedAt' | 'bucket'>): RunReport {
   return {
     runId: pipeline.runId, state: 'complete', copied: [], skipped: [], failed: [], outstanding: [], bytes: 0, unchanged: 0,
-    beforeBeginDate: 0, filtered: 0, listed: 0, startedAt: pipeline.startedAt.toISOString(),
+    beforeBeginDate: 0, filtered: 0, listed: 0, rehydrating: 0, startedAt: pipeline.startedAt.toISOString(),
     throughput: { bytesPerSecond: 0, objectsPerSecond: 0 },
     settings: { account: '', container: '', bucket: pipeline.bucket, prefix: '', largeBlobBytes: 0, partBytes: 0 },
   };

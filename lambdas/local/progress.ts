@@ -2,7 +2,7 @@
  * The CLI's progress line and closing summary. The progress line reads the run's
  * state, as `azs3copy status` does.
  */
-import { formatBytes, type RunReport } from '../core/report';
+import { formatBytes, mirrorLine, type RunReport } from '../core/report';
 import type { RunLedger } from '../core/run-ledger';
 import { formatDuration, statusOf } from '../core/status';
 
@@ -48,8 +48,12 @@ export function summary(report: RunReport, maxLines = 20): string {
   const lines = [
     `run ${report.runId}${report.state === 'stalled' ? ' STALLED' : ''}: copied ${report.copied.length} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
       `${report.unchanged} unchanged, ${report.skipped.length} skipped, ${report.failed.length} failed` +
-      (report.outstanding.length ? `, ${report.outstanding.length} outstanding` : ''),
+      (report.outstanding.length ? `, ${report.outstanding.length} outstanding` : '') +
+      (report.rehydrating ? `; ${report.rehydrating} rehydrating` : '') +
+      (report.mirror && !report.mirror.refused ? `; mirror ${mirrorLine(report.mirror)}` : ''),
   ];
+  // The guard tripped: one clear line, first.
+  if (report.mirror?.refused) lines.unshift(`mirror refused: ${report.mirror.refused}`);
   const list = (title: string, items: { name: string; reason: string }[]) => {
     if (items.length === 0) return;
     lines.push(`${title}:`);
@@ -59,6 +63,7 @@ export function summary(report: RunReport, maxLines = 20): string {
   list('failed', report.failed);
   list('outstanding', report.outstanding.map((o) => ({ name: o.name, reason: o.where })));
   list('skipped', report.skipped);
+  if (report.mirror) list('not deleted (mirror)', report.mirror.notDeleted);
   if (report.location) lines.push(`report in the bucket: s3://${report.location.bucket}/${report.location.html} (and report.json)`);
   return lines.join('\n') + '\n';
 }

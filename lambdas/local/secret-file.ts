@@ -6,7 +6,7 @@
  * client secret or the connection string.
  */
 import { readFileSync } from 'node:fs';
-import { parseSecret, type CopyConfig } from '../core/config';
+import { authModeOf, parseSecret, type AzureCredentials, type CopyConfig } from '../core/config';
 import { ConfigError, errorMessage } from '../core/errors';
 import { registerSecret } from '../core/log';
 
@@ -19,18 +19,28 @@ export function readSecretFile(path: string): CopyConfig {
   }
   const config = parseSecret(text, `the secret file ${path}`);
   const { credentials } = config.source;
-  registerSecret(credentials.kind === 'connection-string' ? credentials.connectionString : credentials.clientSecret);
+  if (credentials.kind === 'connection-string') registerSecret(credentials.connectionString);
+  if (credentials.kind === 'service-principal') registerSecret(credentials.clientSecret);
   return config;
+}
+
+/** Who signs in to Azure, and how, for `check-secret`. */
+function whoSignsIn(credentials: AzureCredentials): string {
+  switch (credentials.kind) {
+    case 'federated':
+      return `app ${credentials.clientId} of tenant ${credentials.tenantId}, signed in as the AWS identity running the copy (each function's role, no secret stored)`;
+    case 'service-principal':
+      return `service principal ${credentials.clientId} of tenant ${credentials.tenantId}, with its client secret`;
+    default:
+      return authModeOf(credentials) === 'SAS' ? 'a connection string with a shared access signature' : 'an account connection string';
+  }
 }
 
 /** One line on what the secret configures, with no credential in it. */
 export function describeSecret(path: string, config: CopyConfig): string {
   const { source } = config;
-  const who = source.credentials.kind === 'connection-string'
-    ? 'an account connection string'
-    : `service principal ${source.credentials.clientId} of tenant ${source.credentials.tenantId}`;
   const parts = [
-    `${path} is valid: ${who} for container "${source.container}" in storage account "${source.account}"`,
+    `${path} is valid: auth "${authModeOf(source.credentials)}": ${whoSignsIn(source.credentials)}, for container "${source.container}" in storage account "${source.account}"`,
     `isactive ${config.isActive ? 'on' : 'off (a run would not start)'}`,
     config.beginDate ? `only blobs modified after ${config.beginDate}` : 'every blob, whatever its date',
   ];

@@ -10,7 +10,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { checkBucketName } from '../core/config';
-import { ConfigError, codeOf, errorMessage, statusOf as httpStatusOf } from '../core/errors';
+import { ConfigError, errorMessage } from '../core/errors';
 import { STATE_PREFIX } from '../core/keys';
 import { runPointerKey, type RunPointer } from '../core/run-pointer';
 import { runLedger, type RunLedger, type RunRecord } from '../core/run-ledger';
@@ -19,6 +19,7 @@ import { dynamoTable } from '../core/state/dynamo-table';
 import type { StateLocation } from '../core/state/table';
 import { runLine, runStatus, statusText } from '../core/status';
 import { explainBucketError, s3Client, s3Sink } from '../core/stores/s3-sink';
+import { explainAwsError } from './aws-errors';
 import { str, type CliValues } from './commands';
 
 const RUNS_PREFIX = `${STATE_PREFIX}runs/`;
@@ -162,17 +163,5 @@ function explainReadError(error: unknown, bucket: string): unknown {
     return new ConfigError(`access to S3 bucket "${bucket}" is denied: reading runs needs s3:ListBucket and s3:GetObject on ${RUNS_PREFIX}* and ${STATE_PREFIX}state/*`);
   }
   return explained;
-}
-
-function explainAwsError(error: unknown, what: string, permission: string): unknown {
-  const code = codeOf(error) ?? '';
-  if (httpStatusOf(error) === 403 || /AccessDenied|UnauthorizedOperation/.test(code)) {
-    return new ConfigError(`AWS refused to ${what} (${code}): the credentials need ${permission}`);
-  }
-  if (code === 'CredentialsProviderError') return new ConfigError('no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)');
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(`${code} ${errorMessage(error)}`)) {
-    return new ConfigError(`cannot reach AWS to ${what} (${code || errorMessage(error)}): check the region and the network`);
-  }
-  return error;
 }
 

@@ -2,14 +2,15 @@
  * The six stages, the topics and queues between them, and the run state's table,
  * wired from the stages' specs (lambdas/core/stages/specs.ts): each queue-fed
  * stage's function takes its queue; each function may publish to exactly the
- * topics of the messages its stage sends, read the secret, keep the run state, and
- * do in the bucket what its declared capabilities need (lib/grants.ts).
+ * topics of the messages its stage sends, read the secret, keep the run state, do
+ * in the bucket what its declared capabilities need (lib/grants.ts), and, when its
+ * stage reads Azure, get the web identity tokens a federated sign-in needs.
  */
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/core/env';
-import { STAGE_NAMES, STAGE_SPECS, TOPIC_STAGE_NAMES, publishesTo, type StageName, type TopicStage } from '../../lambdas/core/stages/specs';
+import { STAGE_NAMES, STAGE_SPECS, TOPIC_STAGE_NAMES, publishesTo, type StageName, type StageSpec, type TopicStage } from '../../lambdas/core/stages/specs';
 import { bucketAccessOf } from '../grants';
 import type { Naming } from '../naming';
 import type { CopySettings } from '../settings';
@@ -75,6 +76,7 @@ export class CopyPipeline extends Construct {
       fn.bindBucket(props.bucket, bucketAccessOf(stage));
       fn.bindRunTable(this.runTable);
       for (const target of publishesTo(stage)) fn.bindTopic(topics[target]);
+      if ((STAGE_SPECS[stage] as StageSpec).readsAzure) fn.bindAzureSignIn();
     }
 
     // qualify fixes a run's settings; the other stages read them from the messages.

@@ -14,8 +14,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ENV } from '../../lambdas/core/env';
 import type { StageName } from '../../lambdas/core/stages/specs';
-import { RUN_STATE_ACTIONS, type BucketAccess } from '../grants';
-import { acknowledgeWildcardResources } from '../nag';
+import { AZURE_SIGN_IN_GRANT, RUN_STATE_ACTIONS, type BucketAccess } from '../grants';
+import { acknowledge, acknowledgeWildcardResources } from '../nag';
 import type { Naming } from '../naming';
 import type { FunctionSizing } from '../stage-sizing';
 import type { CopyBucket } from './copy-bucket';
@@ -88,6 +88,23 @@ export class PipelineFunction extends CopyFunction {
         'actions on the pipeline\'s own state are limited to the ".azs3copy-state/" prefix.',
     );
     this.function.addEnvironment(ENV.bucket, bucket.bucket.bucketName);
+  }
+
+  /**
+   * Sign in to Azure as this function's role, with no secret (a secret with "auth": "federated"): ask STS for
+   * web identity tokens for Entra ID. Entra ID must trust the role too (`azs3copy federation` says how).
+   */
+  bindAzureSignIn(): void {
+    this.role.addToPolicy(new iam.PolicyStatement({
+      actions: [...AZURE_SIGN_IN_GRANT.actions],
+      resources: ['*'],
+      conditions: AZURE_SIGN_IN_GRANT.conditions,
+    }));
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'sts:GetWebIdentityToken acts on no resource; its conditions allow only tokens for Entra ID\'s audience, RS256-signed, 5 minutes at most.',
+    );
   }
 
   /** Keep the runs' state in the table, and the variable that names it. */

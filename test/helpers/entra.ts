@@ -1,9 +1,12 @@
 /**
  * A stand-in for Entra ID on 127.0.0.1, so the service-principal path
- * (ClientSecretCredential) runs for real: the OpenID discovery document and the
+ * (ClientSecretCredential) and the federated one (ClientAssertionCredential with an
+ * AWS web identity token) run for real: the OpenID discovery document and the
  * client-credentials token endpoint, over HTTPS with a self-signed certificate
- * made by openssl at test time. The tokens are unsigned but well-formed JWTs with
- * the audience, issuer and times Azurite checks (it does not check signatures).
+ * made by openssl at test time. A client assertion is checked as Entra ID checks
+ * one against the app's federated credentials (entra-federation.ts). The tokens
+ * issued are unsigned but well-formed JWTs with the audience, issuer and times
+ * Azurite checks (it does not check signatures).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,8 +15,15 @@ import { Agent, createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlobServiceClient, StorageSharedKeyCredential, newPipeline, type RequestPolicyFactory } from '@azure/storage-blob';
-import { AZURITE_KEY, type AzuriteEmulator } from '../../lambdas/local/emulators';
+import { BlobServiceClient, StorageSharedKeyCredential, newPipeline, type ContainerClient, type RequestPolicyFactory } from '@azure/storage-blob';
+import { AZURITE_KEY, startAzurite, type AzuriteEmulator } from '../../lambdas/local/emulators';
+import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
+import { checkAssertion, type AssertionClaims, type FederatedTrust } from './entra-federation';
+
+export type { FederatedTrust } from './entra-federation';
+
+/** How a federated client proves itself: the form's client_assertion_type. */
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface Certificate {
   dir: string;
@@ -60,8 +70,10 @@ export interface TokenRequestSeen {
   at: number;
   method: string;
   path: string;
-  /** Form fields of a token request, the client secret left out. */
+  /** Form fields of a token request, the client secret and any client assertion left out. */
   form?: Record<string, string>;
+  /** The claims of the client assertion presented, if one was. */
+  assertion?: AssertionClaims;
 }
 
 export interface TokenAuthority {
@@ -74,6 +86,8 @@ export interface TokenAuthority {
   /** Every access token issued, so a test can check none leaked. */
   issued: string[];
   requests: TokenRequestSeen[];
+  /** The app's federated identity credentials: the (issuer, subject, audience) it trusts. */
+  trusts: FederatedTrust[];
   stop(): Promise<void>;
 }
 
@@ -87,6 +101,8 @@ export interface AuthorityOptions {
   expiresInSeconds?: number;
   /** Secrets of this client that have expired (answered with AADSTS7000222). */
   expiredSecrets?: string[];
+  /** Federated identity credentials of the app. @default none */
+  trusts?: FederatedTrust[];
 }
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -126,6 +142,7 @@ export async function startTokenAuthority(options: AuthorityOptions): Promise<To
     mode: options.mode ?? 'ok',
     issued: [],
     requests: [],
+    trusts: options.trusts ?? [],
     stop: () => stop(),
   };
 
@@ -177,7 +194,7 @@ export async function startTokenAuthority(options: AuthorityOptions): Promise<To
       if (req.method === 'GET' && path === `/${tenant}/discovery/v2.0/keys`) return json(200, { keys: [] });
       if (req.method === 'POST' && path === `/${tenant}/oauth2/v2.0/token`) {
         const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-        const { client_secret: secret, ...rest } = form;
+        const { client_secret: secret, client_assertion: assertion, ...rest } = form;
         seen.form = rest;
         if (tenant !== tenantId) return json(400, unknownTenant);
         if (form.client_id !== clientId) {
@@ -185,6 +202,15 @@ export async function startTokenAuthority(options: AuthorityOptions): Promise<To
             error: 'unauthorized_client',
             error_description: `AADSTS700016: Application with identifier '${form.client_id}' was not found in the directory. Trace ID: ${traceId} Timestamp: ${timestamp}`,
             error_codes: [700016],
+          });
+        }
+        if (form.client_assertion_type === JWT_BEARER && assertion !== undefined) {
+          return void checkAssertion(assertion, authority.trusts).then((checked) => {
+            seen.assertion = checked.claims;
+            if (!checked.ok) return json(checked.status, checked.body);
+            const token = storageAccessToken(tenantId, clientId, expiresIn);
+            authority.issued.push(token);
+            json(200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token });
           });
         }
         if (secret !== undefined && expired.has(secret)) {
@@ -249,4 +275,35 @@ export function trustingBlobService(azurite: AzuriteEmulator, certificate: Pick<
   };
   pipeline.factories.push(withAgent);
   return { service: new BlobServiceClient(azurite.endpoint, pipeline), close: () => agent.destroy() };
+}
+
+export interface OAuthAzurite {
+  certificate: Certificate;
+  azurite: AzuriteEmulator;
+  /** A fresh container holding the blobs asked for. */
+  container: ContainerClient;
+  stop(): Promise<void>;
+}
+
+/** An HTTPS Azurite that takes only OAuth tokens (and shared keys, for seeding), with a container of `blobs`. */
+export async function startOAuthAzurite(blobs: BlobSpec[], containerName: string): Promise<OAuthAzurite> {
+  const certificate = makeCertificate();
+  const azurite = await startAzurite({ cert: certificate.certFile, key: certificate.keyFile, oauth: true });
+  const seeding = trustingBlobService(azurite, certificate);
+  try {
+    const container = seeding.service.getContainerClient(containerName);
+    await container.create();
+    for (const spec of blobs) await uploadBlob(container, spec);
+    return {
+      certificate,
+      azurite,
+      container,
+      stop: async () => {
+        await azurite.stop();
+        certificate.remove();
+      },
+    };
+  } finally {
+    seeding.close();
+  }
 }

@@ -7,7 +7,8 @@
  * dead-letter queues and publish to the stage topics.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { STAGE_NAMES, publishesTo, type TopicStage } from '../../lambdas/core/stages/specs';
+import { AZURE_READER_STAGES, STAGE_NAMES, publishesTo, type TopicStage } from '../../lambdas/core/stages/specs';
+import { AZURE_SIGN_IN_GRANT } from '../../lib/grants';
 import { Naming } from '../../lib/naming';
 import { flat, resourcesOf, statementsOf, synthesize, type Synthesized } from './synth';
 
@@ -102,18 +103,39 @@ describe('function roles', () => {
     expect(grants(created, naming.redriveFunctionName).sort()).toEqual([...REDRIVE_EXPECTED].sort());
   });
 
+  it('lets exactly the stages that read Azure ask STS for tokens, and only Entra ID\'s, short-lived and RS256', () => {
+    const asking = FUNCTION_NAMES.filter((name) => grants(created, name).some((g) => g.startsWith('sts:')));
+    expect(asking).toEqual(AZURE_READER_STAGES.map((stage) => naming.functionName(stage)));
+    expect(AZURE_READER_STAGES).toEqual(['qualify', 'find-blobs', 'download', 'largefile-initializer', 'parter']);
+    for (const name of asking) {
+      const statements = statementsOf(created.json, name).filter((st) => [st.Action].flat().some((a: string) => a.startsWith('sts:')));
+      expect(statements, name).toEqual([{
+        Effect: 'Allow',
+        Action: 'sts:GetWebIdentityToken',
+        Resource: '*',
+        Condition: {
+          'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': 'api://AzureADTokenExchange' },
+          Null: { 'sts:IdentityTokenAudience': 'false' },
+          NumericLessThanEquals: { 'sts:DurationSeconds': '300' },
+          StringEquals: { 'sts:SigningAlgorithm': 'RS256' },
+        },
+      }]);
+    }
+  });
+
   it('gives each function a role of its own', () => {
     const roles = Object.values(resourcesOf(created.json, 'AWS::Lambda::Function')).map((f) => f.Properties.Role['Fn::GetAtt'][0]);
     expect(roles).toHaveLength(FUNCTION_NAMES.length);
     expect(new Set(roles).size).toBe(FUNCTION_NAMES.length);
   });
 
-  it('has no wildcard action and no wildcard resource beyond the bucket\'s objects and state prefix', () => {
+  it('has no wildcard action and no wildcard resource beyond the bucket\'s objects and state prefix (and the resourceless token grant)', () => {
     for (const name of FUNCTION_NAMES) {
       for (const st of statementsOf(created.json, name)) {
         for (const action of [st.Action].flat()) expect(action, name).not.toMatch(/\*/);
         for (const resource of [st.Resource].flat().map(flat)) {
-          if (resource.includes('*')) expect(resource, name).toMatch(/^<DestinationBucket[0-9A-F]{8}\.Arn>\/(\.azs3copy-state\/)?\*$/);
+          if (resource === '*') expect(st, name).toMatchObject({ Action: 'sts:GetWebIdentityToken', Condition: AZURE_SIGN_IN_GRANT.conditions });
+          else if (resource.includes('*')) expect(resource, name).toMatch(/^<DestinationBucket[0-9A-F]{8}\.Arn>\/(\.azs3copy-state\/)?\*$/);
         }
       }
     }

@@ -139,8 +139,8 @@ describe.concurrent('bad input at the command line', () => {
     expect(result).toEqual({
       code: 0,
       stderr: '',
-      stdout: `${file} is valid: service principal 0c1e4700-1234-4000-8000-00000000c11e of tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 ` +
-        'for container "c01" in storage account "acct123"; isactive off (a run would not start); only blobs modified after 2024-01-31T00:00:00.000Z\n',
+      stdout: `${file} is valid: auth "client secret": service principal 0c1e4700-1234-4000-8000-00000000c11e of tenant 72f988bf-86f1-41af-91ab-2d7cd011db47, ` +
+        'with its client secret, for container "c01" in storage account "acct123"; isactive off (a run would not start); only blobs modified after 2024-01-31T00:00:00.000Z\n',
     });
   });
 

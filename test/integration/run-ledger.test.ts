@@ -45,9 +45,9 @@ describe.each(STORES)('run state on %s', (_name, open) => {
       { unit: '0.0.L0', blobs: [{ name: 'big', size: 1000 }], large: true },
     ]);
     await ledger.addUnits('r1', [{ unit: '0.0.0', blobs: [{ name: 'other', size: 1 }] }]); // a retried listing keeps the first
-    const claim = await ledger.claimListing('r1', 0, 60_000);
+    const claim = await ledger.claimListing('r1', 'c', 0, 60_000);
     expect(claim).toBeDefined();
-    expect(await ledger.claimListing('r1', 0, 60_000)).toBeUndefined(); // a duplicate of the listing step does nothing
+    expect(await ledger.claimListing('r1', 'c', 0, 60_000)).toBeUndefined(); // a duplicate of the listing step does nothing
 
     // Ten concurrent deliveries of one message, then a retry that copies b, then a late duplicate failing a.
     const first = [{ name: 'a', index: 0, status: 'copied' as const }, { name: 'b', index: 1, status: 'failed' as const, reason: 'boom' }];
@@ -55,8 +55,8 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     await ledger.settle('r1', '0.0.0', [{ name: 'b', index: 1, status: 'copied' }]);
     expect(await ledger.settle('r1', '0.0.0', [{ name: 'a', index: 0, status: 'failed', reason: 'late duplicate' }])).toEqual({});
     await ledger.settle('r1', '0.0.0', [{ name: 'c', status: 'skipped', reason: 'archived' }]);
-    await ledger.listed('r1', 0, claim!, { listed: 6, beforeBeginDate: 1, filtered: 0, unchanged: 1, routed: 4, routedBytes: 1060, done: true });
-    await ledger.listed('r1', 0, claim!, { listed: 6, beforeBeginDate: 1, filtered: 0, unchanged: 1, routed: 4, routedBytes: 1060, done: true });
+    await ledger.listed('r1', 'c', 0, claim!, { listed: 6, beforeBeginDate: 1, filtered: 0, unchanged: 1, routed: 4, routedBytes: 1060, done: true });
+    await ledger.listed('r1', 'c', 0, claim!, { listed: 6, beforeBeginDate: 1, filtered: 0, unchanged: 1, routed: 4, routedBytes: 1060, done: true });
     expect(ended).toEqual([]);
 
     // The large blob's two parts, each delivered twice: the count reaches 2 once.
@@ -87,7 +87,7 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     const refused = await begin(ledger, 'r2');
     expect(refused).toMatchObject({ started: false, reason: expect.stringMatching(/^run r1 of this pipeline is still in progress/) });
     expect(await begin(ledger, 'r3', { kind: 'pipeline' }, 'another-pipeline')).toEqual({ started: true });
-    await ledger.listed('r1', 0, (await ledger.claimListing('r1', 0, 1000))!, {
+    await ledger.listed('r1', 'c', 0, (await ledger.claimListing('r1', 'c', 0, 1000))!, {
       listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: true,
     });
     expect((await ledger.getRun('r1'))?.state).toBe('complete');
@@ -110,7 +110,7 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     const { ledger, ended, clock } = ledgerOn(await open());
     await begin(ledger, 'r1');
     await ledger.addUnits('r1', [{ unit: 'u', blobs: [{ name: 'x', size: 1 }, { name: 'y', size: 2 }] }]);
-    await ledger.listed('r1', 0, (await ledger.claimListing('r1', 0, 1000))!, {
+    await ledger.listed('r1', 'c', 0, (await ledger.claimListing('r1', 'c', 0, 1000))!, {
       listed: 2, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 2, routedBytes: 3, done: true,
     });
     await ledger.settle('r1', 'u', [{ name: 'x', status: 'copied' }]);

@@ -10,22 +10,18 @@
  * awaited asynchronously: the token authority lives in this process, and a synchronous spawn
  * would block it.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerClient } from '@azure/storage-blob';
 import { TOKEN_TIMEOUT_ENV } from '../../lambdas/core/stores/azure-source';
-import { startAzurite, type AzuriteEmulator } from '../../lambdas/local/emulators';
-import { digestOf, patternStream, uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
-import {
-  makeCertificate, startTokenAuthority, trustingBlobService, type AuthorityOptions, type Certificate, type TokenAuthority,
-} from '../helpers/entra';
+import type { AzuriteEmulator } from '../../lambdas/local/emulators';
+import { digestOf, patternStream, type BlobSpec } from '../../lambdas/local/seed';
+import { runNode, type ChildRun } from '../helpers/children';
+import { startOAuthAzurite, startTokenAuthority, type AuthorityOptions, type Certificate, type OAuthAzurite, type TokenAuthority } from '../helpers/entra';
 import { emulators, newBucket, objectDigest, s3, uniqueName } from '../helpers/stores';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 /** Each request to the authority gets this long (through AZS3COPY_AZURE_TOKEN_TIMEOUT_MS; 30 s by default). */
 const TOKEN_TIMEOUT_MS = 1500;
@@ -43,18 +39,13 @@ function expectStopped(run: CliRun, stderr: string) {
   expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 2, stdout: '', stderr });
 }
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** When the process exited (Date.now()). */
-  endedAt: number;
-}
+type CliRun = ChildRun;
 
 // The cases are independent (each has its own authority and CLI process), so they run at once:
 // most of each case is the CLI loading its SDKs.
 describe.concurrent('the service-principal path, against a local token authority and an OAuth Azurite', () => {
   const client = s3();
+  let oauth: OAuthAzurite;
   let certificate: Certificate;
   let azurite: AzuriteEmulator;
   let container: ContainerClient;
@@ -63,23 +54,14 @@ describe.concurrent('the service-principal path, against a local token authority
   const authorities: TokenAuthority[] = [];
 
   beforeAll(async () => {
-    certificate = makeCertificate();
-    azurite = await startAzurite({ cert: certificate.certFile, key: certificate.keyFile, oauth: true });
+    oauth = await startOAuthAzurite(BLOBS, uniqueName('sp'));
+    ({ certificate, azurite, container } = oauth);
     work = mkdtempSync(join(tmpdir(), 'azs3copy-sp-'));
-    const seeding = trustingBlobService(azurite, certificate);
-    try {
-      container = seeding.service.getContainerClient(uniqueName('sp'));
-      await container.create();
-      for (const spec of BLOBS) await uploadBlob(container, spec);
-    } finally {
-      seeding.close();
-    }
     bucket = await newBucket(client);
   });
 
   afterAll(async () => {
-    await Promise.all([azurite?.stop(), ...authorities.map((a) => a.stop())]);
-    certificate?.remove();
+    await Promise.all([oauth?.stop(), ...authorities.map((a) => a.stop())]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -211,32 +193,7 @@ describe.concurrent('the service-principal path, against a local token authority
   });
 });
 
-/** Two CLI processes at a time: one per core; more only fight over them. */
-const CLI_SLOTS = 2;
-let cliRunning = 0;
-const cliWaiting: (() => void)[] = [];
-
-async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
-  if (cliRunning < CLI_SLOTS) cliRunning += 1;
-  else await new Promise<void>((resolve) => cliWaiting.push(resolve)); // handed a slot by a run that ended
-  try {
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/azs3copy.mjs', ...args], { cwd: ROOT, env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      // A hang the code failed to bound shows as code null, well inside the test's own timeout.
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr, endedAt: Date.now() });
-      });
-    });
-  } finally {
-    const next = cliWaiting.shift();
-    if (next) next();
-    else cliRunning -= 1;
-  }
+/** `azs3copy ARGS` as a user runs it. */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return runNode(['bin/azs3copy.mjs', ...args], env);
 }

@@ -33,6 +33,7 @@ function sdkListedBlob(item: BlobItem): ListedBlob {
     accessTier: p.accessTier,
     isDirectoryMarker: isFolder && (p.contentLength ?? 0) === 0,
     isArchived: p.accessTier === 'Archive',
+    archiveStatus: p.archiveStatus,
   };
 }
 

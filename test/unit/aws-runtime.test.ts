@@ -126,4 +126,17 @@ describe('the AWS runtime', () => {
     vi.setSystemTime(Date.now() + 61_000);
     expect(await runtime.sourceFor(settings)).not.toBe(before);
   });
+
+  it('stops using the client secret once the secret switches to federation, though the function stays warm', async () => {
+    vi.useFakeTimers({ now: Date.parse('2026-01-01T00:00:00Z'), toFake: ['Date'] });
+    const { clientsecret: _, ...federated } = secret;
+    secrets.on(GetSecretValueCommand).resolvesOnce({ SecretString: JSON.stringify(secret) })
+      .resolves({ SecretString: JSON.stringify({ ...federated, auth: 'federated' }) });
+    const { runtime } = awsRuntime('download', env);
+    const settings = runSettings({ account: 'mystorage', container: 'data' });
+    const before = await runtime.sourceFor(settings);
+    vi.setSystemTime(Date.now() + 61_000);
+    expect((await runtime.loadConfig()).source.credentials.kind).toBe('federated');
+    expect(await runtime.sourceFor(settings)).not.toBe(before);
+  });
 });

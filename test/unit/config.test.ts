@@ -4,7 +4,7 @@
  * ever carries the client secret or the connection string.
  */
 import { describe, expect, it } from 'vitest';
-import { parseBeginDate, parseSecret, parseSwitch } from '../../lambdas/core/config';
+import { authModeOf, parseBeginDate, parseSecret, parseSwitch } from '../../lambdas/core/config';
 import { ConfigError } from '../../lambdas/core/errors';
 
 const CLIENT_SECRET = 'Xy7~supersecretvalue.Q-123';
@@ -52,7 +52,38 @@ describe('parseSecret', () => {
       beginDate: '2024-01-01T00:00:00.000Z',
       bucket: undefined,
       prefix: undefined,
+      // The keys added since (all optional) keep today's behaviour when absent.
+      selection: { containers: ['mycontainer'], writing: {} },
     });
+  });
+
+  it('reads the optional keys of what to copy and how to write it', () => {
+    const config = parseSecret(secret({
+      container: ['alpha', 'beta'], include: '**/*.csv, reports/*', exclude: ['tmp/**'], minsize: '1K', maxsize: 10485760,
+      mirror: 'yes', maxdeletes: '50', storageclass: 'standard-ia', tiermap: 'hot=STANDARD,Cool=GLACIER_IR', archive: 'Rehydrate', dryrun: 'true',
+    }));
+    expect(config.source.container).toBe('alpha');
+    expect(config.dryRun).toBe(true);
+    expect(config.selection).toEqual({
+      containers: ['alpha', 'beta'],
+      filters: { include: ['**/*.csv', 'reports/*'], exclude: ['tmp/**'], minSize: 1024, maxSize: 10485760 },
+      mirror: true,
+      maxDeletes: 50,
+      writing: { storageClass: 'STANDARD_IA', tierMap: { Hot: 'STANDARD', Cool: 'GLACIER_IR' } },
+      archive: 'rehydrate',
+    });
+    expect(parseSecret(secret({ container: '*' })).selection?.containers).toBe('all');
+  });
+
+  it.each([
+    [{ storageclass: 'COLD' }, 'the secret key "storageclass" is "COLD", a class S3 does not know: use one of STANDARD, REDUCED_REDUNDANCY, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR'],
+    [{ tiermap: 'Warm=STANDARD' }, 'the secret key "tiermap" names the tier "Warm": Azure\'s tiers are Hot, Cool, Cold, Archive'],
+    [{ minsize: 'ten' }, 'the secret key "minsize" is "ten": give bytes, or a size with K, M, G or T (1024-based), like 10M'],
+    [{ archive: 'thaw' }, 'the secret key "archive" is "thaw": use "skip" (report archived blobs) or "rehydrate" (start their rehydration, copy them on a later run)'],
+    [{ mirror: 'sometimes' }, 'the secret key "mirror" is "sometimes", which is neither on nor off: set it to "True" or "False"'],
+    [{ container: 'abc,Bad_Name' }, 'the secret key "container" is "Bad_Name", not a valid container name: use 3-63 lowercase letters, digits and single hyphens'],
+  ])('refuses %j in one line naming the key', (extra, message) => {
+    expect(refusal(secret(extra))).toBe(message);
   });
 
   it('matches keys whatever their case, underscores or hyphens', () => {
@@ -112,14 +143,14 @@ describe('parseSecret', () => {
     ['clientid', 'the secret has no "clientid": add it, set to the application (client) id of the service principal, a GUID'],
     ['clientsecret', 'the secret has no "clientsecret": add it, set to the value of one of the service principal\'s client secrets'],
     ['storageaccount', 'the secret has no "storageaccount": add it, set to the storage account\'s name (3-24 lowercase letters and digits)'],
-    ['container', 'the secret has no "container": add it, set to the container\'s name (3-63 lowercase letters, digits and hyphens)'],
+    ['container', 'the secret has no "container": add it, set to the container\'s name (3-63 lowercase letters, digits and hyphens), a list of them, or "*" for every container'],
   ])('names the missing key %s and what to put in it', (key, message) => {
     expect(refusal(secret({}, [key]))).toBe(message);
   });
 
   it('refuses a value of the wrong type, naming the key as written', () => {
     expect(refusal(secret({ Container: 123 }, ['container']))).toBe(
-      'the secret key "Container" must be a string (the container\'s name (3-63 lowercase letters, digits and hyphens)), not a number: put it in quotes',
+      'the secret key "Container" is 123: give a name, a list of names, or names separated by commas',
     );
   });
 
@@ -162,6 +193,51 @@ describe('parseSecret', () => {
     const message = refusal(JSON.stringify({ connectionstring: 'AccountKey=c2VjcmV0a2V5', container: 'c01', isactive: 'on' }));
     expect(message).toBe('the Azure connection string has no AccountName: copy it whole from the storage account\'s "Access keys" page');
     expect(message).not.toContain('c2VjcmV0a2V5');
+  });
+
+  it('takes "auth": "federated" with a tenant and client id and no secret at all', () => {
+    const { clientsecret: _, ...federated } = VALID;
+    expect(parseSecret(JSON.stringify({ ...federated, Auth: 'Federated' })).source.credentials).toEqual({
+      kind: 'federated', tenantId: VALID.tenantid, clientId: VALID.clientid, authorityHost: undefined,
+    });
+    expect(authModeOf(parseSecret(JSON.stringify({ ...federated, auth: 'federated' })).source.credentials)).toBe('federated');
+    // The ids are checked as for a service principal.
+    expect(refusal(JSON.stringify({ ...federated, auth: 'federated', clientid: 'not-an-id' }))).toBe(
+      'the secret key "clientid" is not a GUID: use the application (client) id from the app registration\'s "Overview" page, not a secret',
+    );
+    expect(refusal(JSON.stringify({ ...federated, auth: 'federated' }).replace(/"tenantid":"[^"]*",/, ''))).toBe(
+      'the secret has no "tenantid": add it, set to the directory (tenant) id, a GUID such as 72f988bf-0000-4000-8000-000000000000',
+    );
+  });
+
+  it('refuses a federated secret that still holds a client secret or a connection string, without echoing it', () => {
+    expect(refusal(secret({ auth: 'federated' }))).toBe(
+      'the secret says "auth": "federated" but still holds a "clientsecret": remove it (federation needs no secret, and one left stored is still a credential), or drop "auth" to keep signing in with it',
+    );
+    expect(parseSecret(secret({ auth: 'federated', clientsecret: '' })).source.credentials.kind).toBe('federated');
+  });
+
+  it('refuses an "auth" it does not know, naming the ones it does', () => {
+    expect(refusal(secret({ auth: 'oidc' }))).toBe(
+      'the secret key "auth" is "oidc": set it to "federated" (no secret: the functions sign in with their AWS roles), "clientsecret", "connectionstring" or "sas"',
+    );
+  });
+
+  it('says which mode each secret selects, and an explicit mode must match what the secret holds', () => {
+    const conn = 'DefaultEndpointsProtocol=https;AccountName=acct42;AccountKey=c2VjcmV0a2V5;EndpointSuffix=core.windows.net';
+    const sas = 'BlobEndpoint=https://acct42.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&sp=rl&sig=c2lnbmF0dXJl';
+    const mode = (value: Record<string, unknown>) => authModeOf(parseSecret(JSON.stringify({ container: 'c01', isactive: 'on', ...value })).source.credentials);
+    expect(mode({ connectionstring: conn })).toBe('connection string');
+    expect(mode({ connectionstring: sas })).toBe('SAS');
+    expect(mode({ connectionstring: sas, auth: 'SAS' })).toBe('SAS');
+    expect(authModeOf(parseSecret(secret({})).source.credentials)).toBe('client secret');
+    expect(authModeOf(parseSecret(secret({ auth: 'client-secret' })).source.credentials)).toBe('client secret');
+    expect(refusal(JSON.stringify({ connectionstring: conn, auth: 'sas', container: 'c01', isactive: 'on' }))).toBe(
+      'the secret says "auth": "sas" but its connection string has no SharedAccessSignature: paste the SAS connection string, or set "auth" to "connectionstring"',
+    );
+    expect(refusal(JSON.stringify({ auth: 'connectionstring', container: 'c01', isactive: 'on' }))).toBe(
+      'the secret has no "connectionstring": add it, set to the storage account\'s connection string',
+    );
   });
 
   it('names the secret it read in every message', () => {

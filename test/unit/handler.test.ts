@@ -18,6 +18,7 @@ function runtime(overrides: Partial<Runtime> = {}, lines: string[] = []): Runtim
     loadConfig: async () => { throw new Error('not used'); },
     defaults: { bucket: 'dest', prefix: '', largeBlobBytes: 100, partBytes: 5 * 1024 * 1024, partTimeoutSeconds: 900 },
     sourceFor: async () => { throw new Error('not used'); },
+    listContainers: async () => { throw new Error('not used'); },
     sinkFor: () => { throw new Error('not used'); },
     publish: async () => undefined,
     pipeline: 'test',

@@ -197,4 +197,18 @@ describe('the small-blob PUT without the SDK', () => {
     expect(await target('my.bucket', 'us-east-1')).toEqual({ host: 's3.us-east-1.amazonaws.com', protocol: 'https:', basePath: '/my.bucket', region: 'us-east-1' });
     expect(await target('dest', 'us-east-1', 'http://127.0.0.1:9000')).toEqual({ host: '127.0.0.1:9000', protocol: 'http:', basePath: '/dest', region: 'us-east-1' });
   });
+
+  it('takes the endpoint from AWS_ENDPOINT_URL when the client is given none, as the SDK does', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL = 'http://127.0.0.1:9001';
+    const client = new S3Client({ region: 'eu-west-1' });
+    try {
+      const t = await resolveTarget(client, 'dest');
+      expect({ host: t.origin.host, basePath: t.basePath }).toEqual({ host: '127.0.0.1:9001', basePath: '/dest' });
+    } finally {
+      client.destroy();
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL;
+      else process.env.AWS_ENDPOINT_URL = saved;
+    }
+  });
 });

@@ -131,7 +131,7 @@ async function copyVersion(ctx: Ctx, key: string, blob: BlobRef): Promise<number
     if (written !== read.contentMd5) {
       throw new BlobFailure(`the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; nothing was written`);
     }
-    await ctx.sink.put(key, body.buffer, objectAttributes(read, blob), {
+    await ctx.sink.put(key, body.buffer, objectAttributes(read, blob, ctx.settings.writing), {
       length: read.length, contentMd5: read.contentMd5, checksumCrc32c: body.crc32c,
     });
     return read.length;
@@ -153,7 +153,7 @@ async function streamVersion(ctx: Ctx, key: string, blob: BlobRef, read: BlobRea
   const counted = byteCounter(read.body, { hash: md5 });
   try {
     // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
-    await ctx.sink.put(key, counted.stream, objectAttributes(read, blob), { length: read.length, contentMd5: read.contentMd5 });
+    await ctx.sink.put(key, counted.stream, objectAttributes(read, blob, ctx.settings.writing), { length: read.length, contentMd5: read.contentMd5 });
   } catch (error) {
     counted.discard();
     throw counted.sourceError() ?? error;

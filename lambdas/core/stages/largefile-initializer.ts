@@ -58,7 +58,7 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
 
   let attributes;
   try {
-    attributes = objectAttributes(await ctx.source.properties(blob.name, blob.etag), blob);
+    attributes = objectAttributes(await ctx.source.properties(blob.name, blob.etag), blob, ctx.settings.writing);
   } catch (error) {
     if (error instanceof SourceChangedError) return replan(ctx, message);
     if (error instanceof BlobFailure) {
@@ -163,7 +163,7 @@ async function sendParts(ctx: Ctx, message: LargeBlobMessage, manifest: UploadMa
   }
 }
 
-type Replanner = Pick<ContextOf<{ needs: []; sends: ['copy-blobs', 'large-blob'] }>, 'source' | 'ledger' | 'runId' | 'settings' | 'tuning' | 'log' | 'publish'>;
+type Replanner = Pick<ContextOf<{ needs: []; sends: ['copy-blobs', 'large-blob']; readsAzure: true }>, 'source' | 'ledger' | 'runId' | 'settings' | 'tuning' | 'log' | 'publish'>;
 
 /** The blob changed since it was listed: plan its current version instead, a bounded number of times. */
 export async function replan(ctx: Replanner, message: { unit?: string; i?: number; blob: BlobRef; replans: number }) {

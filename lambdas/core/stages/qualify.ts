@@ -42,6 +42,7 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
   if (!bucket) throw new ConfigError('no destination bucket: set "bucket" in the secret, or deploy with a bucket');
   const prefix = config.prefix ?? runtime.defaults.prefix;
   checkPrefix(prefix, 'the destination prefix');
+  const selection = config.selection ?? {};
   const settings: RunSettings = {
     account: config.source.account,
     container: config.source.container,
@@ -52,18 +53,32 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     largeBlobBytes: runtime.defaults.largeBlobBytes,
     partBytes: runtime.defaults.partBytes,
     maxPartBytes: maxPartBytesFor(runtime.defaults.partTimeoutSeconds),
+    filters: selection.filters,
+    writing: selection.writing?.storageClass || selection.writing?.tierMap ? selection.writing : undefined,
+    archive: selection.archive,
+    mirror: selection.mirror || undefined,
+    maxDeletes: selection.maxDeletes,
+    dryRun: config.dryRun || undefined,
   };
   const runId = options.runId ?? newRunId();
   const log = runtime.log.child({ runId, stage: 'qualify' });
   // Fail the run at its start, with one clear line, rather than in every blob.
-  const source = await runtime.sourceFor(settings);
-  await source.check();
+  const names = selection.containers === 'all'
+    ? await runtime.listContainers(settings)
+    : (selection.containers ?? [config.source.container]);
+  if (names.length === 0) throw new ConfigError(`storage account "${settings.account}" has no containers to copy`);
+  // With several containers, each lands under its own name: equal blob names in two containers stay apart.
+  const byContainer = names.length > 1 || selection.containers === 'all';
+  const perContainer: RunSettings[] = names.map((container) => ({ ...settings, container, prefix: byContainer ? `${prefix}${container}/` : prefix }));
+  for (const one of perContainer) await (await runtime.sourceFor(one)).check();
   await runtime.sinkFor(settings).check();
   const begun = await runtime.ledger.begin({
     runId,
     pipeline: runtime.pipeline,
     settings,
     stallAfterSeconds: runtime.stallAfterSeconds,
+    containers: perContainer.length,
+    byContainer,
     owner: runtime.owner === 'local'
       ? { kind: 'local', host: hostname(), pid: process.pid, heartbeatAt: new Date().toISOString() }
       : { kind: 'pipeline' },
@@ -79,9 +94,9 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
     const pointer: RunPointer = { v: 1, runId, state: where.kind === 'bucket' ? { kind: 'bucket', bucket: where.bucket } : where };
     await runtime.sinkFor(settings).putJson(runPointerKey(runId), pointer);
   }
-  const first: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run: settings, invocation: 0 };
-  await runtime.publish([first]);
-  log.info('run started', { container: settings.container, account: settings.account, bucket, prefix, beginDate: settings.beginDate });
+  // Each container is listed by a listing of its own, continuing itself.
+  await runtime.publish(perContainer.map((run): ListPageMessage => ({ v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 })));
+  log.info('run started', { containers: names, account: settings.account, bucket, prefix, beginDate: settings.beginDate, dryRun: settings.dryRun });
   return { started: true, runId, settings };
 }
 

@@ -21,6 +21,11 @@ export interface StageSpec {
   readonly sends: readonly MessageKind[];
   /** It reads the dead-letter queues, to say where an outstanding blob's message waits. */
   readonly readsDeadLetters?: boolean;
+  /**
+   * It reads the Azure source (its context holds one only then), so it signs in to Azure: with a federated
+   * secret, as its own role, which then may ask STS for a web identity token and must be trusted in Entra ID.
+   */
+  readonly readsAzure?: boolean;
 }
 
 /*
@@ -28,21 +33,25 @@ export interface StageSpec {
  * report under the state prefix), so every stage needs `state` and the run-state table.
  */
 export const STAGE_SPECS = {
-  qualify: { needs: ['check', 'state'], sends: ['list-page'], readsDeadLetters: true },
-  'find-blobs': { kind: 'list-page', needs: ['reader', 'state'], sends: ['list-page', 'copy-blobs', 'large-blob'] },
+  // qualify checks that the container can be listed and read before a run starts.
+  qualify: { needs: ['check', 'state'], sends: ['list-page'], readsDeadLetters: true, readsAzure: true },
+  // find-blobs deletes (mirror): copies whose blob is gone.
+  'find-blobs': { kind: 'list-page', needs: ['reader', 'deleter', 'state'], sends: ['list-page', 'copy-blobs', 'large-blob'], readsAzure: true },
   // download: a blob that grew past the large-blob size while listed is sent to the large path;
   // blobs that failed for a passing reason go round again on their own.
-  download: { kind: 'copy-blobs', needs: ['writer', 'state'], sends: ['copy-blobs', 'large-blob'] },
+  download: { kind: 'copy-blobs', needs: ['writer', 'deleter', 'state'], sends: ['copy-blobs', 'large-blob'], readsAzure: true },
   'largefile-initializer': {
     kind: 'large-blob',
     // completer: a resumed upload's parts are listed, so only the missing ones are copied again.
     needs: ['reader', 'multipart', 'completer', 'state'],
     sends: ['copy-part', 'parts-done', 'copy-blobs', 'large-blob'],
+    readsAzure: true,
   },
-  parter: { kind: 'copy-part', needs: ['reader', 'multipart', 'state'], sends: ['parts-done', 'copy-blobs', 'large-blob'] },
+  parter: { kind: 'copy-part', needs: ['reader', 'multipart', 'state'], sends: ['parts-done', 'copy-blobs', 'large-blob'], readsAzure: true },
+  // recombinator: completes and verifies from S3 alone; it never reads Azure.
   recombinator: {
     kind: 'parts-done',
-    needs: ['reader', 'writer', 'multipart', 'completer', 'state'],
+    needs: ['reader', 'deleter', 'multipart', 'completer', 'state'],
     sends: ['parts-done', 'copy-blobs', 'large-blob'],
   },
 } as const satisfies Record<string, StageSpec>;
@@ -71,6 +80,9 @@ export function stageOf(kind: MessageKind): TopicStage {
   for (const stage of TOPIC_STAGE_NAMES) if (STAGE_SPECS[stage].kind === kind) return stage;
   throw new Error(`no stage takes messages of kind ${kind}`);
 }
+
+/** The stages that read Azure (and so sign in to it). */
+export const AZURE_READER_STAGES: readonly StageName[] = STAGE_NAMES.filter((s) => (STAGE_SPECS[s] as StageSpec).readsAzure === true);
 
 /** The stages a stage sends messages to. */
 export function publishesTo(stage: StageName): TopicStage[] {

@@ -97,6 +97,7 @@ export function listedBlobOf(element: Element): ListedBlob {
     accessTier,
     isDirectoryMarker: isFolder && size === 0,
     isArchived: accessTier === 'Archive',
+    archiveStatus: textIn(properties, 'ArchiveStatus') || undefined,
   };
 }
 

@@ -3,6 +3,7 @@
  * was listed with, so a blob that changes mid-copy is detected (412), never mixed.
  * A body cut mid-way is resumed from the byte it reached, under the same ETag.
  */
+import type { TokenCredential } from '@azure/core-auth';
 import { ClientSecretCredential } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { BlobServiceClient, type StoragePipelineOptions } from '@azure/storage-blob';
@@ -10,6 +11,8 @@ import type { SourceConfig } from '../config';
 import { numberFrom } from '../env';
 import { registerSecret } from '../log';
 import { BlobFailure, ConfigError, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
+import { webIdentityTokens, type AwsIdentity, type WebIdentityTokens } from './aws-web-identity';
+import { explainFederatedRefusal, federatedCredential, federatedSignInFailed } from './azure-federation';
 import { containerRequester, getBlob, headerOf, metadataOf, sharedTokenCredential } from './azure-get';
 import { listBlobsPage } from './azure-list';
 import { httpExchange } from './http-exchange';
@@ -25,6 +28,8 @@ export interface AzureSourceOptions {
   onWarning?: (message: string) => void;
   /** Time each request to the Entra ID authority has (default 30 s, or TOKEN_TIMEOUT_ENV). */
   tokenTimeoutMs?: number;
+  /** The AWS identity a federated secret signs in to Azure as. @default the SDK's default credentials and region */
+  aws?: AwsIdentity;
 }
 
 /** Entra ID in the public cloud, where the credential signs in unless told otherwise. */
@@ -60,7 +65,16 @@ function tokenRequestTimeout(timeoutMs: number): PipelinePolicy {
   };
 }
 
-export function blobServiceClient(config: SourceConfig, options: AzureSourceOptions = {}): BlobServiceClient {
+/** Where the source signs in to Entra ID, to name it when that fails; none with a connection string. */
+function signInOf(config: SourceConfig, options: AzureSourceOptions): SignIn | undefined {
+  const { credentials } = config;
+  if (credentials.kind === 'connection-string') return undefined;
+  const signIn = { authority: credentials.authorityHost ?? DEFAULT_AUTHORITY_HOST, tenantId: credentials.tenantId, clientId: credentials.clientId };
+  // Federated: one STS token source per Azure source, so its token is shared by all of the source's sign-ins.
+  return credentials.kind === 'federated' ? { ...signIn, tokens: webIdentityTokens({ identity: options.aws }) } : signIn;
+}
+
+export function blobServiceClient(config: SourceConfig, options: AzureSourceOptions = {}, signIn = signInOf(config, options)): BlobServiceClient {
   const pipeline: StoragePipelineOptions = {
     retryOptions: { maxTries: options.maxTries ?? 6, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 },
     userAgentOptions: { userAgentPrefix: 'azs3copy' },
@@ -76,30 +90,54 @@ export function blobServiceClient(config: SourceConfig, options: AzureSourceOpti
       );
     }
   }
-  registerSecret(credentials.clientSecret);
-  const credential = sharedTokenCredential(new ClientSecretCredential(credentials.tenantId, credentials.clientId, credentials.clientSecret, {
+  const identityOptions = {
     authorityHost: credentials.authorityHost,
     // Instance discovery calls the public cloud; with a custom authority it must be skipped.
     disableInstanceDiscovery: credentials.authorityHost !== undefined,
-    additionalPolicies: [{ policy: tokenRequestTimeout(options.tokenTimeoutMs ?? numberFrom(TOKEN_TIMEOUT_ENV, 30_000)), position: 'perCall' }],
+    additionalPolicies: [{ policy: tokenRequestTimeout(options.tokenTimeoutMs ?? numberFrom(TOKEN_TIMEOUT_ENV, 30_000)), position: 'perCall' as const }],
     retryOptions: { maxRetries: 2 },
-  }));
+  };
+  let credential: TokenCredential;
+  if (credentials.kind === 'federated') {
+    credential = federatedCredential(credentials, signIn!.tokens!, identityOptions, (error) => explainSignIn(error, signIn));
+  } else {
+    registerSecret(credentials.clientSecret);
+    credential = new ClientSecretCredential(credentials.tenantId, credentials.clientId, credentials.clientSecret, identityOptions);
+  }
+  credential = sharedTokenCredential(credential);
   const endpoint = config.blobEndpoint ?? `https://${config.account}.blob.core.windows.net`;
   return new BlobServiceClient(endpoint, credential, pipeline);
 }
 
-export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
+/**
+ * Every container of the account but the system ones (`$logs`, `$web`, `$root`...), for `--all-containers`
+ * and a secret's `"container": "*"`. Listing containers is an account-level permission.
+ */
+export async function listContainers(config: SourceConfig, options: AzureSourceOptions = {}): Promise<string[]> {
   const service = blobServiceClient(config, options);
+  const names: string[] = [];
+  try {
+    for await (const item of service.listContainers()) if (!item.name.startsWith('$')) names.push(item.name);
+  } catch (error) {
+    if (statusOf(error) === 403) {
+      throw new ConfigError(
+        `Azure refused to list the containers of storage account "${config.account}" (${httpCode(error)}): every container takes "Storage Blob Data Reader" on the whole account (or name the containers)`,
+      );
+    }
+    throw explainAccessError(error, `storage account "${config.account}"`, undefined);
+  }
+  return names.sort();
+}
+
+export function azureSource(config: SourceConfig, options: AzureSourceOptions = {}): BlobSource {
+  const signIn = signInOf(config, options);
+  const service = blobServiceClient(config, options, signIn);
   const container = service.getContainerClient(config.container);
   // Listing and reads skip the SDK's pipeline (see azure-list.ts, azure-get.ts); the rest uses it.
   const requester = containerRequester(service, config.container, httpExchange(), { maxTries: options.maxTries ?? 6 });
   const maxStreamResumes = options.maxStreamResumes ?? 10;
   let includeTags = true;
   const where = `container "${config.container}" in storage account "${config.account}"`;
-  const { credentials } = config;
-  const signIn = credentials.kind === 'service-principal'
-    ? { authority: credentials.authorityHost ?? DEFAULT_AUTHORITY_HOST, tenantId: credentials.tenantId }
-    : undefined;
 
   return {
     async check() {
@@ -135,6 +173,19 @@ export function azureSource(config: SourceConfig, options: AzureSourceOptions = 
         });
       } catch (error) {
         throw explainAccessError(error, where, signIn);
+      }
+    },
+
+    async rehydrate(name) {
+      try {
+        await container.getBlobClient(name).setAccessTier('Cool', { rehydratePriority: 'Standard' });
+      } catch (error) {
+        if (statusOf(error) === 403) {
+          throw new BlobFailure(
+            `Azure refused to start rehydrating the blob (${httpCode(error)}): rehydration takes write permission on it ("Storage Blob Data Contributor"), or use --archive skip`,
+          );
+        }
+        throw error;
       }
     },
 
@@ -205,6 +256,8 @@ function md5Base64(md5: Uint8Array | undefined): string | undefined {
 
 /** Turn an error reading one blob into what the stage should do with it. */
 function explainReadError(error: unknown, name: string): unknown {
+  // A sign-in refused (explained by the credential): this blob is not copied, for the reason the line gives.
+  if (error instanceof ConfigError) return new BlobFailure(error.message, { cause: error });
   const status = statusOf(error);
   const code = codeOf(error);
   if (status === 412 || code === 'ConditionNotMet') {
@@ -228,6 +281,9 @@ function explainReadError(error: unknown, name: string): unknown {
 export interface SignIn {
   authority: string;
   tenantId: string;
+  clientId?: string;
+  /** A federated sign-in's STS tokens (their claims name the role in messages). */
+  tokens?: WebIdentityTokens;
 }
 
 /** "403 AuthenticationFailed": the status and the service's code, when it sent one (a HEAD answer has no body to carry it). */
@@ -238,12 +294,30 @@ function httpCode(error: unknown): string {
 
 /** Container-level failures are the user's to fix: one line that says how. */
 export function explainAccessError(error: unknown, where: string, signIn?: SignIn): unknown {
+  if (error instanceof ConfigError) return error;
   const status = statusOf(error);
   const code = codeOf(error);
   const message = errorMessage(error);
   if (code === 'ContainerNotFound' || (status === 404 && !/account/i.test(message))) {
     return new ConfigError(`Azure ${where} does not exist: check the container name, or create it`);
   }
+  const signInError = explainSignIn(error, signIn);
+  if (signInError !== error) return signInError;
+  if (status === 403 || code === 'AuthenticationFailed' || code === 'AuthorizationFailure' || code === 'AuthorizationPermissionMismatch') {
+    return new ConfigError(
+      `Azure refused access to ${where} (${httpCode(error)}): check the account key (or the SAS and its "rl" permissions), or grant the service principal "Storage Blob Data Reader" on it`,
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ECONNREFUSED' || code === 'REQUEST_SEND_ERROR') {
+    return new ConfigError(`cannot reach Azure storage for ${where} (${code}): check the account name or endpoint`);
+  }
+  return error;
+}
+
+/** A failed sign-in to Entra ID (or to STS first, when federated) as one line naming the fix; anything else as it is. */
+export function explainSignIn(error: unknown, signIn?: SignIn): unknown {
+  if (error instanceof ConfigError) return error;
+  const message = errorMessage(error);
   const authority = signIn?.authority ?? 'the Entra ID authority';
   // MSAL reports a discovery request that failed (no answer in time, unreachable, or a tenant
   // Entra ID does not know: it answers 400 there) as endpoints_resolution_error, and a token
@@ -259,13 +333,16 @@ export function explainAccessError(error: unknown, where: string, signIn?: SignI
       `Azure sign-in failed: the token request to ${authority} got no answer (timed out or the connection broke): check that this machine can reach ${authority}, then run again`,
     );
   }
+  const app = signIn?.tokens ? { tenantId: signIn.tenantId, clientId: signIn.clientId ?? '' } : undefined;
+  const refusal = app && explainFederatedRefusal(message, app, signIn?.tokens?.claims());
+  if (refusal) return refusal;
   // An expired secret is also invalid_client, but pasting the value again will not help.
-  if (/AADSTS7000222/.test(message)) {
+  if (!app && /AADSTS7000222/.test(message)) {
     return new ConfigError(
       `the client secret of the service principal has expired (AADSTS7000222): create a new one under the app registration's "Certificates & secrets" and use its value`,
     );
   }
-  if (/AADSTS7000215|invalid_client/i.test(message)) {
+  if (!app && /AADSTS7000215|invalid_client/i.test(message)) {
     return new ConfigError(
       `Azure rejected the client secret of the service principal (AADSTS7000215): use the secret's Value from the app registration's "Certificates & secrets" page, not its Secret ID`,
     );
@@ -277,15 +354,8 @@ export function explainAccessError(error: unknown, where: string, signIn?: SignI
     return new ConfigError(`Azure does not know the tenant id (AADSTS90002): check tenantid`);
   }
   if ((error as Error)?.name === 'CredentialUnavailableError' || (error as Error)?.name === 'AuthenticationError' || (error as Error)?.name === 'AuthenticationRequiredError') {
+    if (app) return federatedSignInFailed(error, app);
     return new ConfigError(`Azure sign-in failed for the service principal (${message.slice(0, 160)}): check tenantid, clientid and clientsecret`);
-  }
-  if (status === 403 || code === 'AuthenticationFailed' || code === 'AuthorizationFailure' || code === 'AuthorizationPermissionMismatch') {
-    return new ConfigError(
-      `Azure refused access to ${where} (${httpCode(error)}): check the account key (or the SAS and its "rl" permissions), or grant the service principal "Storage Blob Data Reader" on it`,
-    );
-  }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ECONNREFUSED' || code === 'REQUEST_SEND_ERROR') {
-    return new ConfigError(`cannot reach Azure storage for ${where} (${code}): check the account name or endpoint`);
   }
   return error;
 }

@@ -47,9 +47,12 @@ export async function resolveTarget(client: S3Client, bucket: string): Promise<T
   const config = client.config;
   const region = await config.region();
   const endpoint = config.isCustomEndpoint && config.endpoint ? await config.endpoint() : undefined;
+  // As the SDK does at its first request: an endpoint from the environment or shared config
+  // (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, endpoint_url) when the client was given none.
+  const configured = !config.isCustomEndpoint && !config.ignoreConfiguredEndpointUrls ? await config.serviceConfiguredEndpoint?.() : undefined;
   const custom = endpoint
     ? `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}${endpoint.path ?? ''}`
-    : undefined;
+    : configured;
   const value = async <T>(v: T | (() => Promise<T>)) => (typeof v === 'function' ? (v as () => Promise<T>)() : v);
   const resolved = config.endpointProvider({
     Bucket: bucket,

@@ -11,6 +11,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -20,6 +21,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Crc32c, crc32cBase64 } from '../crc32c';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
@@ -98,6 +100,7 @@ function headerFields(attributes: ObjectAttributes) {
     CacheControl: asciiHeaderValue(attributes.cacheControl),
     Metadata: asciiMetadata(attributes.metadata),
     Tagging: taggingHeader(attributes.tags),
+    StorageClass: attributes.storageClass as StorageClass | undefined,
   };
 }
 
@@ -129,6 +132,7 @@ export function putHeaders(attributes: ObjectAttributes, put: PutOptions, checks
   set('content-disposition', attributes.contentDisposition);
   set('cache-control', attributes.cacheControl);
   set('x-amz-tagging', taggingHeader(attributes.tags));
+  set('x-amz-storage-class', attributes.storageClass);
   for (const [key, value] of Object.entries(attributes.metadata)) headers[`x-amz-meta-${key.toLowerCase()}`] = asciiHeaderValue(value);
   return headers;
 }
@@ -206,6 +210,12 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
 
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    },
+
+    async deleteMany(keys) {
+      if (keys.length === 0) return [];
+      const out = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+      return (out.Errors ?? []).map((e) => ({ key: e.Key!, reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}`.trim() }));
     },
 
     async deleteState(key) {

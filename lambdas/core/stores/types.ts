@@ -25,6 +25,8 @@ export interface ListedBlob extends BlobRef {
   isDirectoryMarker: boolean;
   /** Archived blobs cannot be read until rehydrated (rehydration may be pending). */
   isArchived: boolean;
+  /** A rehydration under way (`rehydrate-pending-to-cool`...), as Azure lists it. */
+  archiveStatus?: string;
 }
 
 export interface ListPage {
@@ -62,11 +64,15 @@ export interface BlobSource {
   properties(name: string, etag?: string): Promise<BlobProperties>;
   /** Read the whole blob or a range, pinned to its ETag; throws SourceChangedError if it changed. */
   read(name: string, etag: string, range?: ByteRange): Promise<BlobRead>;
+  /** Start rehydrating an archived blob to the Cool tier at standard priority (takes write permission on the blob). */
+  rehydrate(name: string): Promise<void>;
 }
 
 export interface ObjectAttributes extends ContentHeaders {
   metadata: Record<string, string>;
   tags?: Record<string, string>;
+  /** The S3 storage class to write in (the bucket's default when absent). */
+  storageClass?: string;
 }
 
 export interface PutOptions {
@@ -122,11 +128,17 @@ export interface ObjectReader {
   read(key: string, range?: ByteRange): Promise<Readable>;
 }
 
-/** Write and remove whole copies. */
+/** Write whole copies. */
 export interface ObjectWriter {
   /** Write one object atomically; returns its CRC32C as the store computed it. */
   put(key: string, body: Readable | Buffer, attributes: ObjectAttributes, options: PutOptions): Promise<{ checksumCrc32c?: string }>;
+}
+
+/** Remove copies: one found wrong, or (mirror) one whose blob is gone. */
+export interface ObjectDeleter {
   delete(key: string): Promise<void>;
+  /** Delete up to 1,000 keys in one request; the keys that could not be deleted, with why. */
+  deleteMany(keys: string[]): Promise<{ key: string; reason: string }[]>;
 }
 
 /** Start, feed and abandon multipart uploads. */
@@ -163,6 +175,7 @@ export interface SinkCapabilities {
   check: BucketCheck;
   reader: ObjectReader;
   writer: ObjectWriter;
+  deleter: ObjectDeleter;
   multipart: MultipartWriter;
   completer: Completer;
   state: StateObjects;
@@ -170,13 +183,14 @@ export interface SinkCapabilities {
 export type SinkCapability = keyof SinkCapabilities;
 
 /** Every capability: what a store implements in full. */
-export type ObjectSink = BucketCheck & ObjectReader & ObjectWriter & MultipartWriter & Completer & StateObjects;
+export type ObjectSink = BucketCheck & ObjectReader & ObjectWriter & ObjectDeleter & MultipartWriter & Completer & StateObjects;
 
 /** The methods of each capability, so a stage can be handed exactly its own at run time too. */
 export const CAPABILITY_METHODS = {
   check: ['check'],
   reader: ['head', 'list', 'read'],
-  writer: ['put', 'delete'],
+  writer: ['put'],
+  deleter: ['delete', 'deleteMany'],
   multipart: ['createUpload', 'uploadPart', 'listUploads', 'abort'],
   completer: ['listParts', 'complete'],
   state: ['getJson', 'putJson', 'putText', 'deleteState'],
@@ -185,7 +199,7 @@ export const CAPABILITY_METHODS = {
 /** Every method of each capability is listed above (a compile error names the capability otherwise). */
 type Unlisted<C extends SinkCapability> = Exclude<keyof SinkCapabilities[C], (typeof CAPABILITY_METHODS)[C][number]>;
 export const EVERY_METHOD_LISTED: { [C in SinkCapability]: [Unlisted<C>] extends [never] ? true : Unlisted<C> } = {
-  check: true, reader: true, writer: true, multipart: true, completer: true, state: true,
+  check: true, reader: true, writer: true, deleter: true, multipart: true, completer: true, state: true,
 };
 
 type UnionToIntersection<U> = (U extends unknown ? (k: U) => void : never) extends (k: infer I) => void ? I : never;
