@@ -17,11 +17,14 @@
  *   8. memory flat in the number of blobs: peak RSS of the azs3copy command over 2,000
  *      and 200,000 tiny blobs (bench/memory.ts);
  *   9. the checksum for the Lambda bundles: copier CPU per GiB with CRC32C native, CRC32C
- *      in JavaScript (the bundles today) and CRC32 by zlib (bench/checksum.ts).
+ *      in JavaScript (the bundles today) and CRC32 by zlib (bench/checksum.ts);
+ *  10. WAN (bench/wan.ts: both stores behind a latency and bandwidth proxy, azs3copy beside
+ *      rclone and rclone --transfers 32, small blobs and a large set);
+ *  11. `azs3copy --help` start-up (bench/startup.ts);
+ *  12. prints issue 16's "Done when" targets, each met or not, from this one invocation.
  *
- * `npm run bench -- --only loopback,memory,checksum` runs some of these parts;
- * `npm run bench -- --wan` runs the WAN mode instead (bench/wan.ts: both stores behind a
- * latency and bandwidth proxy, azs3copy beside rclone and rclone --transfers 32).
+ * `npm run bench -- --only startup,loopback,wan,memory,checksum` runs some of these parts;
+ * `npm run bench -- --wan` only the WAN part (the same as `--only wan`).
  *
  * Requests are counted in the emulators' own access logs, so rclone is counted the same
  * way; time, CPU and peak RSS are the whole process's, from /usr/bin/time, azs3copy run
@@ -56,7 +59,8 @@ import { buildCli } from './cli';
 import { COPIER_LABEL, ensureRclone, runCopier as runOne, type CopierName, type RunResult } from './copiers';
 import { startCountingAzurite, startCountingMoto, type CountingAzurite, type CountingEmulator } from './emulators';
 import { benchMemory, memoryTable } from './memory';
-import { benchWan, wanReport } from './wan';
+import { benchStartup, startupLine, STARTUP_BOUND_SECONDS, type StartupResult } from './startup';
+import { benchWan, wanReport, wanTargets } from './wan';
 
 const GiB = 1024 * MiB;
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
@@ -482,10 +486,35 @@ function raisePriority(): string {
   }
 }
 
-/** `npm run bench -- --wan` runs the WAN mode; `--only loopback,memory,checksum` some parts of the default one. */
+const PARTS = ['startup', 'loopback', 'wan', 'memory', 'checksum'];
+
+/** `npm run bench` runs every part; `--only startup,loopback,wan,memory,checksum` some of them; `--wan` only the WAN part. */
 function modeOf(argv: string[]) {
-  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : ['loopback', 'memory', 'checksum'];
-  return { wan: argv.includes('--wan'), parts: new Set(only) };
+  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : argv.includes('--wan') ? ['wan'] : PARTS;
+  const unknown = only.filter((p) => !PARTS.includes(p));
+  if (unknown.length) throw new Error(`unknown part ${unknown.join(', ')}: the parts are ${PARTS.join(', ')}`);
+  return { parts: new Set(only) };
+}
+
+/** Issue 16's "Done when", each from this invocation (a part not run is marked "?"). */
+function doneWhen(d: { startup?: StartupResult; loopback?: Partial<Record<CopierName, CopierResults>>; wan?: ReturnType<typeof wanTargets>; memory?: Awaited<ReturnType<typeof benchMemory>> }): string {
+  const mark = (ok: boolean | undefined) => (ok === undefined ? '  ?   ' : ok ? '  met ' : '  NOT ');
+  const lines = ['Issue 16, done when (this invocation):'];
+  if (d.wan?.lines.length) lines.push(...d.wan.lines);
+  else lines.push(`${mark(undefined)} WAN small blobs and large set (WAN part not run)`);
+  const a = d.loopback?.azs3copy?.small;
+  const rclones = (['rclone', 'rclone16', 'rclone32'] as const).map((c) => d.loopback?.[c]?.small).filter((r): r is RunResult => r !== undefined);
+  if (a && rclones.length) {
+    const best = Math.min(...rclones.map((r) => r.seconds));
+    lines.push(`${mark(a.seconds <= best && a.verified === 'ok')} loopback small blobs/s >= rclone's (the best of ${rclones.length}): ${f0(SMALL_COUNT / a.seconds)} vs ${f0(SMALL_COUNT / best)}`);
+  } else lines.push(`${mark(undefined)} loopback small blobs (loopback part not run)`);
+  if (d.startup) lines.push(`${mark(d.startup.met)} azs3copy --help under ${STARTUP_BOUND_SECONDS} s (median wall): ${d.startup.help.median.toFixed(2)} s (bare node ${d.startup.bareNode.median.toFixed(2)} s)`);
+  else lines.push(`${mark(undefined)} azs3copy --help start-up (startup part not run)`);
+  if (d.memory) {
+    const [x, y] = [d.memory.runs[0], d.memory.runs[d.memory.runs.length - 1]];
+    lines.push(`${mark(d.memory.flat)} peak RSS flat from ${x.blobs.toLocaleString('en')} to ${y.blobs.toLocaleString('en')} blobs (within +10%): ${f0(x.timed.maxRssMiB)} -> ${f0(y.timed.maxRssMiB)} MiB (${d.memory.growth >= 0 ? '+' : ''}${(100 * d.memory.growth).toFixed(1)}%)`);
+  } else lines.push(`${mark(undefined)} peak RSS flat in the number of blobs (memory part not run)`);
+  return lines.join('\n');
 }
 
 async function main() {
@@ -496,27 +525,32 @@ async function main() {
   const rcloneVersion = COPIERS.some((c) => c.startsWith('rclone')) ? ensureRclone(say) : 'rclone (not run)';
   buildCli();
   const header = () => `azs3copy vs ${rcloneVersion} on ${cpuCount()} cores; ${priority}; load average ${loadAtStart} at start, ${loadavg()} at end\n`;
-  if (mode.wan) {
-    const result = await benchWan(say);
-    process.stdout.write(`${header()}\n${wanReport(result)}\n`);
-    say(`total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
-    return;
+  const done: Parameters<typeof doneWhen>[0] = {};
+  if (mode.parts.has('startup')) {
+    say('start-up: azs3copy --help');
+    done.startup = benchStartup();
+    process.stdout.write(`\nStart-up (bench/startup.ts; load average ${loadavg()}):\n${startupLine(done.startup)}\n`);
   }
-  if (mode.parts.has('loopback')) await loopback(rcloneVersion, priority);
+  if (mode.parts.has('loopback')) done.loopback = await loopback(rcloneVersion, priority);
+  if (mode.parts.has('wan')) {
+    const result = await benchWan(say);
+    done.wan = wanTargets(result);
+    process.stdout.write(`\nWAN (bench/wan.ts; load average ${loadavg()} at its end):\n${wanReport(result)}\n`);
+  }
   if (mode.parts.has('memory')) {
-    const memory = await benchMemory([2000, 200_000], say);
-    process.stdout.write(`\nMemory flat in the number of blobs (bench/memory.ts: the azs3copy command, fast stand-in stores, tiny blobs):\n${memoryTable(memory)}\n`);
+    done.memory = await benchMemory([2000, 200_000], say);
+    process.stdout.write(`\nMemory flat in the number of blobs (bench/memory.ts: the azs3copy command, fast stand-in stores, tiny blobs; load average ${loadavg()} at its end):\n${memoryTable(done.memory)}\n`);
   }
   if (mode.parts.has('checksum')) {
     const checksums = await benchChecksums(say);
     process.stdout.write(`\nChecksums (bench/checksum.ts: a 1 GiB copy, Azurite -> moto, copier CPU around the copy):\n${checksumTable(checksums)}\n`);
   }
-  process.stdout.write(`\n${header()}`);
+  process.stdout.write(`\n${doneWhen(done)}\n\n${header()}`);
   say(`total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
 }
 
 /** The copies on loopback: the emulators reached directly, azs3copy beside rclone, then bench/bundles.ts. */
-async function loopback(rcloneVersion: string, priority: string) {
+async function loopback(rcloneVersion: string, priority: string): Promise<Partial<Record<CopierName, CopierResults>>> {
   say(`${rcloneVersion}; starting Azurite (in memory) and moto`);
   const azurite = await startCountingAzurite();
   let results: Partial<Record<CopierName, CopierResults>> = {};
@@ -541,6 +575,7 @@ async function loopback(rcloneVersion: string, priority: string) {
     if (out.status !== 0) process.stdout.write(`bench/bundles.ts exited ${out.status}\n`);
   }
   if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(work, { recursive: true, force: true });
+  return results;
 }
 
 main().catch((error) => {
