@@ -26,6 +26,7 @@ const KiB = 1024;
 const FUNCTION_ENV = {
   AZS3COPY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:etl-azure-source-AbCdEf',
   AZS3COPY_BUCKET: 'bench-bucket',
+  AZS3COPY_RUN_TABLE: 'etl-runs',
   AWS_REGION: 'eu-west-1',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
@@ -52,7 +53,7 @@ function init(target: string, from: string, nodeOptions: string[]): Init {
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '', ...FUNCTION_ENV },
   });
-  if (run.status !== 0) throw new Error(`loading ${target} failed: ${run.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  if (run.status !== 0) throw new Error(`loading ${target} failed: ${run.stderr.trim().split('\n').find((l) => /^\w*Error\b/.test(l)) ?? run.stderr.trim().slice(-300)}`);
   return JSON.parse(run.stdout) as Init;
 }
 

@@ -5,7 +5,9 @@
  * used (process.resourceUsage around runLocalCopy, so module loading is reported
  * apart) and the process's peak RSS.
  *
- *   node --import tsx bench/copier.ts copy --azure-connection-string ... --container C --bucket B --s3-endpoint URL
+ * bench/cli.ts prebuilds it as bin/build.mjs builds the command (prebuiltCopier), so it runs
+ * the same plain JavaScript:
+ *   node node_modules/.cache/azs3copy-bench/copier.mjs copy --azure-connection-string ... --container C --bucket B --s3-endpoint URL
  */
 import { parseArgs } from 'node:util';
 import { copyOptionsFromFlags } from '../lambdas/local/commands';

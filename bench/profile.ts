@@ -1,6 +1,7 @@
 /**
  * A quick look at one copy, for working on the copier (not the record: that is bench/run.ts).
- * Starts the emulators, seeds one data set, runs bench/copier.ts once (optionally under
+ * Starts the emulators, seeds one data set, runs bench/copier.ts once, prebuilt as the
+ * command is (bench/cli.ts; BENCH_TUNING and BENCH_STAGE_CONCURRENCY apply), optionally under
  * --cpu-prof) and prints its JSON line with the emulators' CPU beside it.
  *
  *   npx tsx bench/profile.ts small [count] [--cpu-prof DIR]
@@ -14,6 +15,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { mapLimit } from '../lambdas/core/batching';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
 import { uploadBlob } from '../lambdas/local/seed';
+import { prebuiltCopier } from './cli';
 import { cpuSecondsOf, diffCounts, startCountingAzurite, startCountingMoto } from './emulators';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
@@ -45,7 +47,7 @@ try {
   // Not spawnSync: the emulators' access logs are read by this process, and a blocked loop would stall them.
   const child = spawn(process.execPath, [
     ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-    '--import', 'tsx', resolve(ROOT, 'bench/copier.ts'), 'copy', '--azure-connection-string', azurite.connectionString,
+    await prebuiltCopier(), 'copy', '--azure-connection-string', azurite.connectionString,
     '--container', 'prof', '--bucket', 'dest', '--s3-endpoint', moto.endpoint,
   ], { cwd: ROOT, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const out = { stdout: '', stderr: '' };

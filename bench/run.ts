@@ -7,23 +7,36 @@
  *   3. seeds one 1 GiB blob, one 2 GiB blob and 5,000 small blobs;
  *   4. measures each emulator alone (the ceiling here): a plain read from Azurite,
  *      multipart writes to moto with and without CRC32C, moto's small PutObject rate;
- *   5. copies each data set with azs3copy, rclone (defaults) and rclone --transfers 16,
+ *   5. copies each data set with azs3copy, rclone (defaults) and rclone --transfers 32,
  *      each copier in its own process under /usr/bin/time, on a fresh moto, in rounds
  *      that interleave the copiers and re-measure moto alone first (the fastest round
  *      of each is reported, the others beside it): on a shared 2-core machine the same
  *      copy varies by a third from one minute to the next;
  *   6. prints the table and which of issue 6's targets are met;
- *   7. runs bench/bundles.ts when it exists.
+ *   7. runs bench/bundles.ts;
+ *   8. memory flat in the number of blobs: peak RSS of the azs3copy command over 2,000
+ *      and 200,000 tiny blobs (bench/memory.ts);
+ *   9. the checksum for the Lambda bundles: copier CPU per GiB with CRC32C native, CRC32C
+ *      in JavaScript (the bundles today) and CRC32 by zlib (bench/checksum.ts);
+ *  10. WAN (bench/wan.ts: both stores behind a latency and bandwidth proxy, azs3copy beside
+ *      rclone and rclone --transfers 32, small blobs and a large set);
+ *  11. `azs3copy --help` start-up (bench/startup.ts);
+ *  12. prints issue 16's "Done when" targets, each met or not, from this one invocation.
+ *
+ * `npm run bench -- --only startup,loopback,wan,memory,checksum` runs some of these parts;
+ * `npm run bench -- --wan` only the WAN part (the same as `--only wan`).
  *
  * Requests are counted in the emulators' own access logs, so rclone is counted the same
- * way; CPU and peak RSS come from /usr/bin/time, and for azs3copy its CPU is taken around
- * the copy itself (bench/copier.ts), its start-up reported apart.
+ * way; time, CPU and peak RSS are the whole process's, from /usr/bin/time, azs3copy run
+ * as its users run it: the prebuilt command, `node bin/azs3copy.mjs copy` (bench/copiers.ts).
  *
  * Not part of `npm test`. Environment knobs (for quick looks, not for the record):
- *   BENCH_COPIERS=azs3copy,rclone,rclone16   which copiers to run
+ *   BENCH_COPIERS=azs3copy,rclone,rclone16,rclone32   which copiers to run
  *   BENCH_SMALL=5000  BENCH_ROUNDS=3  BENCH_SMALL_ROUNDS=2  BENCH_SKIP_2G=1  BENCH_SKIP_RAW=1  BENCH_KEEP_LOGS=1
+ *   BENCH_SKIP_BIG=1   loopback copies the small blobs only (no 1 and 2 GiB blobs, no emulator-alone ceilings):
+ *                      issue 16's loopback target is on small blobs, and a loaded machine takes an hour over the rest
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
@@ -32,11 +45,9 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  ListObjectsV2Command, S3Client, UploadPartCommand,
+  S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import {
-  BlobServiceClient, ContainerSASPermissions, SASProtocol, StorageSharedKeyCredential, generateBlobSASQueryParameters,
-} from '@azure/storage-blob';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { mapLimit } from '../lambdas/core/batching';
 import { DEFAULT_PART_BYTES, MiB } from '../lambdas/core/context';
 import { CRC32C_IMPLEMENTATION, crc32cBase64 } from '../lambdas/core/crc32c';
@@ -45,23 +56,24 @@ import { s3Client, s3Sink } from '../lambdas/core/stores/s3-sink';
 import { DEFAULT_LOCAL_CONCURRENCY } from '../lambdas/local/runner';
 import { patternBytes, uploadBlob } from '../lambdas/local/seed';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
-import {
-  cpuSecondsOf, diffCounts, startCountingAzurite, startCountingMoto, type CountingAzurite, type CountingEmulator,
-} from './emulators';
+import { benchChecksums, checksumTable } from './checksum';
+import { buildCli } from './cli';
+import { COPIER_LABEL, ensureRclone, runCopier as runOne, type CopierName, type RunResult } from './copiers';
+import { startCountingAzurite, startCountingMoto, type CountingAzurite, type CountingEmulator } from './emulators';
+import { benchMemory, memoryTable } from './memory';
+import { benchStartup, startupLine, STARTUP_BOUND_SECONDS, type StartupResult } from './startup';
+import { benchWan, wanReport, wanTargets } from './wan';
 
 const GiB = 1024 * MiB;
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 const SMALL_COUNT = Number(process.env.BENCH_SMALL ?? 5000);
-const COPIERS = (process.env.BENCH_COPIERS ?? 'azs3copy,rclone,rclone16').split(',') as CopierName[];
-const SKIP_2G = process.env.BENCH_SKIP_2G === '1';
-const SKIP_RAW = process.env.BENCH_SKIP_RAW === '1';
+const COPIERS = (process.env.BENCH_COPIERS ?? 'azs3copy,rclone,rclone32').split(',') as CopierName[];
+const SKIP_BIG = process.env.BENCH_SKIP_BIG === '1';
+const SKIP_2G = SKIP_BIG || process.env.BENCH_SKIP_2G === '1';
+const SKIP_RAW = SKIP_BIG || process.env.BENCH_SKIP_RAW === '1';
 /** Rounds of the 1 GiB copies (the noisiest figure) and of the small-blob copies. */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const SMALL_ROUNDS = Math.max(1, Number(process.env.BENCH_SMALL_ROUNDS ?? 2));
-const RCLONE_ENCODING = 'Slash,BackSlash,Del,RightPeriod,InvalidUtf8';
-
-type CopierName = 'azs3copy' | 'rclone' | 'rclone16';
-const COPIER_LABEL: Record<CopierName, string> = { azs3copy: 'azs3copy', rclone: 'rclone', rclone16: 'rclone -t16' };
 
 const CONTAINERS = { big1: 'bench-1g', big2: 'bench-2g', small: 'bench-small' } as const;
 type DataSet = keyof typeof CONTAINERS;
@@ -69,24 +81,6 @@ type DataSet = keyof typeof CONTAINERS;
 const work = mkdtempSync(join(tmpdir(), 'azs3copy-bench-'));
 const t0 = Date.now();
 const say = (line: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
-
-// ---------------------------------------------------------------- rclone
-
-function ensureRclone(): string {
-  const has = () => spawnSync('sh', ['-c', 'command -v rclone'], { encoding: 'utf8' }).status === 0;
-  if (!has()) {
-    say('rclone is missing: installing it from Debian (apt-get install -y rclone)');
-    const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (apt(['install', '-y', 'rclone']).status !== 0) {
-      say('apt-get install failed; running apt-get update first');
-      apt(['update']);
-      if (apt(['install', '-y', 'rclone']).status !== 0 || !has()) {
-        throw new Error('could not install rclone with apt-get (are we root, is the Debian mirror reachable?)');
-      }
-    }
-  }
-  return `${spawnSync('rclone', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0].trim()} (Debian)`;
-}
 
 // ---------------------------------------------------------------- seeding
 
@@ -100,7 +94,7 @@ async function seed(azure: BlobServiceClient) {
   const container = (name: string) => azure.getContainerClient(name);
   await Promise.all(Object.values(CONTAINERS).map((c) => container(c).createIfNotExists()));
   const started = Date.now();
-  const big = [uploadBlob(container(CONTAINERS.big1), { name: 'big/blob-1g.bin', size: GiB, singleShot: false })];
+  const big = SKIP_BIG ? [] : [uploadBlob(container(CONTAINERS.big1), { name: 'big/blob-1g.bin', size: GiB, singleShot: false })];
   if (!SKIP_2G) big.push(uploadBlob(container(CONTAINERS.big2), { name: 'big/blob-2g.bin', size: 2 * GiB, singleShot: false }));
   const smalls = mapLimit(Array.from({ length: SMALL_COUNT }, (_, i) => i), 32, (i) =>
     uploadBlob(container(CONTAINERS.small), { name: smallName(i), size: smallSize(i), singleShot: true }));
@@ -258,153 +252,14 @@ async function measureRaw(azure: BlobServiceClient): Promise<Raw> {
 
 // ---------------------------------------------------------------- copiers
 
-interface RunResult {
-  seconds: number;
-  wallSeconds: number;
-  cpuSeconds: number;
-  startupCpuSeconds?: number;
-  startupSeconds?: number;
-  maxRssMiB: number;
-  objectsCopied: number;
-  bytesCopied: number;
-  s3Requests: number;
-  azureRequests: number;
-  s3ByMethod: Record<string, number>;
-  azureByMethod: Record<string, number>;
-  motoCpu: number;
-  azuriteCpu: number;
-  verified: string;
-}
+const containerOf = (set: DataSet) => CONTAINERS[set];
 
-function sasUrl(azurite: CountingAzurite, container: string): string {
-  const key = /AccountKey=([^;]+)/.exec(azurite.connectionString)![1];
-  const sas = generateBlobSASQueryParameters(
-    {
-      containerName: container,
-      permissions: ContainerSASPermissions.parse('rl'),
-      startsOn: new Date(Date.now() - 60_000),
-      expiresOn: new Date(Date.now() + 24 * 3600_000),
-      protocol: SASProtocol.HttpsAndHttp,
-    },
-    new StorageSharedKeyCredential(azurite.account, key),
-  ).toString();
-  return `${azurite.endpoint}/${container}?${sas}`;
-}
-
-function commandFor(copier: CopierName, set: DataSet, bucket: string, azurite: CountingAzurite, moto: CountingEmulator) {
-  if (copier === 'azs3copy') {
-    return {
-      cmd: process.execPath,
-      args: ['--import', 'tsx', join(ROOT, 'bench/copier.ts'), 'copy', '--azure-connection-string', azurite.connectionString,
-        '--container', CONTAINERS[set], '--bucket', bucket, '--s3-endpoint', moto.endpoint],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    };
-  }
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.AWS_CA_BUNDLE;
-  Object.assign(env, {
-    RCLONE_CONFIG_AZ_TYPE: 'azureblob',
-    RCLONE_CONFIG_AZ_SAS_URL: sasUrl(azurite, CONTAINERS[set]),
-    RCLONE_CONFIG_S3_TYPE: 's3',
-    RCLONE_CONFIG_S3_PROVIDER: 'Other',
-    RCLONE_CONFIG_S3_ENDPOINT: moto.endpoint,
-    RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'testing',
-    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'testing',
-    RCLONE_CONFIG_S3_REGION: 'us-east-1',
-    RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
+/** One copy by one copier into `bucket` on this moto, reaching both emulators directly. */
+function runCopier(copier: CopierName, set: DataSet, bucket: string, azurite: CountingAzurite, moto: CountingEmulator, tag: string): Promise<RunResult> {
+  return runOne({
+    copier, container: containerOf(set), bucket, at: { azure: azurite.endpoint, s3: moto.endpoint }, azurite, moto,
+    want: totalOf(set), dir: work, label: `${copier}-${set}-${tag}`,
   });
-  // The SAS is the container's, so the source is AZ:container (keys then match azs3copy's: the blob names).
-  const args = ['copy', `AZ:${CONTAINERS[set]}`, `S3:${bucket}`, '--azureblob-encoding', RCLONE_ENCODING, '--s3-no-head',
-    '-v', '--stats', '1h', '--stats-one-line', '--config', '/dev/null'];
-  if (copier === 'rclone16') args.push('--transfers', '16');
-  return { cmd: 'rclone', args, env };
-}
-
-async function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, label: string) {
-  const timeFile = join(work, `${label}.time`);
-  const outFile = join(work, `${label}.out`);
-  const errFile = join(work, `${label}.err`);
-  const started = performance.now();
-  const code = await new Promise<number>((resolvePromise, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], {
-      env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT,
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c) => out.push(c));
-    child.stderr.on('data', (c) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (c) => {
-      writeFileSync(outFile, Buffer.concat(out));
-      writeFileSync(errFile, Buffer.concat(err));
-      resolvePromise(c ?? 1);
-    });
-  });
-  const wallSeconds = (performance.now() - started) / 1000;
-  const [, user, sys, rssKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-  return { code, wallSeconds, cpuSeconds: user + sys, maxRssMiB: rssKiB / 1024, stdout: readFileSync(outFile, 'utf8'), stderr: readFileSync(errFile, 'utf8'), errFile };
-}
-
-async function verifyBucket(moto: CountingEmulator, bucket: string, set: DataSet): Promise<string> {
-  const client = new S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
-  let objects = 0;
-  let bytes = 0;
-  let token: string | undefined;
-  do {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    for (const o of out.Contents ?? []) {
-      if (o.Key!.startsWith('.azs3copy-state/')) continue;
-      objects++;
-      bytes += o.Size ?? 0;
-    }
-    token = out.NextContinuationToken;
-  } while (token);
-  client.destroy();
-  const want = totalOf(set);
-  return objects === want.objects && bytes === want.bytes ? 'ok' : `MISMATCH: ${objects} objects, ${bytes} bytes; want ${want.objects}, ${want.bytes}`;
-}
-
-async function runCopier(copier: CopierName, set: DataSet, bucket: string, azurite: CountingAzurite, moto: CountingEmulator, tag: string): Promise<RunResult> {
-  const { cmd, args, env } = commandFor(copier, set, bucket, azurite, moto);
-  const [s3Before, azBefore] = await Promise.all([moto.counts(), azurite.counts()]);
-  const motoCpu0 = cpuSecondsOf(moto.pid);
-  const azCpu0 = cpuSecondsOf(azurite.pid);
-  const run = await runTimed(cmd, args, env, `${copier}-${set}-${tag}`);
-  const motoCpu = cpuSecondsOf(moto.pid) - motoCpu0;
-  const azuriteCpu = cpuSecondsOf(azurite.pid) - azCpu0;
-  const [s3After, azAfter] = await Promise.all([moto.counts(), azurite.counts()]);
-  if (run.code !== 0) {
-    throw new Error(`${COPIER_LABEL[copier]} on ${set} exited ${run.code}: ${run.stderr.slice(-2000)}${run.stdout.slice(-1000)}`);
-  }
-  const s3 = diffCounts(s3After, s3Before);
-  const az = diffCounts(azAfter, azBefore);
-  let seconds = run.wallSeconds;
-  let cpuSeconds = run.cpuSeconds;
-  let objectsCopied: number;
-  let bytesCopied: number;
-  let startupCpuSeconds: number | undefined;
-  let startupSeconds: number | undefined;
-  if (copier === 'azs3copy') {
-    const line = JSON.parse(run.stdout.trim().split('\n').pop()!);
-    seconds = line.seconds;
-    cpuSeconds = line.copyCpuSeconds;
-    startupCpuSeconds = run.cpuSeconds - line.copyCpuSeconds;
-    startupSeconds = run.wallSeconds - line.seconds;
-    objectsCopied = line.copied;
-    bytesCopied = line.bytes;
-  } else {
-    objectsCopied = (run.stderr.match(/: Copied \(/g) ?? []).length;
-    // The closing one-line stats: "INFO  :   1.316 MiB / 1.316 MiB, 100%, ..." (rounded; exact when 0).
-    const transferred = [...run.stderr.matchAll(/:\s+([\d.]+) (\w*)B \/ [\d.]+ \w*B,/g)].pop();
-    const unit = { '': 1, Ki: 1024, Mi: MiB, Gi: GiB, Ti: 1024 * GiB } as Record<string, number>;
-    bytesCopied = transferred ? Math.round(Number(transferred[1]) * (unit[transferred[2]] ?? 1)) : NaN;
-  }
-  const verified = await verifyBucket(moto, bucket, set);
-  return {
-    seconds, wallSeconds: run.wallSeconds, cpuSeconds, startupCpuSeconds, startupSeconds, maxRssMiB: run.maxRssMiB,
-    objectsCopied, bytesCopied, s3Requests: s3.total, azureRequests: az.total, s3ByMethod: s3.byMethod, azureByMethod: az.byMethod,
-    motoCpu, azuriteCpu, verified,
-  };
 }
 
 interface CopierResults {
@@ -447,7 +302,7 @@ const faster = (a: RunResult | undefined, b: RunResult) => (a === undefined || b
  */
 async function benchCopies(azure: BlobServiceClient, azurite: CountingAzurite, raw: Raw | undefined) {
   const results = Object.fromEntries(COPIERS.map((c) => [c, { big1Runs: [], smallRuns: [] } as CopierResults])) as Record<CopierName, CopierResults>;
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= (SKIP_BIG ? 0 : ROUNDS); round++) {
     if (raw) {
       say(`round ${round}: moto alone, 1 GiB multipart with CRC32C`);
       raw.motoWriteCrcRuns.push(await onFreshMoto((moto) => rawMotoWriteOn(moto, true)));
@@ -510,7 +365,8 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
   const section = (title: string) => rows.push([title]);
   const bigRows = (set: 'big1' | 'big2', bytes: number) => {
     rows.push(['  MiB/s', ...col((r) => f1(mibs(r[set], bytes))), raw ? `${f1(crcCeiling(raw))} (moto write, CRC32C)` : '']);
-    rows.push(['  wall s (whole process)', ...col((r) => f1(r[set]?.wallSeconds)), '']);
+    rows.push(['  wall s (whole process)', ...col((r) => f1(r[set]?.seconds)), '']);
+    rows.push(['  of which the run (azs3copy report)', ...col((r) => f1(r[set]?.runSeconds)), '']);
     rows.push(['  CPU s/GiB (copier process)', ...col((r) => (r[set] ? f2(perGiB(r[set]!.cpuSeconds, bytes)) : '-')), '']);
     rows.push(['  peak RSS MiB', ...col((r) => f0(r[set]?.maxRssMiB)), '']);
     rows.push(['  S3 requests/GiB', ...col((r) => (r[set] ? f0(perGiB(r[set]!.s3Requests, bytes)) : '-')), '']);
@@ -518,9 +374,11 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
     rows.push(['  moto / Azurite CPU s', ...col((r) => (r[set] ? `${f1(r[set]!.motoCpu)} / ${f1(r[set]!.azuriteCpu)}` : '-')), '']);
     rows.push(['  copy verified (count, bytes)', ...col((r) => r[set]?.verified ?? '-'), '']);
   };
-  section(`one 1 GiB blob (fastest of ${ROUNDS} rounds)`);
-  bigRows('big1', GiB);
-  rows.push(['  MiB/s in each round', ...col((r) => spread(r.big1Runs)), raw ? spread(raw.motoWriteCrcRuns) : '']);
+  if (!SKIP_BIG) {
+    section(`one 1 GiB blob (fastest of ${ROUNDS} rounds)`);
+    bigRows('big1', GiB);
+    rows.push(['  MiB/s in each round', ...col((r) => spread(r.big1Runs)), raw ? spread(raw.motoWriteCrcRuns) : '']);
+  }
   if (!SKIP_2G) {
     section('one 2 GiB blob');
     bigRows('big2', 2 * GiB);
@@ -536,14 +394,14 @@ function report(raw: Raw | undefined, results: Partial<Record<CopierName, Copier
   rows.push(['  moto / Azurite CPU s', ...col((r) => (r.small ? `${f1(r.small.motoCpu)} / ${f1(r.small.azuriteCpu)}` : '-')), '']);
   rows.push(['  copy verified (count, bytes)', ...col((r) => r.small?.verified ?? '-'), '']);
   section(`unchanged re-run over the ${SMALL_COUNT} small blobs`);
-  rows.push(['  wall s (whole process)', ...col((r) => f2(r.rerun?.wallSeconds)), '']);
+  rows.push(['  wall s (whole process)', ...col((r) => f2(r.rerun?.seconds)), '']);
   rows.push(['  objects / bytes copied', ...col((r) => (r.rerun ? `${r.rerun.objectsCopied} / ${r.rerun.bytesCopied}` : '-')), '']);
   rows.push(['  S3 requests', ...col((r) => (r.rerun ? `${r.rerun.s3Requests} ${methods(r.rerun.s3ByMethod)}` : '-')), '']);
   rows.push(['  Azure requests', ...col((r) => (r.rerun ? `${r.rerun.azureRequests} ${methods(r.rerun.azureByMethod)}` : '-')), '']);
   rows.push(['  CPU s (copier process)', ...col((r) => f2(r.rerun?.cpuSeconds)), '']);
   const a = results.azs3copy;
-  if (a?.big1?.startupSeconds !== undefined) {
-    rows.push([`azs3copy process start (tsx + module load; not in its figures above): ${f1(a.big1.startupSeconds)} s wall, ${f1(a.big1.startupCpuSeconds)} s CPU per run`]);
+  if (a?.big1?.runSeconds !== undefined) {
+    rows.push([`Every figure is the whole process's. azs3copy outside its run (start-up, checks, the closing report), 1 GiB blob: ${f1(a.big1.seconds - a.big1.runSeconds)} s`]);
   }
 
   const lines: string[] = [];
@@ -589,25 +447,25 @@ function cpuCount() {
 function targets(raw: Raw | undefined, results: Partial<Record<CopierName, CopierResults>>): string[] {
   const a = results.azs3copy;
   if (!a) return ['(azs3copy not run: no targets checked)'];
-  const rclones = (['rclone', 'rclone16'] as const).map((c) => results[c]).filter((r): r is CopierResults => r !== undefined);
+  const rclones = (['rclone', 'rclone16', 'rclone32'] as const).map((c) => results[c]).filter((r): r is CopierResults => r !== undefined);
   const small = totalOf('small');
   const out = ['Issue 6 targets:'];
   const mark = (ok: boolean | undefined) => (ok === undefined ? '  ?   ' : ok ? '  met ' : '  NOT ');
   const bigA = mibs(a.big1, GiB)!;
   const bigR = Math.max(...rclones.map((r) => mibs(r.big1, GiB) ?? 0));
-  out.push(`${mark(rclones.length ? bigA >= bigR : undefined)} large blob MiB/s >= rclone's best: ${f1(bigA)} vs ${f1(bigR)}`);
-  if (raw) out.push(`${mark(bigA >= 0.85 * crcCeiling(raw))} large blob MiB/s within 85% of moto's raw write (CRC32C): ${f1(bigA)} vs ${f1(crcCeiling(raw))} (${f0((100 * bigA) / crcCeiling(raw))}%)`);
+  if (a.big1) out.push(`${mark(rclones.length ? bigA >= bigR : undefined)} large blob MiB/s >= rclone's best: ${f1(bigA)} vs ${f1(bigR)}`);
+  if (raw && a.big1) out.push(`${mark(bigA >= 0.85 * crcCeiling(raw))} large blob MiB/s within 85% of moto's raw write (CRC32C): ${f1(bigA)} vs ${f1(crcCeiling(raw))} (${f0((100 * bigA) / crcCeiling(raw))}%)`);
   const smallA = SMALL_COUNT / a.small!.seconds;
   const smallR = Math.max(...rclones.map((r) => (r.small ? SMALL_COUNT / r.small.seconds : 0)));
   if (raw) out.push(`${mark(smallA >= 0.9 * smallCeiling(raw))} small blobs/s within 90% of moto's raw PutObject rate: ${f0(smallA)} vs ${f0(smallCeiling(raw))} (${f0((100 * smallA) / smallCeiling(raw))}%)`);
   out.push(`${mark(rclones.length ? smallA > smallR : undefined)} small blobs/s above rclone's best: ${f0(smallA)} vs ${f0(smallR)}`);
-  const cpuA = a.big1!.cpuSeconds / 1;
+  const cpuA = a.big1?.cpuSeconds ?? NaN;
   const cpuR = Math.min(...rclones.map((r) => r.big1?.cpuSeconds ?? Infinity));
-  out.push(`${mark(rclones.length ? cpuA <= cpuR : undefined)} CPU s/GiB <= rclone's (1 GiB blob, best rclone): ${f2(cpuA)} vs ${f2(cpuR)}`);
+  if (a.big1) out.push(`${mark(rclones.length ? cpuA <= cpuR : undefined)} CPU s/GiB <= rclone's (1 GiB blob, best rclone): ${f2(cpuA)} vs ${f2(cpuR)}`);
   const cpuSmallA = a.small!.cpuSeconds / (small.bytes / GiB);
   const cpuSmallR = Math.min(...rclones.map((r) => (r.small ? r.small.cpuSeconds / (small.bytes / GiB) : Infinity)));
   out.push(`${mark(rclones.length ? cpuSmallA <= cpuSmallR : undefined)} CPU s/GiB <= rclone's (small blobs, best rclone): ${f1(cpuSmallA)} vs ${f1(cpuSmallR)}`);
-  out.push(`${mark(a.rerun!.bytesCopied === 0 && a.rerun!.objectsCopied === 0)} unchanged re-run copies 0 bytes: ${a.rerun!.objectsCopied} objects, ${a.rerun!.bytesCopied} bytes, ${f2(a.rerun!.wallSeconds)} s`);
+  out.push(`${mark(a.rerun!.bytesCopied === 0 && a.rerun!.objectsCopied === 0)} unchanged re-run copies 0 bytes: ${a.rerun!.objectsCopied} objects, ${a.rerun!.bytesCopied} bytes, ${f2(a.rerun!.seconds)} s`);
   if (a.big2) {
     const grew = a.big2.maxRssMiB / a.big1!.maxRssMiB;
     out.push(`${mark(grew <= 1.2)} peak RSS flat when the blob doubles: ${f0(a.big1!.maxRssMiB)} MiB (1 GiB) -> ${f0(a.big2.maxRssMiB)} MiB (2 GiB)`);
@@ -633,11 +491,72 @@ function raisePriority(): string {
   }
 }
 
+const PARTS = ['startup', 'loopback', 'wan', 'memory', 'checksum'];
+
+/** `npm run bench` runs every part; `--only startup,loopback,wan,memory,checksum` some of them; `--wan` only the WAN part. */
+function modeOf(argv: string[]) {
+  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : argv.includes('--wan') ? ['wan'] : PARTS;
+  const unknown = only.filter((p) => !PARTS.includes(p));
+  if (unknown.length) throw new Error(`unknown part ${unknown.join(', ')}: the parts are ${PARTS.join(', ')}`);
+  return { parts: new Set(only) };
+}
+
+/** Issue 16's "Done when", each from this invocation (a part not run is marked "?"). */
+function doneWhen(d: { startup?: StartupResult; loopback?: Partial<Record<CopierName, CopierResults>>; wan?: ReturnType<typeof wanTargets>; memory?: Awaited<ReturnType<typeof benchMemory>> }): string {
+  const mark = (ok: boolean | undefined) => (ok === undefined ? '  ?   ' : ok ? '  met ' : '  NOT ');
+  const lines = ['Issue 16, done when (this invocation):'];
+  if (d.wan?.lines.length) lines.push(...d.wan.lines);
+  else lines.push(`${mark(undefined)} WAN small blobs and large set (WAN part not run)`);
+  const a = d.loopback?.azs3copy?.small;
+  const rclones = (['rclone', 'rclone16', 'rclone32'] as const).map((c) => d.loopback?.[c]?.small).filter((r): r is RunResult => r !== undefined);
+  if (a && rclones.length) {
+    const best = Math.min(...rclones.map((r) => r.seconds));
+    lines.push(`${mark(a.seconds <= best && a.verified === 'ok')} loopback small blobs/s >= rclone's (the best of ${rclones.length}): ${f0(SMALL_COUNT / a.seconds)} vs ${f0(SMALL_COUNT / best)}`);
+  } else lines.push(`${mark(undefined)} loopback small blobs (loopback part not run)`);
+  if (d.startup) lines.push(`${mark(d.startup.met)} azs3copy --help under ${STARTUP_BOUND_SECONDS} s (median wall): ${d.startup.help.median.toFixed(2)} s (bare node ${d.startup.bareNode.median.toFixed(2)} s)`);
+  else lines.push(`${mark(undefined)} azs3copy --help start-up (startup part not run)`);
+  if (d.memory) {
+    const [x, y] = [d.memory.runs[0], d.memory.runs[d.memory.runs.length - 1]];
+    lines.push(`${mark(d.memory.flat)} peak RSS flat from ${x.blobs.toLocaleString('en')} to ${y.blobs.toLocaleString('en')} blobs (within +10%): ${f0(x.timed.maxRssMiB)} -> ${f0(y.timed.maxRssMiB)} MiB (${d.memory.growth >= 0 ? '+' : ''}${(100 * d.memory.growth).toFixed(1)}%)`);
+  } else lines.push(`${mark(undefined)} peak RSS flat in the number of blobs (memory part not run)`);
+  return lines.join('\n');
+}
+
 async function main() {
+  const mode = modeOf(process.argv.slice(2));
   const priority = raisePriority();
   useEmulatorAwsCredentials();
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const rcloneVersion = COPIERS.some((c) => c.startsWith('rclone')) ? ensureRclone() : 'rclone (not run)';
+  const rcloneVersion = COPIERS.some((c) => c.startsWith('rclone')) ? ensureRclone(say) : 'rclone (not run)';
+  buildCli();
+  const header = () => `azs3copy vs ${rcloneVersion} on ${cpuCount()} cores; ${priority}; load average ${loadAtStart} at start, ${loadavg()} at end\n`;
+  const done: Parameters<typeof doneWhen>[0] = {};
+  if (mode.parts.has('startup')) {
+    say('start-up: azs3copy --help');
+    done.startup = benchStartup();
+    process.stdout.write(`\nStart-up (bench/startup.ts; load average ${loadavg()}):\n${startupLine(done.startup)}\n`);
+  }
+  if (mode.parts.has('loopback')) done.loopback = await loopback(rcloneVersion, priority);
+  if (mode.parts.has('wan')) {
+    const result = await benchWan(say);
+    done.wan = wanTargets(result);
+    process.stdout.write(`\nWAN (bench/wan.ts; load average ${loadavg()} at its end):\n${wanReport(result)}\n`);
+  }
+  if (mode.parts.has('memory')) {
+    done.memory = await benchMemory([2000, 200_000], say);
+    process.stdout.write(`\nMemory flat in the number of blobs (bench/memory.ts: the azs3copy command, fast stand-in stores, tiny blobs; load average ${loadavg()} at its end):\n${memoryTable(done.memory)}\n`);
+  }
+  if (mode.parts.has('checksum')) {
+    const checksums = await benchChecksums(say);
+    process.stdout.write(`\nChecksums (bench/checksum.ts: a 1 GiB copy, Azurite -> moto, copier CPU around the copy):\n${checksumTable(checksums)}\n`);
+  }
+  process.stdout.write(`\n${doneWhen(done)}\n\n${header()}`);
+  if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(work, { recursive: true, force: true });
+  say(`total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
+}
+
+/** The copies on loopback: the emulators reached directly, azs3copy beside rclone, then bench/bundles.ts. */
+async function loopback(rcloneVersion: string, priority: string): Promise<Partial<Record<CopierName, CopierResults>>> {
   say(`${rcloneVersion}; starting Azurite (in memory) and moto`);
   const azurite = await startCountingAzurite();
   let results: Partial<Record<CopierName, CopierResults>> = {};
@@ -653,17 +572,16 @@ async function main() {
   }
   process.stdout.write(report(raw, results, `${rcloneVersion}; ${priority}`));
   writeFileSync(join(work, 'results.json'), JSON.stringify({ raw, results }, null, 2));
-  say(`raw results in ${join(work, 'results.json')}; total ${((Date.now() - t0) / 1000 / 60).toFixed(1)} min`);
+  say(`raw results in ${join(work, 'results.json')}`);
 
   const bundles = join(ROOT, 'bench/bundles.ts');
   if (existsSync(bundles)) {
     process.stdout.write('\nbench/bundles.ts:\n');
     const out = spawnSync('npx', ['tsx', bundles], { cwd: ROOT, stdio: 'inherit' });
     if (out.status !== 0) process.stdout.write(`bench/bundles.ts exited ${out.status}\n`);
-  } else {
-    process.stdout.write('\n(bench/bundles.ts does not exist yet: bundle sizes skipped)\n');
   }
   if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(work, { recursive: true, force: true });
+  return results;
 }
 
 main().catch((error) => {
