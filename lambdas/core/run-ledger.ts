@@ -23,6 +23,14 @@ import { formatDuration } from './status';
 import type { RunSettings } from './messages';
 import { writeToken, type StateItem, type StateTable, type Update } from './state/table';
 
+/** How far the check of a completed copy got: bytes read, the MD5's saved state, the composite checksum's. */
+export interface VerificationProgress {
+  offset: number;
+  state?: string;
+  /** A check from the source (composite-checksum.ts): the composite CRC32C's saved state. */
+  crc32c?: string;
+}
+
 export type RunStateName = 'running' | 'complete' | 'stalled';
 export type BlobStatus = 'copied' | 'skipped' | 'failed';
 
@@ -380,9 +388,9 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
 
     /**
      * Take the verification of a completed upload's copy for `leaseMs`: where it got to (offset, saved MD5
-     * state), or undefined while another holds it.
+     * state, and for a check from the source the composite checksum's), or undefined while another holds it.
      */
-    async claimVerification(runId: string, uploadId: string, leaseMs: number): Promise<{ offset: number; state?: string; version: number } | undefined> {
+    async claimVerification(runId: string, uploadId: string, leaseMs: number): Promise<(VerificationProgress & { version: number }) | undefined> {
       const pk = runPk(runId);
       const sk = `${uploadSk(uploadId)}verify`;
       for (;;) {
@@ -390,13 +398,14 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         if (current && (current.leaseUntil as number) > clock()) return undefined;
         const offset = (current?.offset as number | undefined) ?? 0;
         const state = current?.state as string | undefined;
-        const item = { pk, sk, offset, state, leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
-        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return { offset, state, version: (current?.v ?? 0) + 1 };
+        const crc32c = current?.crc32c as string | undefined;
+        const item = { pk, sk, offset, state, crc32c, leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
+        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return { offset, state, crc32c, version: (current?.v ?? 0) + 1 };
       }
     },
 
     /** Save how far verification got and let the next invocation take it; false if the claim was lost meanwhile. */
-    async saveVerification(runId: string, uploadId: string, version: number, progress: { offset: number; state: string }): Promise<boolean> {
+    async saveVerification(runId: string, uploadId: string, version: number, progress: VerificationProgress & { state: string }): Promise<boolean> {
       return table.put({ pk: runPk(runId), sk: `${uploadSk(uploadId)}verify`, ...progress, leaseUntil: 0, expiresAt: expiresAt(clock()) }, { ifVersion: version });
     },
 
