@@ -111,6 +111,8 @@ export interface UnitRecord {
   large: boolean;
   /** Mirror: not blobs but copies to delete (names are keys; c = deleted, s = kept, f = could not). */
   deletes?: boolean;
+  /** The copies (by index) checked from the source: their class cannot be read back (GLACIER, DEEP_ARCHIVE). */
+  fromSource?: number[];
   v?: number;
 }
 
@@ -123,6 +125,8 @@ export interface BlobOutcome {
   bytes?: number;
   /** How a copy was made: in one PUT (its bytes moved now) or in parts (they moved part by part, see partDone). */
   path?: 'single' | 'multipart';
+  /** The copy was checked by reading the blob again from Azure, not by reading the copy back. */
+  fromSource?: boolean;
 }
 
 export interface NewUnit {
@@ -502,6 +506,7 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
   const status = unit.status.split('');
   const bytes = [...unit.bytes];
   const reasons = { ...unit.reasons };
+  const fromSource = new Set(unit.fromSource ?? []);
   const delta: Required<Pick<RunCounters, 'settled' | 'copied' | 'skipped' | 'failed' | 'bytesCopied' | 'bytesMoved'>> = {
     settled: 0, copied: 0, skipped: 0, failed: 0, bytesCopied: 0, bytesMoved: 0,
   };
@@ -523,12 +528,14 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     if (before === 'c' && code !== 'c') continue;
     const newBytes = outcome.status === 'copied' ? (outcome.bytes ?? unit.sizes[i]) : 0;
     const newReason = outcome.status === 'copied' ? undefined : outcome.reason;
-    if (before === code && bytes[i] === newBytes && reasons[i] === newReason) continue;
+    const checkedFromSource = outcome.status === 'copied' && outcome.fromSource === true;
+    if (before === code && bytes[i] === newBytes && reasons[i] === newReason && (!checkedFromSource || fromSource.has(i))) continue;
     count(before, -1, i);
     status[i] = code;
     bytes[i] = newBytes;
     if (newReason === undefined) delete reasons[i];
     else reasons[i] = newReason;
+    if (checkedFromSource) fromSource.add(i);
     count(code, 1, i);
     if (before !== 'c' && code === 'c' && outcome.path !== 'multipart') delta.bytesMoved += newBytes;
     changed = true;
@@ -540,7 +547,8 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: Object.fromEntries(Object.entries(deletes).filter(([, v]) => v !== 0)) };
   }
   const nonZero = Object.fromEntries(Object.entries(delta).filter(([, v]) => v !== 0)) as CounterDelta;
-  return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: nonZero };
+  const checked = fromSource.size > 0 ? { fromSource: [...fromSource].sort((a, b) => a - b) } : {};
+  return { next: { ...unit, status: status.join(''), bytes, reasons, ...checked }, delta: nonZero };
 }
 
 export type { Update };

@@ -79,6 +79,7 @@ describe('verification of a large copy', () => {
     expect(h.reads[0].start).toBe(0);
     expect(new Set(h.reads.map((r) => r.start)).size).toBe(h.reads.length);
     expect(await outcomesOf(h.ledger)).toEqual({ 'big.bin': 'copied' });
+    expect((await h.ledger.unitsPage('run-test')).units[0].fromSource).toBeUndefined();
     expect(h.deleted).toEqual([]);
   });
 
@@ -192,6 +193,8 @@ describe('verification from the source of a copy S3 cannot read back (DEEP_ARCHI
       if (i > 0) expect(read.start).toBeGreaterThan(h.sourceReads[i - 1].start);
     }
     expect(await outcomesOf(h.ledger)).toEqual({ 'big.bin': 'copied' });
+    // The unit notes how the copy was checked, for the report.
+    expect((await h.ledger.unitsPage('run-test')).units[0].fromSource).toEqual([0]);
     expect(h.deleted).toEqual([]);
   });
 

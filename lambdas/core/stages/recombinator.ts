@@ -186,7 +186,7 @@ async function judgeFromSource(ctx: Ctx, message: PartsDoneMessage, md5: string,
     return reject(ctx, message, `the copy's composite CRC32C in S3 ${copy.checksumCrc32c} differs from ${composite}, computed from the blob read from Azure; the copy was deleted`);
   }
   ctx.log.info('copy verified from the source (its class cannot be read back): the blob\'s Content-MD5 and S3\'s composite checksum', { name: blob.name, bytes: blob.size, storageClass: cls });
-  await done(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
+  await done(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart', fromSource: true });
 }
 
 /** The copy is wrong, or cannot be shown right: better no object than a wrong one. */
