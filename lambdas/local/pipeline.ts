@@ -118,7 +118,6 @@ export function localPipeline(options: LocalCopyOptions) {
     }
     return found;
   };
-  const source = sourceOf(options.source.container);
   const bareSink = s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client);
   const stagesSink = (options.wrapSink ?? ((s) => s))(bareSink);
   const sink: ObjectSink = {
@@ -204,7 +203,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const stopHeartbeat = () => clearInterval(heartbeat);
 
   return {
-    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, source, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat,
+    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, sourceOf, sink, stateSink: bareSink, log, send, keptAt, started, stopHeartbeat,
   };
 }
 

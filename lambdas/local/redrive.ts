@@ -39,16 +39,19 @@ export async function runLocalRedrive(options: LocalRedriveOptions): Promise<Loc
     };
   }
   // Refuse before sending anything: letters of another bucket or container would be redriven against the wrong stores.
+  const named = options.selection?.containers ?? [options.source.container];
+  const containers = new Set<string>();
   for (const letter of letters) {
     const message = tryParse(letter.body);
     if (message && message.run.bucket !== options.bucket) {
       throw new ConfigError(`the dead letters are of bucket "${message.run.bucket}", not "${options.bucket}": give --bucket ${message.run.bucket}`);
     }
-    if (message && message.run.container !== options.source.container) {
-      throw new ConfigError(`the dead letters are of container "${message.run.container}", not "${options.source.container}": give --container ${message.run.container}`);
+    if (message && named !== 'all' && !named.includes(message.run.container)) {
+      throw new ConfigError(`the dead letters are of container "${message.run.container}", not ${named.map((n) => `"${n}"`).join(', ')}: give --container ${message.run.container}`);
     }
+    if (message) containers.add(message.run.container);
   }
-  await pipeline.source.check();
+  for (const container of containers) await pipeline.sourceOf(container).check();
 
   // The letters' own runs are carried on: their outcomes go into those runs' state, which end when complete.
   const runIds = [...new Set(letters.map((l) => tryParse(l.body)?.runId).filter((id): id is string => id !== undefined))];

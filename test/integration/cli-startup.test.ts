@@ -89,7 +89,7 @@ describe('a missing or stale build', () => {
   });
 
   it('is rebuilt when a source changed, so the command runs the change', () => {
-    writeFileSync(usage, readFileSync(usage, 'utf8').replace('copy an Azure Blob Storage container', 'copy a changed container'));
+    writeFileSync(usage, readFileSync(usage, 'utf8').replace('copy Azure Blob Storage containers', 'copy a changed container'));
 
     const result = cli(['--help']);
 

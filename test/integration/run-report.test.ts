@@ -131,10 +131,18 @@ describe('a run accounted for', () => {
     const bucket = await newBucket();
     const blobs = Array.from({ length: 12 }, (_, i) => ({ name: `slow/${String(i).padStart(2, '0')}.bin`, size: 20_000 }));
     await Promise.all(blobs.map((b) => uploadBlob(container, b)));
-    // Reads that take a while, one at a time, in small messages: the run lasts a few seconds.
+    // Reads one at a time, in small messages; after the first four, they wait until the test has seen the run
+    // going and a second start refused (however busy the machine, the run is still going then).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reads = 0;
     const slow = (source: BlobSource): BlobSource => ({
       ...source,
-      read: async (...args) => (await new Promise((r) => setTimeout(r, 400)), source.read(...args)),
+      read: async (...args) => {
+        if (++reads > 4) await gate;
+        await new Promise((r) => setTimeout(r, 100));
+        return source.read(...args);
+      },
     });
     let runId: string | undefined;
     const copying = copyLocally(container, bucket, {
@@ -160,6 +168,7 @@ describe('a run accounted for', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toBe(`run not started: run ${runId} of this pipeline is still in progress (started ${(going as { startedAt: string }).startedAt}): not starting another\n`);
 
+    release();
     const result = await copying;
     expect(result.report).toMatchObject({ runId, state: 'complete', failed: [] });
     expect(result.report.copied).toHaveLength(12);

@@ -25,7 +25,7 @@ type Ctx = ContextOf<(typeof STAGE_SPECS)['find-blobs']>;
 const DELETES_PER_UNIT = 1000;
 const DELETE_RESERVE_MS = 10_000;
 /** The mirror's steps are claimed like a listing's, under a name no Azure container can have. */
-const MIRROR_STEP = '~mirror';
+const MIRROR_STEP = '@mirror';
 
 /** Of the objects no blob of a page accounts for, the copies whose blob is gone: as units of deletions. */
 export async function deletionsOf(ctx: Ctx, orphans: ListedObject[], pageId: string): Promise<NewUnit[]> {
