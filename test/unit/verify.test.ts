@@ -14,7 +14,7 @@ import { crc32cBase64 } from '../../lambdas/core/crc32c';
 import { SourceChangedError } from '../../lambdas/core/errors';
 import { MESSAGE_VERSION, type PartsDoneMessage, type StageMessage } from '../../lambdas/core/messages';
 import { planParts } from '../../lambdas/core/plan';
-import { recombinator, verifyReserveMs } from '../../lambdas/core/stages/recombinator';
+import { checksFromSource, recombinator, verifyReserveMs } from '../../lambdas/core/stages/recombinator';
 import type { BlobSource, ObjectSink } from '../../lambdas/core/stores/types';
 import { outcomesOf, runSettings, runWithUnit, stageContext } from '../helpers/context';
 
@@ -176,6 +176,31 @@ function sourceHarness(options: { contentMd5?: string; checksum?: string | null;
   };
   return { ledger, sourceReads, copyReads, deleted, composite, invokeAll };
 }
+
+describe('which copies are checked from the source', () => {
+  const blob = (tier?: string) => ({ name: 'b', etag: '"e"', size: 1, lastModified: '2026-01-01T00:00:00.000Z', tier });
+  const checks = (writing: PartsDoneMessage['run']['writing'], tier?: string) => checksFromSource({ run: runSettings({ writing }), blob: blob(tier) });
+
+  it('those the one class puts in GLACIER or DEEP_ARCHIVE; the others are read back', () => {
+    expect(checks({ storageClass: 'GLACIER' }, 'Hot')).toBe(true);
+    expect(checks({ storageClass: 'DEEP_ARCHIVE' })).toBe(true);
+    for (const storageClass of ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const) {
+      expect(checks({ storageClass }, 'Hot'), storageClass).toBe(false);
+    }
+    expect(checks(undefined, 'Hot')).toBe(false);
+  });
+
+  it('by the blob\'s tier under a tier map, as the copy was written; a tier the map does not name takes the one class', () => {
+    const writing = { tierMap: { Hot: 'GLACIER_IR', Cool: 'DEEP_ARCHIVE' }, storageClass: 'GLACIER' } as const;
+    expect(checks(writing, 'Cool')).toBe(true);
+    expect(checks(writing, 'cool')).toBe(true);
+    expect(checks(writing, 'Hot')).toBe(false);
+    expect(checks(writing, 'Cold')).toBe(true);
+    expect(checks(writing, undefined)).toBe(true);
+    expect(checks({ tierMap: { Cool: 'GLACIER' } }, 'Cool')).toBe(true);
+    expect(checks({ tierMap: { Cool: 'GLACIER' } }, 'Hot')).toBe(false);
+  });
+});
 
 describe('verification from the source of a copy S3 cannot read back (DEEP_ARCHIVE)', () => {
   it('reads the blob from Azure across several invocations, never the copy, and records it copied when MD5 and composite checksum match', async () => {
