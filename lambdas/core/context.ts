@@ -103,14 +103,16 @@ export type ContextOf<S extends StageSpec> = S extends { readsAzure: true }
   ? StageContext<S['needs'][number], S['sends'][number]>
   : Omit<StageContext<S['needs'][number], S['sends'][number]>, 'source'>;
 
-export async function contextFor(runtime: Runtime, message: StageMessage, stage: StageName): Promise<StageContext> {
+export function contextFor(runtime: Runtime, message: StageMessage, stage: StageName): StageContext {
   const spec: StageSpec = STAGE_SPECS[stage];
   const sends = new Set<string>(spec.sends);
   return {
     runId: message.runId,
     settings: message.run,
     // A stage that does not read Azure gets no source: it does not sign in (its role may not), nor load the secret for it.
-    source: spec.readsAzure ? await runtime.sourceFor(message.run) : noSource(stage),
+    // One that does signs in on its first read, so an invocation that reads nothing (the recombinator of a copy
+    // it can read back) never loads Azure's credentials.
+    source: spec.readsAzure ? lazySource(() => runtime.sourceFor(message.run)) : noSource(stage),
     sink: sinkWith(runtime.sinkFor(message.run), spec.needs) as SinkWith<SinkCapability>,
     publish: async (messages) => {
       const stray = messages.find((m) => !sends.has(m.kind));
@@ -121,6 +123,26 @@ export async function contextFor(runtime: Runtime, message: StageMessage, stage:
     log: runtime.log.child({ runId: message.runId, stage }),
     tuning: runtime.tuning,
     remainingMs: () => runtime.remainingMs(),
+  };
+}
+
+/** A source made on first use (and made again after a failed attempt, which may have been a passing one). */
+function lazySource(make: () => Promise<BlobSource>): BlobSource {
+  let made: Promise<BlobSource> | undefined;
+  const source = () => {
+    made ??= make().catch((error: unknown) => {
+      made = undefined;
+      throw error;
+    });
+    return made;
+  };
+  return {
+    check: async () => (await source()).check(),
+    listPage: async (continuation, maxPageSize) => (await source()).listPage(continuation, maxPageSize),
+    properties: async (name, etag) => (await source()).properties(name, etag),
+    blob: async (name) => (await source()).blob(name),
+    read: async (name, etag, range) => (await source()).read(name, etag, range),
+    rehydrate: async (name) => (await source()).rehydrate(name),
   };
 }
 

@@ -79,8 +79,8 @@ export function crc32cUpdateJs(crc: number, data: Uint8Array): number {
   return crc;
 }
 
-/** The 4 big-endian bytes of a finished CRC32C. */
-function digestBytes(crc: number): Uint8Array {
+/** The 4 big-endian bytes of a CRC32C from its running form (as `crc32cUpdate` returns it). */
+export function digestBytes(crc: number): Uint8Array {
   const value = (crc ^ -1) >>> 0;
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value, false);

@@ -92,7 +92,7 @@ async function runMessage(stage: TopicStage, runtime: Runtime, body: string, whe
   if (message.kind !== bound.spec.kind) {
     throw new MessageError(`${where}.kind: ${stage} takes "${bound.spec.kind}", got "${message.kind}"`);
   }
-  const ctx = await contextFor(runtime, message, stage);
+  const ctx = contextFor(runtime, message, stage);
   try {
     await (bound.run as (c: typeof ctx, m: typeof message) => Promise<unknown>)(ctx, message);
   } catch (error) {

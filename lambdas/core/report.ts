@@ -48,6 +48,11 @@ export interface RunReport {
   };
   /** Archived blobs whose rehydration is started or under way (among the skipped). */
   rehydrating: number;
+  /**
+   * Copies (among the copied) checked by reading their blob again from Azure rather than reading them back:
+   * multipart copies in GLACIER or DEEP_ARCHIVE, which S3 gives back only after a restore.
+   */
+  verifiedFromSource: number;
   /** Mirror: what became of the copies whose blob is gone. */
   mirror?: MirrorReport;
   /** Per stage, invocations and the longest (local runs). */
@@ -84,6 +89,7 @@ export type Whereabouts = Map<string, string>;
 
 export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts: Whereabouts = new Map()): Promise<RunReport> {
   const copied: string[] = [];
+  const fromSource = { count: 0 };
   const skipped: NamedReason[] = [];
   const failed: NamedReason[] = [];
   const outstanding: { name: string; where: string }[] = [];
@@ -92,7 +98,10 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
   const nameOf = (unit: UnitRecord, name: string) => (run.byContainer ? `${unit.unit.slice(0, unit.unit.indexOf('.'))}/${name}` : name);
   do {
     const page = await ledger.unitsPage(run.runId, after);
-    for (const unit of page.units) collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
+    for (const unit of page.units) {
+      collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
+      fromSource.count += (unit.fromSource ?? []).filter((i) => unit.status[i] === 'c').length;
+    }
     after = page.next;
   } while (after);
   const mirror = run.settings.mirror ? await mirrorReport(ledger, run) : undefined;
@@ -132,6 +141,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
       ...(run.settings.mirror ? { mirror: true } : {}),
     },
     rehydrating: skipped.filter((s) => s.reason.startsWith('rehydrating')).length,
+    verifiedFromSource: fromSource.count,
     ...(mirror ? { mirror } : {}),
     location: { bucket, json: keys.json, html: keys.html },
   };
@@ -269,6 +279,7 @@ ${row('unchanged (already in S3)', report.unchanged)}
 ${row('before begindate', report.beforeBeginDate)}
 ${row('filtered out (include/exclude/size)', report.filtered)}
 ${row('skipped', report.skipped.length)}
+${report.verifiedFromSource ? row('verified from the source (among the copied: GLACIER or DEEP_ARCHIVE, the blob read again from Azure)', report.verifiedFromSource) : ''}
 ${report.rehydrating ? row('rehydrating (among the skipped)', report.rehydrating) : ''}
 ${report.mirror ? row('mirror', report.mirror.refused ? `refused: ${report.mirror.refused}` : `${report.mirror.deleted.length} deleted of ${report.mirror.planned} whose blob is gone`) : ''}
 ${row('failed', report.failed.length)}

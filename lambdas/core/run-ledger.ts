@@ -24,6 +24,14 @@ import type { PlanTally } from './cost/tally';
 import type { RunSettings } from './messages';
 import { writeToken, type StateItem, type StateTable, type Update } from './state/table';
 
+/** How far the check of a completed copy got: bytes read, the MD5's saved state, the composite checksum's. */
+export interface VerificationProgress {
+  offset: number;
+  state?: string;
+  /** A check from the source (composite-checksum.ts): the composite CRC32C's saved state. */
+  crc32c?: string;
+}
+
 export type RunStateName = 'running' | 'complete' | 'stalled';
 export type BlobStatus = 'copied' | 'skipped' | 'failed';
 
@@ -106,6 +114,8 @@ export interface UnitRecord {
   large: boolean;
   /** Mirror: not blobs but copies to delete (names are keys; c = deleted, s = kept, f = could not). */
   deletes?: boolean;
+  /** The copies (by index) checked from the source: their class cannot be read back (GLACIER, DEEP_ARCHIVE). */
+  fromSource?: number[];
   v?: number;
 }
 
@@ -118,6 +128,8 @@ export interface BlobOutcome {
   bytes?: number;
   /** How a copy was made: in one PUT (its bytes moved now) or in parts (they moved part by part, see partDone). */
   path?: 'single' | 'multipart';
+  /** The copy was checked by reading the blob again from Azure, not by reading the copy back. */
+  fromSource?: boolean;
 }
 
 export interface NewUnit {
@@ -419,9 +431,9 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
 
     /**
      * Take the verification of a completed upload's copy for `leaseMs`: where it got to (offset, saved MD5
-     * state), or undefined while another holds it.
+     * state, and for a check from the source the composite checksum's), or undefined while another holds it.
      */
-    async claimVerification(runId: string, uploadId: string, leaseMs: number): Promise<{ offset: number; state?: string; version: number } | undefined> {
+    async claimVerification(runId: string, uploadId: string, leaseMs: number): Promise<(VerificationProgress & { version: number }) | undefined> {
       const pk = runPk(runId);
       const sk = `${uploadSk(uploadId)}verify`;
       for (;;) {
@@ -429,8 +441,9 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         if (current && (current.leaseUntil as number) > clock()) return undefined;
         const offset = (current?.offset as number | undefined) ?? 0;
         const state = current?.state as string | undefined;
-        const item = { pk, sk, offset, state, leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
-        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return { offset, state, version: (current?.v ?? 0) + 1 };
+        const crc32c = current?.crc32c as string | undefined;
+        const item = { pk, sk, offset, state, crc32c, leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
+        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return { offset, state, crc32c, version: (current?.v ?? 0) + 1 };
       }
     },
 
@@ -450,7 +463,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     },
 
     /** Save how far verification got and let the next invocation take it; false if the claim was lost meanwhile. */
-    async saveVerification(runId: string, uploadId: string, version: number, progress: { offset: number; state: string }): Promise<boolean> {
+    async saveVerification(runId: string, uploadId: string, version: number, progress: VerificationProgress & { state: string }): Promise<boolean> {
       return table.put({ pk: runPk(runId), sk: `${uploadSk(uploadId)}verify`, ...progress, leaseUntil: 0, expiresAt: expiresAt(clock()) }, { ifVersion: version });
     },
 
@@ -566,6 +579,7 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
   const status = unit.status.split('');
   const bytes = [...unit.bytes];
   const reasons = { ...unit.reasons };
+  const fromSource = new Set(unit.fromSource ?? []);
   const delta: Required<Pick<RunCounters, 'settled' | 'copied' | 'skipped' | 'failed' | 'bytesCopied' | 'bytesMoved'>> = {
     settled: 0, copied: 0, skipped: 0, failed: 0, bytesCopied: 0, bytesMoved: 0,
   };
@@ -587,12 +601,14 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     if (before === 'c' && code !== 'c') continue;
     const newBytes = outcome.status === 'copied' ? (outcome.bytes ?? unit.sizes[i]) : 0;
     const newReason = outcome.status === 'copied' ? undefined : outcome.reason;
-    if (before === code && bytes[i] === newBytes && reasons[i] === newReason) continue;
+    const checkedFromSource = outcome.status === 'copied' && outcome.fromSource === true;
+    if (before === code && bytes[i] === newBytes && reasons[i] === newReason && (!checkedFromSource || fromSource.has(i))) continue;
     count(before, -1, i);
     status[i] = code;
     bytes[i] = newBytes;
     if (newReason === undefined) delete reasons[i];
     else reasons[i] = newReason;
+    if (checkedFromSource) fromSource.add(i);
     count(code, 1, i);
     if (before !== 'c' && code === 'c' && outcome.path !== 'multipart') delta.bytesMoved += newBytes;
     changed = true;
@@ -604,7 +620,8 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: Object.fromEntries(Object.entries(deletes).filter(([, v]) => v !== 0)) };
   }
   const nonZero = Object.fromEntries(Object.entries(delta).filter(([, v]) => v !== 0)) as CounterDelta;
-  return { next: { ...unit, status: status.join(''), bytes, reasons }, delta: nonZero };
+  const checked = fromSource.size > 0 ? { fromSource: [...fromSource].sort((a, b) => a - b) } : {};
+  return { next: { ...unit, status: status.join(''), bytes, reasons, ...checked }, delta: nonZero };
 }
 
 export type { Update };

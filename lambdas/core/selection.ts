@@ -99,6 +99,17 @@ export function storageClassOf(writing: Writing | undefined, accessTier: string 
   return byTier ?? writing.storageClass;
 }
 
+/**
+ * Classes whose objects S3 will not give back until they are restored (GetObject fails with
+ * InvalidObjectState): a copy written in one is checked from the source instead of read back.
+ * GLACIER_IR and the rest are read at once.
+ */
+export const UNREADABLE_CLASSES: readonly StorageClass[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+export function isReadableClass(storageClass: string | undefined): boolean {
+  return !(UNREADABLE_CLASSES as readonly (string | undefined)[]).includes(storageClass);
+}
+
 /** The deletion guard: at most this many deletes in one run. */
 export function deleteLimit(maxDeletes: number | undefined, destinationObjects: number): number {
   return maxDeletes ?? Math.max(1000, Math.floor(destinationObjects / 100));

@@ -49,6 +49,7 @@ export function summary(report: RunReport, maxLines = 20): string {
     `run ${report.runId}${report.state === 'stalled' ? ' STALLED' : ''}: copied ${report.copied.length} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
       `${report.unchanged} unchanged, ${report.skipped.length} skipped, ${report.failed.length} failed` +
       (report.outstanding.length ? `, ${report.outstanding.length} outstanding` : '') +
+      (report.verifiedFromSource ? `; ${report.verifiedFromSource} verified from the source (GLACIER or DEEP_ARCHIVE: the blob read again from Azure)` : '') +
       (report.rehydrating ? `; ${report.rehydrating} rehydrating` : '') +
       (report.mirror && !report.mirror.refused ? `; mirror ${mirrorLine(report.mirror)}` : ''),
   ];

@@ -109,7 +109,7 @@ describe('function roles', () => {
   it('lets exactly the stages that read Azure ask STS for tokens, and only Entra ID\'s, short-lived and RS256', () => {
     const asking = FUNCTION_NAMES.filter((name) => grants(created, name).some((g) => g.startsWith('sts:')));
     expect(asking).toEqual(AZURE_READER_STAGES.map((stage) => naming.functionName(stage)));
-    expect(AZURE_READER_STAGES).toEqual(['qualify', 'find-blobs', 'download', 'largefile-initializer', 'parter', 'events']);
+    expect(AZURE_READER_STAGES).toEqual(['qualify', 'find-blobs', 'download', 'largefile-initializer', 'parter', 'recombinator', 'events']);
     for (const name of asking) {
       const statements = statementsOf(created.json, name).filter((st) => [st.Action].flat().some((a: string) => a.startsWith('sts:')));
       expect(statements, name).toEqual([{

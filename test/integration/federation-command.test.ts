@@ -19,8 +19,14 @@ import { startSts, type StsStandIn } from '../helpers/sts';
 import { synthesize } from '../infra/synth';
 
 const CLIENT_ID = '0c1e4700-1234-4000-8000-00000000c11e';
-/** The functions that read Azure, as the stack names them: all but the recombinator and the redrive. */
-const READERS = ['etl-lambda01-qualify', 'etl-lambda02-find-blobs', 'etl-lambda03-download', 'etl-lambda04-largefile-initializer', 'etl-lambda05-parter'];
+/**
+ * The functions that read Azure, as the stack names them: every stage (the recombinator to verify copies in
+ * GLACIER or DEEP_ARCHIVE from the source), not the redrive.
+ */
+const READERS = [
+  'etl-lambda01-qualify', 'etl-lambda02-find-blobs', 'etl-lambda03-download', 'etl-lambda04-largefile-initializer', 'etl-lambda05-parter',
+  'etl-lambda06-recombinator',
+];
 
 describe('azs3copy federation --stack', () => {
   let stack: string;
@@ -80,7 +86,7 @@ describe('azs3copy federation --stack', () => {
 
     expect(await checkAssertion(token, trusts)).toEqual({ ok: true, claims: expect.objectContaining({ iss: iam.issuer, sub: parter.subject }) });
     // And not for the role of a function that does not read Azure (it may not even ask).
-    expect(plan.roles.map((r) => r.function)).not.toContain('etl-lambda06-recombinator');
+    expect(plan.roles.map((r) => r.function)).not.toContain('etl-redrive');
     expect(claimsOf(token).aud).toBe('api://AzureADTokenExchange');
   });
 

@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { buildReport } from '../../lambdas/core/report';
 import { runLedger, type RunRecord } from '../../lambdas/core/run-ledger';
 import { bucketTable } from '../../lambdas/core/state/bucket-table';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
@@ -79,6 +80,26 @@ describe.each(STORES)('run state on %s', (_name, open) => {
       ['0.0.0', 'ccs', { 2: 'archived' }],
       ['0.0.L0', 'c', {}],
     ]);
+  });
+
+  it('notes the copies checked from the source, once, and the report counts them', async () => {
+    const { ledger, deltas } = ledgerOn(await open());
+    await begin(ledger, 'r4');
+    await ledger.addUnits('r4', [
+      { unit: '0.0.L0', blobs: [{ name: 'deep', size: 100 }], large: true },
+      { unit: '0.0.L1', blobs: [{ name: 'instant', size: 200 }], large: true },
+    ]);
+    const checked = { name: 'deep', index: 0, status: 'copied' as const, path: 'multipart' as const, fromSource: true };
+    await Promise.all(Array.from({ length: 3 }, () => ledger.settle('r4', '0.0.L0', [checked])));
+    await ledger.settle('r4', '0.0.L1', [{ name: 'instant', index: 0, status: 'copied', path: 'multipart' }]);
+    // A late duplicate of the first changes nothing.
+    expect(await ledger.settle('r4', '0.0.L0', [checked])).toEqual({});
+
+    const { units } = await ledger.unitsPage('r4');
+    expect(units.map((u) => [u.unit, u.status, u.fromSource])).toEqual([['0.0.L0', 'c', [0]], ['0.0.L1', 'c', undefined]]);
+    expect(deltas.reduce((n, d) => n + (d.copied ?? 0), 0)).toBe(2);
+    const report = await buildReport(ledger, (await ledger.getRun('r4'))!);
+    expect(report).toMatchObject({ copied: ['deep', 'instant'], verifiedFromSource: 1 });
   });
 
   it('starts no second run while one is in progress, and starts once it has ended', async () => {

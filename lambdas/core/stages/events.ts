@@ -75,7 +75,7 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
     if (!ctx) {
       const run: RunSettings = { ...settings, container, prefix: byContainer ? `${settings.prefix}${container}/` : settings.prefix };
       const message: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 };
-      ctx = contextFor(runtime, message, 'events') as Promise<Ctx>;
+      ctx = Promise.resolve(contextFor(runtime, message, 'events') as unknown as Ctx);
       contexts.set(container, ctx);
     }
     return ctx;

@@ -4,22 +4,31 @@
  * parts, checks their sizes against the plan, completes, and then verifies the
  * object against the blob's Content-MD5 when it has one.
  *
- * Verification reads the whole object, which for a large blob takes longer than
- * one invocation may run: it reads for as long as the invocation has time, saves
- * the MD5's state and the offset in the run state, and continues in the next
- * invocation (a parts-done message with `verify`). One verifier at a time: a claim
- * with a lease, so a duplicate delivery starts no second re-read. Until it ends the
- * manifest stays, marked verifying, so no run takes the object for a finished copy.
+ * Verification reads the whole object back from S3. A copy in a class S3 will not
+ * give back without a restore (GLACIER, DEEP_ARCHIVE) is checked from the source
+ * instead: the blob is read again from Azure, pinned to its ETag, for its MD5 (which
+ * proves the read was the blob's content) and for S3's composite checksum of the
+ * planned parts, compared with the one S3 computed from the bytes it stores (which
+ * proves the copy holds exactly those bytes). Either read takes longer than one
+ * invocation may run for a large blob: it reads for as long as the invocation has
+ * time, saves the hashes' state and the offset in the run state, and continues in
+ * the next invocation (a parts-done message with `verify`). One verifier at a time:
+ * a claim with a lease, so a duplicate delivery starts no second read. Until it ends
+ * the manifest stays, marked verifying, so no run takes the object for a finished copy.
  */
+import type { Readable } from 'node:stream';
 import { createMD5 } from 'hash-wasm';
 import { isCopyOf } from '../attributes';
+import { CompositeCrc32c } from '../composite-checksum';
 import type { ContextOf } from '../context';
-import { TransientError } from '../errors';
+import { SourceChangedError, TransientError } from '../errors';
 import type { PartsDoneMessage } from '../messages';
 import { partRange } from '../plan';
-import type { BlobOutcome } from '../run-ledger';
+import type { BlobOutcome, VerificationProgress } from '../run-ledger';
+import { isReadableClass, storageClassOf } from '../selection';
 import type { UploadedPart } from '../stores/types';
 import { clearManifest, manifestKey, readManifest } from '../uploads';
+import { replan } from './largefile-initializer';
 import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['recombinator']>;
@@ -145,45 +154,119 @@ export function verifyReserveMs(remainingMs: number): number {
   return Math.min(30_000, Math.max(1_000, remainingMs * 0.25));
 }
 
-/** Read and hash as much of the copy as this invocation has time for; decide when it is all read. */
+/** The class the run wrote this blob's copy in cannot be read back: the copy is checked from the source. */
+export function checksFromSource(message: Pick<PartsDoneMessage, 'run' | 'blob'>): boolean {
+  return !isReadableClass(storageClassOf(message.run.writing, message.blob.tier));
+}
+
+/** Read and hash as much of the copy (or of the blob) as this invocation has time for; decide when it is all read. */
 async function verify(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   const { blob, key, uploadId } = message;
   const log = ctx.log.child({ name: blob.name, uploadId });
+  const fromSource = checksFromSource(message);
   const reserve = verifyReserveMs(ctx.remainingMs());
   const claim = await ctx.ledger.claimVerification(ctx.runId, uploadId, ctx.remainingMs() + 30_000);
   if (!claim) {
     log.info('another invocation is verifying this copy; nothing to do');
     return;
   }
+  // A check from the source goes on only from a state of its own (one begun by an older release starts again).
+  const from: VerificationProgress = fromSource && claim.offset > 0 && claim.crc32c === undefined ? { offset: 0 } : claim;
   const md5 = await createMD5();
   md5.init();
-  if (claim.state) md5.load(Buffer.from(claim.state, 'base64'));
-  let offset = claim.offset;
-  if (offset < blob.size) {
-    const body = await ctx.sink.read(key, { start: offset, end: blob.size - 1 });
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      md5.update(chunk);
-      offset += chunk.length;
-      if (offset < blob.size && ctx.remainingMs() < reserve) break;
+  if (from.state) md5.load(Buffer.from(from.state, 'base64'));
+  const composite = fromSource ? new CompositeCrc32c(blob.size, message.partBytes, from.offset, from.crc32c) : undefined;
+  let offset = from.offset;
+  const save = () =>
+    ctx.ledger.saveVerification(ctx.runId, uploadId, claim.version, { offset, state: Buffer.from(md5.save()).toString('base64'), crc32c: composite?.save() });
+  try {
+    if (offset < blob.size) {
+      const body = fromSource ? await readSource(ctx, message, offset) : await ctx.sink.read(key, { start: offset, end: blob.size - 1 });
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        composite?.update(chunk);
+        md5.update(chunk);
+        offset += chunk.length;
+        if (offset < blob.size && ctx.remainingMs() < reserve) break;
+      }
     }
+  } catch (error) {
+    if (error instanceof SourceChangedError) return changedSinceCopied(ctx, message);
+    // Keep what was read and free the claim, so that the retry goes on at once.
+    await save().catch((saveError: unknown) => log.warn('could not save how far verification got', { error: saveError }));
+    throw error;
   }
   if (offset < blob.size) {
-    await ctx.ledger.saveVerification(ctx.runId, uploadId, claim.version, { offset, state: Buffer.from(md5.save()).toString('base64') });
-    log.info('verification continues in the next invocation', { offset, of: blob.size });
+    await save();
+    log.info('verification continues in the next invocation', { offset, of: blob.size, fromSource });
     await ctx.publish([{ ...message, verify: true }]);
     return;
   }
   const digest = Buffer.from(md5.digest('binary')).toString('base64');
+  if (composite) return judgeFromSource(ctx, message, digest, composite.value());
   if (digest !== blob.contentMd5 || offset !== blob.size) {
-    // Better no object than a wrong one.
-    await ctx.sink.delete(key);
-    const reason = `the copy's MD5 ${digest} differs from the blob's Content-MD5 ${blob.contentMd5}; the copy was deleted`;
-    log.error('blob failed', { reason });
-    await done(ctx, message, { status: 'failed', reason });
-    return;
+    return reject(ctx, message, `the copy's MD5 ${digest} differs from the blob's Content-MD5 ${blob.contentMd5}; the copy was deleted`);
   }
   log.info('copy verified against the blob\'s Content-MD5', { bytes: blob.size });
   await done(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
+}
+
+/** The rest of the blob from `offset`, read from Azure pinned to the ETag it was copied at. */
+async function readSource(ctx: Ctx, message: PartsDoneMessage, offset: number): Promise<Readable> {
+  const { blob } = message;
+  const read = await ctx.source.read(blob.name, blob.etag, { start: offset, end: blob.size - 1 });
+  if (read.length !== blob.size - offset) {
+    read.body.on('error', () => undefined).destroy();
+    throw new TransientError(`Azure returned ${read.length} bytes for a range of ${blob.size - offset}`);
+  }
+  return read.body;
+}
+
+/**
+ * Every byte of the blob was read from Azure: its MD5 must be the blob's Content-MD5 (the read was the blob's
+ * content), and the composite checksum of those bytes the one S3 keeps for the copy (the copy holds them).
+ */
+async function judgeFromSource(ctx: Ctx, message: PartsDoneMessage, md5: string, composite: string): Promise<void> {
+  const { blob, key } = message;
+  if (md5 !== blob.contentMd5) {
+    return reject(ctx, message, `the blob's MD5 ${md5}, read from Azure to check its copy, differs from its Content-MD5 ${blob.contentMd5}; the copy was deleted`);
+  }
+  const copy = await ctx.sink.head(key);
+  if (!copy || !isCopyOf(copy.metadata, blob)) {
+    const reason = 'the copy was removed or replaced before its checksum could be checked';
+    ctx.log.error('blob failed', { name: blob.name, reason });
+    return done(ctx, message, { status: 'failed', reason });
+  }
+  const cls = copy.storageClass ?? storageClassOf(message.run.writing, blob.tier);
+  if (!copy.checksumCrc32c) {
+    return reject(ctx, message, `S3 reports no CRC32C checksum for the copy, and a copy in ${cls} cannot be read back, so its bytes could not be checked; the copy was deleted`);
+  }
+  if (copy.checksumCrc32c !== composite) {
+    return reject(ctx, message, `the copy's composite CRC32C in S3 ${copy.checksumCrc32c} differs from ${composite}, computed from the blob read from Azure; the copy was deleted`);
+  }
+  ctx.log.info('copy verified from the source (its class cannot be read back): the blob\'s Content-MD5 and S3\'s composite checksum', { name: blob.name, bytes: blob.size, storageClass: cls });
+  await done(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart', fromSource: true });
+}
+
+/** The copy is wrong, or cannot be shown right: better no object than a wrong one. */
+async function reject(ctx: Ctx, message: PartsDoneMessage, reason: string): Promise<void> {
+  await ctx.sink.delete(message.key);
+  ctx.log.error('blob failed', { name: message.blob.name, uploadId: message.uploadId, reason });
+  await done(ctx, message, { status: 'failed', reason });
+}
+
+/**
+ * The blob changed (or went) after it was copied, before its copy could be checked from it: the copy cannot be
+ * checked now. It goes, as an unchecked copy would, and the blob's current version is planned afresh, as when
+ * it changes during the copy.
+ */
+async function changedSinceCopied(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
+  const { blob, key, uploadId } = message;
+  ctx.log.info('blob changed before its copy could be checked from it; deleting the copy and re-planning', { name: blob.name, uploadId });
+  const copy = await ctx.sink.head(key);
+  if (copy && isCopyOf(copy.metadata, blob)) await ctx.sink.delete(key);
+  await clearManifest(ctx.sink, key, uploadId);
+  await ctx.ledger.forgetUpload(ctx.runId, uploadId);
+  await replan(ctx, message);
 }
 
 /** Every planned part present, each of its planned size: no byte lost or doubled at a boundary. */

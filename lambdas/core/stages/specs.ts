@@ -48,11 +48,15 @@ export const STAGE_SPECS = {
     readsAzure: true,
   },
   parter: { kind: 'copy-part', needs: ['reader', 'multipart', 'state'], sends: ['parts-done', 'copy-blobs', 'large-blob'], readsAzure: true },
-  // recombinator: completes and verifies from S3 alone; it never reads Azure.
+  // recombinator: completes, and checks a blob with a Content-MD5 by reading its copy back from S3; a copy in
+  // a class S3 cannot read back without a restore (GLACIER, DEEP_ARCHIVE) it checks by reading the blob from
+  // Azure instead, against the blob's Content-MD5 and S3's composite checksum. So it reads Azure, for those
+  // copies only: its source signs in on first use (context.ts), and it re-plans a blob that changed meanwhile.
   recombinator: {
     kind: 'parts-done',
     needs: ['reader', 'deleter', 'multipart', 'completer', 'state'],
     sends: ['parts-done', 'copy-blobs', 'large-blob'],
+    readsAzure: true,
   },
   // events (lambda07): Event Grid's webhook. It routes created blobs to the copy stages as the listing does,
   // and, in mirror mode, deletes the copy of a deleted blob (after asking the source).

@@ -175,13 +175,16 @@ export function s3Sink(options: S3SinkOptions, client: S3Client = s3Client(optio
     },
 
     async head(key) {
-      const out = await orIfMissing(client.send(new HeadObjectCommand({ Bucket, Key: key })), undefined);
+      // Checksum mode: the object's checksum too (a HEAD works on objects in every class, archived or not).
+      const out = await orIfMissing(client.send(new HeadObjectCommand({ Bucket, Key: key, ChecksumMode: 'ENABLED' })), undefined);
       if (!out) return undefined;
       return {
         key,
         size: out.ContentLength ?? 0,
         lastModified: (out.LastModified ?? new Date(0)).toISOString(),
         metadata: out.Metadata ?? {},
+        checksumCrc32c: out.ChecksumCRC32C,
+        storageClass: out.StorageClass,
       };
     },
 

@@ -93,6 +93,13 @@ export interface StoredObject {
   size: number;
   lastModified: string;
   metadata: Record<string, string>;
+  /**
+   * The object's CRC32C as the store keeps it, when it has one: of the whole object, or for one uploaded in
+   * parts the composite "<base64>-<parts>" (composite-checksum.ts).
+   */
+  checksumCrc32c?: string;
+  /** Its storage class (absent for the bucket's default, STANDARD). */
+  storageClass?: string;
 }
 
 export interface ListedObject {
