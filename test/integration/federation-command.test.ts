@@ -21,11 +21,11 @@ import { synthesize } from '../infra/synth';
 const CLIENT_ID = '0c1e4700-1234-4000-8000-00000000c11e';
 /**
  * The functions that read Azure, as the stack names them: every stage (the recombinator to verify copies in
- * GLACIER or DEEP_ARCHIVE from the source), not the redrive.
+ * GLACIER or DEEP_ARCHIVE from the source, events to look a written blob up), not the redrive.
  */
 const READERS = [
   'etl-lambda01-qualify', 'etl-lambda02-find-blobs', 'etl-lambda03-download', 'etl-lambda04-largefile-initializer', 'etl-lambda05-parter',
-  'etl-lambda06-recombinator',
+  'etl-lambda06-recombinator', 'etl-lambda07-events',
 ];
 
 describe('azs3copy federation --stack', () => {
