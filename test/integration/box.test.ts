@@ -20,6 +20,8 @@ import type { PlanReport } from '../../lambdas/core/cost/plan-report';
 import { countsFromAttributes, type RequestCounts } from '../../lambdas/core/cost/requests';
 import { reportKeys, type RunReport } from '../../lambdas/core/report';
 import { runLedger } from '../../lambdas/core/run-ledger';
+import { STAGE_NAMES } from '../../lambdas/core/stages/specs';
+import { Naming } from '../../lib/naming';
 import { dynamoTable } from '../../lambdas/core/state/dynamo-table';
 import { uploadBlob, uploadDirectoryMarker, type BlobSpec } from '../../lambdas/local/seed';
 import { startBox, type Box, type InvokeResult } from '../helpers/box/index';
@@ -95,8 +97,10 @@ describe('the pipeline in a box: the deployed functions copy a container under t
     [box, container] = await Promise.all([
       startBox({
         context: { prefix: PREFIX, largeBlobBytes: LARGE, partBytes: PART, schedule: 'off' },
-        // Short timeouts and visibility, so a killed invocation's message is back in seconds, not 90 minutes.
-        functionTimeoutSeconds: 20,
+        // Short timeouts and visibility, so a killed invocation's message is back in seconds, not 90 minutes. qualify
+        // is fed by no queue: it keeps a minute, for a stalled run's report on a busy machine.
+        functionTimeoutSeconds: Object.fromEntries([...STAGE_NAMES.map((s) => new Naming(PREFIX).functionName(s)), `${PREFIX}-redrive`]
+          .map((name) => [name, name.endsWith('-qualify') ? 60 : 20])),
         visibilityTimeoutSeconds: 20,
         asyncRetryDelaysMs: [300, 600],
         // A failed message's next tries within seconds; a run stalls after 3 s without progress; the secret is read

@@ -180,7 +180,9 @@ describe.concurrent('the service-principal path, against a local token authority
       expect(authority.requests.map((r) => r.method)).toEqual(mode === 'hang' ? ['GET'] : ['GET', 'POST']);
       // Timed from the unanswered request's arrival, not the CLI's start (which loads SDKs for seconds on a busy machine).
       const waited = run.endedAt - authority.requests.at(-1)!.at;
-      expect(waited).toBeGreaterThanOrEqual(TOKEN_TIMEOUT_MS - 50);
+      // The arrival is noted when this process's busy event loop gets to it, which may be well after the CLI sent it
+      // and started its timer: half the timeout still tells waiting from giving up at once.
+      expect(waited).toBeGreaterThanOrEqual(TOKEN_TIMEOUT_MS / 2);
       expect(waited).toBeLessThan(TOKEN_TIMEOUT_MS + 8000); // against 30 s by default, or for ever
     });
   }

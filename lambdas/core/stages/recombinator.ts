@@ -35,17 +35,14 @@ type Ctx = ContextOf<(typeof STAGE_SPECS)['recombinator']>;
 
 /** Time kept back from waiting on a completion, to hand on to the next invocation. */
 const COMPLETE_RESERVE_MS = 2_000;
-/** A completion not seen to finish within this long is asked for again (it was lost with its invocation). */
-export const COMPLETION_TAKEOVER_MS = 5 * 60_000;
+/** A completion claim outlives its invocation by this much; then, the object still missing, it is asked for again. */
+const COMPLETION_LEASE_MARGIN_MS = 30_000;
 const POLL_MS = 1_000;
 
 export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   if (message.verify) return verify(ctx, message);
   const { blob, key, uploadId, partCount, partBytes } = message;
   const log = ctx.log.child({ name: blob.name, uploadId });
-  if (message.completingSince && Date.now() - Date.parse(message.completingSince) < COMPLETION_TAKEOVER_MS) {
-    return awaitCompletion(ctx, message);
-  }
 
   // An older release's message comes after every part: stop reading pages at the first gap ("not yet").
   const gapSeen = (parts: UploadedPart[]) => parts.some((p, i) => p.partNumber !== i + 1);
@@ -71,7 +68,7 @@ export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise
 
   // One completion at a time (duplicate deliveries, a parter's part counted again): S3 completing an upload
   // twice at once is wasted work at best; a completion already asked for is waited for instead.
-  if (!(await ctx.ledger.claimCompletion(ctx.runId, uploadId, COMPLETION_TAKEOVER_MS))) {
+  if (!(await ctx.ledger.claimCompletion(ctx.runId, uploadId, ctx.remainingMs() + COMPLETION_LEASE_MARGIN_MS))) {
     return awaitCompletion(ctx, { ...message, completingSince: message.completingSince ?? new Date().toISOString() });
   }
   // Marked before the object appears, so that nothing takes it for a finished copy until it is checked.
@@ -105,7 +102,8 @@ async function raceTime<T>(promise: Promise<T>, ms: number): Promise<T | 'waitin
 
 /**
  * A completion was asked for and not seen to end: look for the object (a HEAD a second) while there is time,
- * then hand on again. Until the takeover time passes, nobody asks S3 to complete it a second time.
+ * then hand on again. While the asker's claim lasts (its invocation and a margin), nobody asks S3 a second time;
+ * after that, with the upload still there and no object, the next invocation claims it and asks again.
  */
 async function awaitCompletion(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   const { blob, key } = message;
