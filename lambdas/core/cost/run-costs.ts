@@ -64,7 +64,8 @@ export async function latestDryRun(
   ledger: RunLedger, state: (settings: RunSettings) => Pick<StateObjects, 'getJson'>, run: RunRecord,
 ): Promise<{ from: string; plan: PlanReport } | undefined> {
   const earlier = (await ledger.recentRuns(50)).find((r) =>
-    r.pipeline === run.pipeline && r.settings.dryRun && r.state === 'complete' && r.runId < run.runId);
+    // By when it ended, not by id: two runs started within one second have ids that differ only in a random tail.
+    r.pipeline === run.pipeline && r.settings.dryRun && r.state === 'complete' && r.runId !== run.runId && (r.finishedAt ?? '') <= run.startedAt);
   if (!earlier) return undefined;
   const plan = await state(run.settings).getJson<PlanReport>(reportKeys(earlier.runId).json);
   return plan?.kind === 'plan' ? { from: `dry run ${earlier.runId}`, plan } : undefined;
