@@ -37,12 +37,24 @@ type Ctx = ContextOf<(typeof STAGE_SPECS)['recombinator']>;
 const COMPLETE_RESERVE_MS = 2_000;
 /** A completion claim outlives its invocation by this much; then, the object still missing, it is asked for again. */
 const COMPLETION_LEASE_MARGIN_MS = 30_000;
+/**
+ * After asking S3 to complete, this long is given to it before the upload is looked at again: while it completes,
+ * the upload may already be gone and the object not there yet (moto), which is not an abandoned upload.
+ */
+export const COMPLETION_WINDOW_MS = 5 * 60_000;
+/** The most of the copy one read-back request asks for. */
+const VERIFY_RANGE_BYTES = 128 * 1024 * 1024;
+/** Checking and recording a completed copy is begun only with this much time left; otherwise the next invocation does it. */
+const FINISH_MIN_MS = 5_000;
 const POLL_MS = 1_000;
 
 export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   if (message.verify) return verify(ctx, message);
   const { blob, key, uploadId, partCount, partBytes } = message;
   const log = ctx.log.child({ name: blob.name, uploadId });
+  if (message.completingSince && Date.now() - Date.parse(message.completingSince) < COMPLETION_WINDOW_MS) {
+    return awaitCompletion(ctx, message);
+  }
 
   // An older release's message comes after every part: stop reading pages at the first gap ("not yet").
   const gapSeen = (parts: UploadedPart[]) => parts.some((p, i) => p.partNumber !== i + 1);
@@ -86,6 +98,11 @@ export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise
   }
   if (outcome === 'missing') return settleMissing(ctx, message);
   log.info('multipart upload completed', { parts: parts.length, bytes: blob.size });
+  if (ctx.remainingMs() < FINISH_MIN_MS) {
+    // The object is there: the next invocation finds it at once, with time to check it.
+    await ctx.publish([{ ...message, completingSince: since }]);
+    return;
+  }
   await finish(ctx, message);
 }
 
@@ -114,7 +131,10 @@ async function awaitCompletion(ctx: Ctx, message: PartsDoneMessage): Promise<voi
     if (head && isCopyOf(head.metadata, blob)) {
       ctx.log.info('multipart upload completed', { name: blob.name, uploadId: message.uploadId, waitedSince: message.completingSince });
       const manifest = await readManifest(ctx.sink, key);
-      if (manifest?.uploadId === message.uploadId) return finish(ctx, message);
+      if (manifest?.uploadId === message.uploadId) {
+        if (ctx.remainingMs() < FINISH_MIN_MS) break; // found late in this invocation: the next checks it
+        return finish(ctx, message);
+      }
       // The manifest no longer names the upload: an earlier delivery has checked and recorded the copy.
       return settle(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
     }
@@ -178,8 +198,12 @@ async function verify(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   const save = () =>
     ctx.ledger.saveVerification(ctx.runId, uploadId, claim.version, { offset, state: Buffer.from(md5.save()).toString('base64'), crc32c: composite?.save() });
   try {
-    if (offset < blob.size) {
-      const body = fromSource ? await readSource(ctx, message, offset) : await ctx.sink.read(key, { start: offset, end: blob.size - 1 });
+    // The copy is read back a bounded range at a time (a request's time bounded too; an emulator that reads the
+    // whole object for any range answers a bounded one quickly); the source, for the rest of the blob at once.
+    while (offset < blob.size && ctx.remainingMs() >= reserve) {
+      const body = fromSource
+        ? await readSource(ctx, message, offset)
+        : await ctx.sink.read(key, { start: offset, end: Math.min(blob.size, offset + VERIFY_RANGE_BYTES) - 1 });
       for await (const chunk of body as AsyncIterable<Buffer>) {
         composite?.update(chunk);
         md5.update(chunk);
