@@ -44,8 +44,11 @@ const COMPLETION_LEASE_MARGIN_MS = 30_000;
 export const COMPLETION_WINDOW_MS = 5 * 60_000;
 /** The most of the copy one read-back request asks for. */
 const VERIFY_RANGE_BYTES = 128 * 1024 * 1024;
-/** Checking and recording a completed copy is begun only with this much time left; otherwise the next invocation does it. */
-const FINISH_MIN_MS = 5_000;
+/**
+ * A copy found after waiting is checked only with this much time left; otherwise the next invocation checks it
+ * (and, finding it at its first look, does so whatever its time: so a short timeout cannot hand it on for ever).
+ */
+const FINISH_MIN_MS = 2_000;
 const POLL_MS = 1_000;
 
 export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
@@ -124,7 +127,7 @@ async function raceTime<T>(promise: Promise<T>, ms: number): Promise<T | 'waitin
  */
 async function awaitCompletion(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   const { blob, key } = message;
-  for (;;) {
+  for (let look = 1; ; look++) {
     // A store busy completing may be slow to answer even a HEAD: the invocation hands on rather than wait past its time.
     const head = await raceTime(ctx.sink.head(key), ctx.remainingMs() - COMPLETE_RESERVE_MS);
     if (head === 'waiting') break;
@@ -132,7 +135,7 @@ async function awaitCompletion(ctx: Ctx, message: PartsDoneMessage): Promise<voi
       ctx.log.info('multipart upload completed', { name: blob.name, uploadId: message.uploadId, waitedSince: message.completingSince });
       const manifest = await readManifest(ctx.sink, key);
       if (manifest?.uploadId === message.uploadId) {
-        if (ctx.remainingMs() < FINISH_MIN_MS) break; // found late in this invocation: the next checks it
+        if (look > 1 && ctx.remainingMs() < FINISH_MIN_MS) break; // found late in this invocation: the next checks it
         return finish(ctx, message);
       }
       // The manifest no longer names the upload: an earlier delivery has checked and recorded the copy.
