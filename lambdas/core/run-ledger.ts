@@ -462,6 +462,11 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       }
     },
 
+    /** The completion failed (S3 answered with an error): the next delivery may ask again at once. */
+    async releaseCompletion(runId: string, uploadId: string): Promise<void> {
+      await table.put({ pk: runPk(runId), sk: `${uploadSk(uploadId)}complete`, leaseUntil: 0, expiresAt: expiresAt(clock()) });
+    },
+
     /** Save how far verification got and let the next invocation take it; false if the claim was lost meanwhile. */
     async saveVerification(runId: string, uploadId: string, version: number, progress: VerificationProgress & { state: string }): Promise<boolean> {
       return table.put({ pk: runPk(runId), sk: `${uploadSk(uploadId)}verify`, ...progress, leaseUntil: 0, expiresAt: expiresAt(clock()) }, { ifVersion: version });

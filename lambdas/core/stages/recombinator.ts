@@ -92,7 +92,14 @@ export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise
   // answer is waited for only while there is time; then the next invocation looks for the object instead.
   const since = new Date().toISOString();
   const completion = ctx.sink.complete(key, uploadId, parts);
-  const outcome = await raceTime(completion, ctx.remainingMs() - COMPLETE_RESERVE_MS);
+  let outcome: Awaited<typeof completion> | 'waiting';
+  try {
+    outcome = await raceTime(completion, ctx.remainingMs() - COMPLETE_RESERVE_MS);
+  } catch (error) {
+    // S3 answered with an error: nothing is completing, so the retry may ask again at once.
+    await ctx.ledger.releaseCompletion(ctx.runId, uploadId).catch(() => undefined);
+    throw error;
+  }
   if (outcome === 'waiting') {
     completion.catch((error) => log.warn('completion answered after the invocation stopped waiting', { error: String(error) }));
     log.info('completion under way; the next invocation looks for the object', { parts: parts.length });
