@@ -23,7 +23,7 @@ import { decidePageAndDestination, type Decided, type DestinationReader } from '
 import { rollingPipeline, rollingRunId, type ListingTotals } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
 import { routeDecided } from './find-blobs';
-import { deletionsOf } from './mirror';
+import { deleteUnit, deletionsOf } from './mirror';
 import { runSettingsFrom, writeRunPointer } from './qualify';
 import type { STAGE_SPECS } from './specs';
 
@@ -69,31 +69,26 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
   outcome.runId = runId;
   const log = runtime.log.child({ runId, stage: 'events' });
 
-  const contexts = new Map<string, Promise<Ctx>>();
-  const contextOf = (container: string) => {
-    let ctx = contexts.get(container);
-    if (!ctx) {
-      const run: RunSettings = { ...settings, container, prefix: byContainer ? `${settings.prefix}${container}/` : settings.prefix };
-      const message: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 };
-      ctx = Promise.resolve(contextFor(runtime, message, 'events') as unknown as Ctx);
-      contexts.set(container, ctx);
-    }
-    return ctx;
+  // A container's context, with its own key prefix when the run copies several.
+  const contextOf = (container: string): Ctx => {
+    const run: RunSettings = { ...settings, container, prefix: byContainer ? `${settings.prefix}${container}/` : settings.prefix };
+    const message: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 };
+    return contextFor(runtime, message, 'events') as unknown as Ctx;
   };
 
   // By container: each blob is looked up and claimed on its own, then a container's new blob versions are
   // routed together (small blobs share copy messages, as a listing page's do).
-  const byName = new Map<string, BlobEvent[]>();
+  const byContainerName = new Map<string, BlobEvent[]>();
   for (const event of latestPerBlob(events)) {
     const taken = containers === 'all' ? !event.container.startsWith('$') : containers.includes(event.container);
     if (!taken || (event.account && event.account !== settings.account)) {
       outcome.notTaken++;
       continue;
     }
-    byName.set(event.container, [...(byName.get(event.container) ?? []), event]);
+    byContainerName.set(event.container, [...(byContainerName.get(event.container) ?? []), event]);
   }
-  await mapLimit([...byName.entries()], 4, async ([container, group]) => {
-    const ctx = await contextOf(container);
+  await mapLimit([...byContainerName.entries()], 4, async ([container, group]) => {
+    const ctx = contextOf(container);
     const claimed = await mapLimit(group.filter((e) => e.kind === 'created'), 16, (event) => claimCreated(ctx, event, outcome));
     await routeCreated(ctx, claimed.filter((c): c is Claimed => c !== undefined), outcome);
     await mapLimit(group.filter((e) => e.kind === 'deleted'), 16, (event) => deleted(ctx, event, outcome));
@@ -206,13 +201,5 @@ async function deleted(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Prom
     outcome.deletionsIgnored++;
     return;
   }
-  for (const unit of units) {
-    const keys = unit.blobs.map((b) => b.name);
-    const refused = new Map((await ctx.sink.deleteMany(keys)).map((r) => [r.key, r.reason]));
-    await ctx.ledger.settle(ctx.runId, unit.unit, keys.map((k, index) => {
-      const reason = refused.get(k);
-      return reason ? { name: k, index, status: 'failed' as const, reason: `not deleted: ${reason}` } : { name: k, index, status: 'copied' as const };
-    }), { deletes: true });
-    outcome.deleted += keys.length - refused.size;
-  }
+  for (const unit of units) outcome.deleted += await deleteUnit(ctx, unit.unit, unit.blobs.map((b) => b.name));
 }

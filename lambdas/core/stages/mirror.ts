@@ -88,15 +88,21 @@ export async function deletionStep(ctx: Ctx, message: ListPageMessage, step: num
         return;
       }
       const keys = unit.names.filter((_, i) => unit.status[i] === 'p');
-      const refused = new Map((await ctx.sink.deleteMany(keys)).map((r) => [r.key, r.reason]));
-      await ctx.ledger.settle(ctx.runId, unit.unit, keys.map((key) => {
-        const reason = refused.get(key);
-        return reason ? { name: key, status: 'failed' as const, reason: `not deleted: ${reason}` } : { name: key, status: 'copied' as const };
-      }), { deletes: true });
-      ctx.log.info('mirror deleted copies whose blob is gone', { deleted: keys.length - refused.size, refused: refused.size });
+      const deleted = await deleteUnit(ctx, unit.unit, keys);
+      ctx.log.info('mirror deleted copies whose blob is gone', { deleted, refused: keys.length - deleted });
       cursor = `delete.${unit.unit}`;
     }
     if (!page.next) return;
     cursor = page.next;
   }
+}
+
+/** Delete a deletion unit's keys in one request and record each outcome (deleted, or why not); how many went. */
+export async function deleteUnit(ctx: Pick<Ctx, 'runId' | 'sink' | 'ledger'>, unit: string, keys: string[]): Promise<number> {
+  const refused = new Map((await ctx.sink.deleteMany(keys)).map((r) => [r.key, r.reason]));
+  await ctx.ledger.settle(ctx.runId, unit, keys.map((key) => {
+    const reason = refused.get(key);
+    return reason ? { name: key, status: 'failed' as const, reason: `not deleted: ${reason}` } : { name: key, status: 'copied' as const };
+  }), { deletes: true });
+  return keys.length - refused.size;
 }
