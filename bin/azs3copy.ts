@@ -62,6 +62,7 @@ const OPTIONS = {
   archive: { type: 'string' },
   's3-endpoint': { type: 'string' },
   bucket: { type: 'string' },
+  'also-to': { type: 'string', multiple: true },
   prefix: { type: 'string' },
   begindate: { type: 'string' },
   report: { type: 'string' },

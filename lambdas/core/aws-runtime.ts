@@ -25,6 +25,7 @@ import { ConfigError, errorMessage } from './errors';
 import { ENV, numberFrom, required, topicEnv } from './env';
 import type { SqsRecord } from './handler';
 import { errorReplacer, redact, type Logger } from './log';
+import type { Destination } from './destinations';
 import type { RunSettings, StageMessage } from './messages';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRIC, PIPELINE_DIMENSION, metricsOfDelta, type MetricName } from './metrics';
 import { endOfRun } from './run-end';
@@ -122,11 +123,21 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
     }
   };
 
-  const sinkFor = (settings: RunSettings) => {
-    let sink = sinks.get(settings.bucket);
+  const clients = new Map<string, ReturnType<typeof s3Client>>();
+  const sinkFor = (settings: RunSettings, destination?: Destination) => {
+    const bucket = destination?.bucket ?? settings.bucket;
+    const region = destination?.region;
+    const id = `${bucket}@${region ?? ''}`;
+    let sink = sinks.get(id);
     if (!sink) {
-      sink = meteredSink(s3Sink({ bucket: settings.bucket }, s3), meter);
-      sinks.set(settings.bucket, sink);
+      // A destination in another region has a client of its own (S3 answers a request to the wrong region with a redirect).
+      let client = s3;
+      if (region && region !== env.AWS_REGION) {
+        client = clients.get(region) ?? s3Client({ region });
+        clients.set(region, client);
+      }
+      sink = meteredSink(s3Sink({ bucket }, client), meter);
+      sinks.set(id, sink);
     }
     return sink;
   };

@@ -4,6 +4,7 @@
  * and strict about meaning: anything ambiguous is a ConfigError naming the key and
  * the fix. The parsed credentials stay in memory; they never enter a message.
  */
+import { parseDestinations, type Destination } from './destinations';
 import { registerSecret } from './log';
 import { ConfigError } from './errors';
 import { archiveFrom, namesFrom, sizeFrom, storageClassFrom, tierMapFrom, type Selection } from './selection';
@@ -65,6 +66,8 @@ export interface CopyConfig {
   /** Overrides of the deployment's destination, when the secret retargets it. */
   bucket?: string;
   prefix?: string;
+  /** Further destinations: every blob is read once and written to the first destination and to each of these. */
+  also?: Destination[];
   /** Which containers and blobs, mirror, storage class, archive policy (optional keys; defaults in code). */
   selection?: Partial<Selection>;
   /** List and compare, copy nothing, write the plan as the run's report. */
@@ -160,6 +163,7 @@ const KEY_FORMS: Record<string, string> = {
   bucket: 'the destination bucket\'s name',
   prefix: 'the destination key prefix',
   authorityhost: 'the Entra ID authority\'s URL',
+  destinations: 'further destinations, each "bucket/prefix" or {"bucket", "prefix", "region"}',
   auth: '"federated" (no secret: the functions sign in with their AWS roles), "clientsecret", "connectionstring" or "sas"',
 };
 
@@ -302,7 +306,15 @@ export function parseSecret(text: string, where = 'the secret'): CopyConfig {
       selection: selectionOf(all ? 'all' : named),
       dryRun: keys.has('dryrun') ? parseSwitch(`${where} key "${keys.get('dryrun')!.key}"`, keys.get('dryrun')!.value) : undefined,
       webhookKey: webhookKeyOf(text_('webhookkey', false)),
+      also: alsoOf(),
     };
+  }
+
+  /** Further destinations (optional): every blob is also written to each. */
+  function alsoOf(): Destination[] | undefined {
+    const entry = keys.get('destinations');
+    if (!entry || entry.value === null || entry.value === '' || (Array.isArray(entry.value) && entry.value.length === 0)) return undefined;
+    return parseDestinations(entry.value, `${where} key "${entry.key}"`);
   }
 
   /** The optional keys of issue-era additions: absent keys keep today's behaviour. */

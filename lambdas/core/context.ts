@@ -4,6 +4,7 @@
  * in-process queue, the bucket as run state).
  */
 import type { CopyConfig } from './config';
+import { destinationsOf, type Destination } from './destinations';
 import type { Logger } from './log';
 import type { MetricName } from './metrics';
 import type { RunSettings, StageMessage } from './messages';
@@ -74,7 +75,8 @@ export interface Runtime {
   sourceFor(settings: RunSettings): Promise<BlobSource>;
   /** Every container of the run's account but the system ones (for "all containers"). */
   listContainers(settings: RunSettings): Promise<string[]>;
-  sinkFor(settings: RunSettings): ObjectSink;
+  /** The bucket of a run's first destination (with its state), or of another (`destination` from destinations.ts). */
+  sinkFor(settings: RunSettings, destination?: Destination): ObjectSink;
   publish(messages: StageMessage[]): Promise<void>;
   ledger: RunLedger;
   log: Logger;
@@ -90,7 +92,10 @@ export interface StageContext<C extends SinkCapability = SinkCapability, K exten
   runId: string;
   settings: RunSettings;
   source: BlobSource;
+  /** The destination the message is about (its `d`; else the first, which keeps the run's state). */
   sink: SinkWith<C>;
+  /** Every destination of the run, by place (destinations.ts): `sinks[0]` is the first. */
+  sinks: SinkWith<C>[];
   publish(messages: Extract<StageMessage, { kind: K }>[]): Promise<void>;
   ledger: RunLedger;
   log: Logger;
@@ -106,6 +111,8 @@ export type ContextOf<S extends StageSpec> = S extends { readsAzure: true }
 export function contextFor(runtime: Runtime, message: StageMessage, stage: StageName): StageContext {
   const spec: StageSpec = STAGE_SPECS[stage];
   const sends = new Set<string>(spec.sends);
+  const sinks = destinationsOf(message.run).map((destination, d) =>
+    sinkWith(d === 0 ? runtime.sinkFor(message.run) : runtime.sinkFor(message.run, destination), spec.needs) as SinkWith<SinkCapability>);
   return {
     runId: message.runId,
     settings: message.run,
@@ -113,7 +120,8 @@ export function contextFor(runtime: Runtime, message: StageMessage, stage: Stage
     // One that does signs in on its first read, so an invocation that reads nothing (the recombinator of a copy
     // it can read back) never loads Azure's credentials.
     source: spec.readsAzure ? lazySource(() => runtime.sourceFor(message.run)) : noSource(stage),
-    sink: sinkWith(runtime.sinkFor(message.run), spec.needs) as SinkWith<SinkCapability>,
+    sink: sinks['d' in message && message.d !== undefined && message.d < sinks.length ? message.d : 0],
+    sinks,
     publish: async (messages) => {
       const stray = messages.find((m) => !sends.has(m.kind));
       if (stray) throw new Error(`${stage} may not send a "${stray.kind}" message (lambdas/core/stages/specs.ts)`);

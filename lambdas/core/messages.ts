@@ -45,6 +45,11 @@ export const RunSettingsSchema = z.object({
   maxDeletes: z.number().int().nonnegative().optional(),
   /** List and compare only: the run's report is the plan. */
   dryRun: z.boolean().optional(),
+  /**
+   * Further destinations, after the first (`bucket` and `prefix`, which also keeps the run's state): each blob
+   * is read from Azure once and written to each of them (lambdas/core/destinations.ts).
+   */
+  also: z.array(z.object({ bucket: z.string().min(1), prefix: z.string(), region: z.string().min(1).optional() })).max(9).optional(),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
 
@@ -60,6 +65,8 @@ export const BlobRefSchema = z.object({
   tags: z.record(z.string(), z.string()).optional(),
   /** The blob's access tier as listed (Hot, Cool, Cold), which picks its copy's storage class under a tier map. */
   tier: z.string().optional(),
+  /** The destinations (by place: 0 is the first) that need this version; absent, all of them. */
+  to: z.array(z.number().int().min(0).max(9)).min(1).optional(),
 });
 export type BlobRef = z.infer<typeof BlobRefSchema>;
 
@@ -131,6 +138,8 @@ const uploadFields = {
   i: z.number().int().nonnegative().optional(),
   key: z.string().min(1),
   uploadId: z.string().min(1),
+  /** The destination (by place) `key` and `uploadId` are in; absent, the first. */
+  d: z.number().int().min(0).max(9).optional(),
   partCount: z.number().int().min(1).max(10_000),
   partBytes: z.number().int().positive(),
   replans: z.number().int().nonnegative(),
@@ -142,6 +151,8 @@ export const CopyPartMessageSchema = z.object({
   kind: z.literal('copy-part'),
   ...uploadFields,
   part: PartRangeSchema,
+  /** The same part of the blob's uploads in further destinations: one read of the range, written to each. */
+  lanes: z.array(z.object({ d: z.number().int().min(0).max(9), key: z.string().min(1), uploadId: z.string().min(1) })).optional(),
 });
 export type CopyPartMessage = z.infer<typeof CopyPartMessageSchema>;
 

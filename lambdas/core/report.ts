@@ -8,6 +8,7 @@
 import { usd } from './cost/cost';
 import type { RunCosts } from './cost/run-costs';
 import { STATE_PREFIX } from './keys';
+import { destinationName, destinationsOf } from './destinations';
 import type { RunSettings } from './messages';
 import type { RunLedger, RunRecord, UnitRecord } from './run-ledger';
 import type { StateObjects } from './stores/types';
@@ -55,12 +56,27 @@ export interface RunReport {
   verifiedFromSource: number;
   /** Mirror: what became of the copies whose blob is gone. */
   mirror?: MirrorReport;
+  /** Several destinations: each one's outcome (a blob's own outcome above is the worst of its destinations'). */
+  destinations?: DestinationReport[];
   /** Per stage, invocations and the longest (local runs). */
   invocations?: Record<string, { count: number; maxSeconds: number }>;
   /** Where this report is kept. */
   location?: { bucket: string; json: string; html: string };
   /** The requests the run made and their cost, beside the plan's prediction when a plan preceded it. */
   costs?: RunCosts;
+}
+
+export interface DestinationReport {
+  /** `s3://bucket/prefix`. */
+  destination: string;
+  /** Copies written to it (in this run). */
+  copied: number;
+  /** Blobs it held already: unchanged in it, though another destination needed a copy (or every one held it). */
+  unchanged: number;
+  skipped: number;
+  failed: number;
+  /** Blobs still without an outcome in it. */
+  outstanding: number;
 }
 
 export interface MirrorReport {
@@ -96,10 +112,14 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
   let after: string | undefined;
   // With several containers a blob's name is qualified by its container (its unit's id starts with it).
   const nameOf = (unit: UnitRecord, name: string) => (run.byContainer ? `${unit.unit.slice(0, unit.unit.indexOf('.'))}/${name}` : name);
+  const destinations = run.settings.also?.length
+    ? destinationsOf(run.settings).map((d): DestinationReport => ({ destination: destinationName(d), copied: 0, unchanged: run.unchanged, skipped: 0, failed: 0, outstanding: 0 }))
+    : undefined;
   do {
     const page = await ledger.unitsPage(run.runId, after);
     for (const unit of page.units) {
       collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
+      if (destinations) countDestinations(unit, destinations);
       fromSource.count += (unit.fromSource ?? []).filter((i) => unit.status[i] === 'c').length;
     }
     after = page.next;
@@ -143,6 +163,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
     rehydrating: skipped.filter((s) => s.reason.startsWith('rehydrating')).length,
     verifiedFromSource: fromSource.count,
     ...(mirror ? { mirror } : {}),
+    ...(destinations ? { destinations } : {}),
     location: { bucket, json: keys.json, html: keys.html },
   };
 }
@@ -172,6 +193,22 @@ async function mirrorReport(ledger: RunLedger, run: RunRecord): Promise<MirrorRe
   } while (after);
   deleted.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return { planned: run.deletesPlanned ?? 0, deleted, notDeleted, ...(run.mirrorRefused ? { refused: run.mirrorRefused } : {}) };
+}
+
+/** Each destination's share of a unit: its own code where the blob went to several, else the blob's. */
+function countDestinations(unit: UnitRecord, into: DestinationReport[]) {
+  if (unit.deletes) return;
+  for (let i = 0; i < unit.names.length; i++) {
+    const codes = unit.dests?.[i];
+    into.forEach((destination, d) => {
+      const code = codes ? (codes[d] ?? '-') : unit.status[i];
+      if (code === 'c') destination.copied++;
+      else if (code === '-') destination.unchanged++;
+      else if (code === 's') destination.skipped++;
+      else if (code === 'f') destination.failed++;
+      else destination.outstanding++;
+    });
+  }
 }
 
 function collect(
@@ -253,6 +290,13 @@ export function mirrorLine(mirror: MirrorReport): string {
   return `deleted ${mirror.deleted.length}${mirror.notDeleted.length ? ` (${mirror.notDeleted.length} not deleted)` : ''}`;
 }
 
+function destinationsTable(destinations: DestinationReport[]): string {
+  const e = escapeHtml;
+  return `<h2>Destinations</h2><table><thead><tr><th>destination</th><th>copied</th><th>unchanged</th><th>skipped</th><th>failed</th><th>outstanding</th></tr></thead><tbody>\n` +
+    destinations.map((d) => `<tr><td class="name">${e(d.destination)}</td><td>${d.copied}</td><td>${d.unchanged}</td><td>${d.skipped}</td><td>${d.failed}</td><td>${d.outstanding}</td></tr>`).join('\n') +
+    '\n</tbody></table>';
+}
+
 export function reportHtml(report: RunReport): string {
   const e = escapeHtml;
   const row = (label: string, value: string | number) => `<tr><th>${e(label)}</th><td>${e(String(value))}</td></tr>`;
@@ -291,7 +335,7 @@ ${row('throughput', `${formatBytes(report.throughput.bytesPerSecond)}/s, ${repor
 </table>
 <h2>Settings</h2><table>
 ${row('source', s.containers ? `${s.account}: ${s.containers} containers` : `${s.account}/${s.container}`)}
-${row('destination', `s3://${s.bucket}/${s.prefix}`)}
+${row(report.destinations ? 'destinations' : 'destination', report.destinations ? report.destinations.map((d) => d.destination).join(', ') : `s3://${s.bucket}/${s.prefix}`)}
 ${row('begindate', s.beginDate ?? '(every blob)')}
 ${row('large-blob threshold', formatBytes(s.largeBlobBytes))}
 ${row('part size', formatBytes(s.partBytes))}
@@ -300,6 +344,7 @@ ${s.storage ? row('storage class', s.storage) : ''}
 ${s.archive ? row('archived blobs', s.archive) : ''}
 ${s.mirror ? row('mirror', 'on: copies whose blob is gone are deleted') : ''}
 </table>
+${report.destinations ? destinationsTable(report.destinations) : ''}
 ${report.costs ? costsTable(report.costs) : ''}
 ${list('Failed', 'failed', report.failed.map((f) => ({ name: f.name, text: f.reason })))}
 ${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.name, text: o.where })))}

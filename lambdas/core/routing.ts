@@ -7,6 +7,7 @@
  * where the listing cannot tell) and never writes.
  */
 import { isCopyOf } from './attributes';
+import { afterKeyIn, destinationName, destinationsOf, settingsFor } from './destinations';
 import { mapLimit } from './batching';
 import { compileFilters } from './filters';
 import { freshness } from './incremental';
@@ -29,6 +30,8 @@ export type Decision =
 export interface Decided {
   blob: ListedBlob;
   decision: Decision;
+  /** A copy needed in only some of the run's destinations (by place); absent, all of them. */
+  to?: number[];
 }
 
 /** What the decisions cost in the destination: requests a plan predicts from. */
@@ -130,6 +133,42 @@ export async function decidePageAndDestination(
     }
   }
   return { decided, orphans, destinationSeen: held.size };
+}
+
+/**
+ * Decide a page against each of the run's destinations (destinations.ts): a blob is copied when any destination
+ * lacks its version, to those that do; unchanged when every one holds it. What does not depend on the
+ * destination (begindate, filters, archived, a size S3 cannot take) is decided once, by the first.
+ */
+export async function decideAcross(
+  sinks: DestinationReader[],
+  settings: RunSettings,
+  blobs: ListedBlob[],
+  afterKey: string | undefined,
+  requests: DecisionRequests = { list: 0, head: 0, manifestReads: 0 },
+  options: { mirror?: boolean; lastPage?: boolean } = {},
+): Promise<PageAndDestination> {
+  const first = await decidePageAndDestination(sinks[0], settings, blobs, afterKey, requests, options);
+  if (sinks.length === 1) return first;
+  const others = await Promise.all(
+    sinks.slice(1).map(async (sink, k) => (await decidePageAndDestination(sink, settingsFor(settings, k + 1), blobs, afterKeyIn(settings, k + 1, afterKey), requests)).decided),
+  );
+  const all = destinationsOf(settings);
+  const decided = first.decided.map((entry, i): Decided => {
+    if (entry.decision.kind !== 'unchanged' && entry.decision.kind !== 'copy') return entry;
+    const decisions = [entry.decision, ...others.map((o) => o[i].decision)];
+    // A key too long under a longer prefix: the blob fails, naming the destination that cannot take it.
+    const refused = decisions.findIndex((d) => d.kind === 'fail');
+    if (refused > 0) {
+      const reason = (decisions[refused] as { reason: string }).reason;
+      return { blob: entry.blob, decision: { kind: 'fail', reason: `${destinationName(all[refused])}: ${reason}` } };
+    }
+    const to = decisions.flatMap((d, n) => (d.kind === 'copy' ? [n] : []));
+    if (to.length === 0) return entry;
+    const path = entry.blob.size >= settings.largeBlobBytes ? 'multipart' : 'single';
+    return { blob: entry.blob, decision: { kind: 'copy', path }, to: to.length === all.length ? undefined : to };
+  });
+  return { ...first, decided };
 }
 
 /** The destination key of the last blob of a page (in S3's order), where the next page's destination listing resumes. */

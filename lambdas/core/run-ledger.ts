@@ -116,6 +116,13 @@ export interface UnitRecord {
   deletes?: boolean;
   /** The copies (by index) checked from the source: their class cannot be read back (GLACIER, DEEP_ARCHIVE). */
   fromSource?: number[];
+  /**
+   * Several destinations (destinations.ts): by blob index, a code per destination (p, c, s, f as above; - where
+   * the destination needed no copy). The blob's own status is settled once no destination is pending.
+   */
+  dests?: Record<string, string>;
+  /** A destination's reason by `<index>.<destination>`. */
+  destReasons?: Record<string, string>;
   v?: number;
 }
 
@@ -130,6 +137,12 @@ export interface BlobOutcome {
   path?: 'single' | 'multipart';
   /** The copy was checked by reading the blob again from Azure, not by reading the copy back. */
   fromSource?: boolean;
+  /**
+   * Several destinations: the outcome in this one (by place), of `targets`, the destinations the blob goes to.
+   * The blob's outcome is settled when each target has one: failed if any failed, else skipped if any was.
+   */
+  destination?: number;
+  targets?: number[];
 }
 
 export interface NewUnit {
@@ -596,10 +609,21 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     else if (code === 'f') delta.failed += sign;
     if (code !== 'p') delta.settled += sign;
   };
+  const dests = { ...unit.dests };
+  const destReasons = { ...unit.destReasons };
   let changed = false;
-  for (const outcome of outcomes) {
-    const i = outcome.index !== undefined && unit.names[outcome.index] === outcome.name ? outcome.index : unit.names.indexOf(outcome.name);
+  for (const given of outcomes) {
+    const i = given.index !== undefined && unit.names[given.index] === given.name ? given.index : unit.names.indexOf(given.name);
     if (i < 0) continue;
+    let outcome = given;
+    if (given.destination !== undefined && given.targets) {
+      const ofDestination = destinationOutcome(dests, destReasons, i, given);
+      if (ofDestination === 'unchanged') continue;
+      changed = true;
+      // Still waiting for another destination: the blob's own outcome waits too.
+      if (ofDestination === 'pending') continue;
+      outcome = ofDestination;
+    }
     const before = status[i];
     const code = CODE[outcome.status];
     // The last word wins, except that a copy stands: a later duplicate failing to find a finished upload is not news.
@@ -619,6 +643,7 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
     changed = true;
   }
   if (!changed) return undefined;
+  const perDestination = Object.keys(dests).length > 0 ? { dests, destReasons } : {};
   if (unit.deletes) {
     // Copies deleted for the mirror are not blobs: they have counters of their own.
     const deletes: CounterDelta = { deletesSettled: delta.settled, deleted: delta.copied };
@@ -626,7 +651,36 @@ export function merge(unit: UnitRecord, outcomes: BlobOutcome[]): { next: UnitRe
   }
   const nonZero = Object.fromEntries(Object.entries(delta).filter(([, v]) => v !== 0)) as CounterDelta;
   const checked = fromSource.size > 0 ? { fromSource: [...fromSource].sort((a, b) => a - b) } : {};
-  return { next: { ...unit, status: status.join(''), bytes, reasons, ...checked }, delta: nonZero };
+  return { next: { ...unit, status: status.join(''), bytes, reasons, ...checked, ...perDestination }, delta: nonZero };
+}
+
+/**
+ * One destination's outcome for blob `i`, recorded in `dests`: 'unchanged' when it says nothing new, 'pending'
+ * while another target has no outcome yet, else the blob's outcome across its targets.
+ */
+function destinationOutcome(
+  dests: Record<string, string>, destReasons: Record<string, string>, i: number, outcome: BlobOutcome,
+): BlobOutcome | 'unchanged' | 'pending' {
+  const d = outcome.destination!;
+  const targets = new Set([...outcome.targets!, d]);
+  const width = Math.max(...targets) + 1;
+  const codes = (dests[i] ?? '').padEnd(width, '-').split('');
+  for (const t of targets) if (codes[t] === '-') codes[t] = 'p';
+  const code = CODE[outcome.status];
+  const reason = outcome.status === 'copied' ? undefined : outcome.reason;
+  const at = `${i}.${d}`;
+  // As for a blob: a copy in a destination stands against a later duplicate's other word.
+  if (codes[d] === 'c' && code !== 'c') return 'unchanged';
+  if (codes[d] === code && destReasons[at] === reason && dests[i] === codes.join('')) return 'unchanged';
+  codes[d] = code;
+  dests[i] = codes.join('');
+  if (reason === undefined) delete destReasons[at];
+  else destReasons[at] = reason;
+  if (codes.includes('p')) return 'pending';
+  const worst = codes.includes('f') ? 'f' : codes.includes('s') ? 's' : 'c';
+  const reasons = codes.flatMap((c, n) => (c === worst && destReasons[`${i}.${n}`] ? [destReasons[`${i}.${n}`]] : []));
+  const status = worst === 'f' ? 'failed' : worst === 's' ? 'skipped' : 'copied';
+  return { ...outcome, status, reason: worst === 'c' ? undefined : [...new Set(reasons)].join('; '), destination: undefined, targets: undefined };
 }
 
 export type { Update };

@@ -9,7 +9,7 @@
  * bounded at about two chunks per transfer.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { Crc32c } from './crc32c';
 
 export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -154,4 +154,45 @@ export async function md5OfStream(stream: Readable): Promise<{ md5: string; byte
     bytes += (chunk as Buffer).length;
   }
   return { md5: hash.digest('base64'), bytes };
+}
+
+/**
+ * One stream read once, written to several writers (one blob to several destinations): every chunk goes to
+ * each branch still wanted, and the source waits for the slowest branch, so at most a chunk per branch is held.
+ * A writer that fails is dropped and the rest go on; its branch is ended so nothing waits on it.
+ */
+export function teeStream(source: Readable, count: number) {
+  const branches = Array.from({ length: count }, () => new PassThrough({ highWaterMark: UPLOAD_CHUNK_BYTES }));
+  const live = new Set(branches);
+  const blocked = new Set<PassThrough>();
+  const unblock = (branch: PassThrough) => {
+    if (!blocked.delete(branch)) return;
+    if (blocked.size === 0) source.resume();
+  };
+  source.on('data', (chunk: Buffer) => {
+    for (const branch of live) {
+      if (!branch.write(chunk) && !blocked.has(branch)) {
+        blocked.add(branch);
+        branch.once('drain', () => unblock(branch));
+      }
+    }
+    if (blocked.size > 0) source.pause();
+  });
+  source.on('end', () => {
+    for (const branch of live) branch.end();
+  });
+  source.on('error', (error) => {
+    for (const branch of live) branch.destroy(error);
+  });
+  return {
+    branches,
+    /** Stop feeding branch `n` (its writer failed): the others are no longer held back by it. */
+    drop(n: number) {
+      const branch = branches[n];
+      if (!live.delete(branch)) return;
+      branch.on('error', () => undefined);
+      branch.destroy();
+      unblock(branch);
+    },
+  };
 }

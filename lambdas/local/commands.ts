@@ -17,6 +17,7 @@ import { startAzurite, startMoto, useEmulatorAwsCredentials } from './emulators'
 import { startProgress, summary } from './progress';
 import { endedBadly } from '../core/report';
 import type { LocalCopyOptions, LocalRunResult } from './runner';
+import { parseDestinations, type Destination } from '../core/destinations';
 import { costSummary, planText, priceRegionFromFlags, readPlanFile } from './plan-commands';
 import { describeSecret, readSecretFile } from './secret-file';
 
@@ -142,6 +143,7 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
     plan: str(values, 'plan') ? readPlanFile(str(values, 'plan')!) : undefined,
     priceRegion: priceRegionFromFlags(values),
     bucket,
+    also: alsoFromFlags(values, secret?.also),
     s3Endpoint,
     prefix,
     beginDate: beginDate === undefined ? secret?.beginDate : parseBeginDate('--begindate', beginDate),
@@ -152,6 +154,12 @@ export function copyOptionsFromFlags(values: CliValues, env: NodeJS.ProcessEnv):
     functionTimeoutSeconds: functionTimeout,
     log: loggerFor(values),
   };
+}
+
+/** Further destinations: `--also-to` (each BUCKET[/PREFIX], as often as needed), else the secret file's `destinations`. */
+export function alsoFromFlags(values: CliValues, fromSecret: Destination[] | undefined): Destination[] | undefined {
+  const given = list(values, 'also-to');
+  return given.length > 0 ? parseDestinations(given, '--also-to') : fromSecret;
 }
 
 /** The run's selection from the flags, each flag overriding the secret file's key (the containers come from one or the other). */

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import type { CopyConfig, SourceConfig } from '../core/config';
+import type { Destination } from '../core/destinations';
 import type { Selection } from '../core/selection';
 import {
   DEFAULT_LARGE_BLOB_BYTES, DEFAULT_PART_BYTES, DEFAULT_STALL_AFTER_SECONDS, DEFAULT_TUNING, type Runtime, type Tuning,
@@ -57,6 +58,8 @@ export interface LocalCopyOptions {
   /** List and compare, copy nothing: the report is the plan. */
   dryRun?: boolean;
   bucket: string;
+  /** Further destinations (destinations.ts): each blob read once, written to the bucket and to each of these. */
+  also?: Destination[];
   prefix?: string;
   s3Endpoint?: string;
   beginDate?: string;
@@ -165,8 +168,29 @@ export function localPipeline(options: LocalCopyOptions) {
       if (!options.planOnly) await probeWrite(bareSink, options.bucket, runId);
     },
   };
+  // Further destinations: each its own sink, made (and its writing checked, as the first's is) on first use.
+  const moreSinks = new Map<string, ObjectSink>();
+  const sinkOf = (destination: Destination): ObjectSink => {
+    if (destination.bucket === options.bucket) return sink;
+    let found = moreSinks.get(destination.bucket);
+    if (!found) {
+      const bare = meteredSink(s3Sink({ bucket: destination.bucket, endpoint: options.s3Endpoint }, client), meter);
+      const readable = options.planOnly ? readOnly(bare) : bare;
+      const wrapped = (options.wrapSink ?? ((s) => s))(readable);
+      found = {
+        ...wrapped,
+        async check() {
+          await wrapped.check();
+          if (!options.planOnly) await probeWrite(readable, destination.bucket, runId);
+        },
+      };
+      moreSinks.set(destination.bucket, found);
+    }
+    return found;
+  };
   const config: CopyConfig = {
     source: options.source, isActive: options.isActive ?? true, beginDate: options.beginDate, selection: options.selection, dryRun: options.dryRun,
+    also: options.also,
   };
   const prefix = options.prefix ?? '';
 
@@ -216,7 +240,7 @@ export function localPipeline(options: LocalCopyOptions) {
       return sourceOf(settings.container);
     },
     listContainers: () => (meter.add('azure', 'ListContainers'), listContainers(options.source, options.azure)),
-    sinkFor: () => sink,
+    sinkFor: (_settings, destination) => (destination ? sinkOf(destination) : sink),
     async publish(messages: StageMessage[]) {
       // The listing waits while the copy stages are behind, as a bounded queue would make it wait.
       if (messages.some((m) => m.kind === 'copy-blobs' || m.kind === 'large-blob')) await bus.room(LOCAL_BACKLOG_MESSAGES);

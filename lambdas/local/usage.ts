@@ -14,7 +14,7 @@ Usage:
   azs3copy copy ... --all-containers | --container A,B --container C
                 [--include GLOB]... [--exclude GLOB]... [--min-size N] [--max-size N]
                 [--mirror [--max-deletes N]] [--storage-class CLASS | --tier-map Hot=STANDARD,Cool=STANDARD_IA,...]
-                [--archive skip|rehydrate]
+                [--archive skip|rehydrate] [--also-to BUCKET[/PREFIX]]...
   azs3copy plan <the copy's options, its selection too> [--region REGION] [--report PLAN.json]
                 list and compare as the copy would, write nothing: what it would copy, skip, fail and (mirror) delete,
                 its requests, its cost (AWS and Azure) and its time, deployed and with this CLI
@@ -44,6 +44,8 @@ Options:
   --secret-file FILE         take the source and switches from the secret's JSON instead of the flags above
   --s3-endpoint URL          an S3-compatible server (implies path-style addressing)
   --prefix P                 put objects under this key prefix (kept exactly as given)
+  --also-to BUCKET[/PREFIX]  copy to this destination too (repeatable): each blob is read from Azure once and
+                             written to --bucket and to each of these; each compared, and reported, on its own
   --begindate D              copy only blobs modified after D (ISO 8601; UTC if no zone)
   --report FILE              write the JSON report here (plan: the plan)
   --dry-run                  copy: list and compare only; the run's report (in the bucket too) is the plan

@@ -26,6 +26,8 @@ export function runSettings(overrides: Partial<RunSettings> = {}): RunSettings {
 export function stageContext(parts: {
   source?: BlobSource;
   sink?: ObjectSink;
+  /** Further destinations' sinks, by place (the first is `sink`). */
+  more?: ObjectSink[];
   settings?: RunSettings;
   tuning?: Partial<Tuning>;
   remainingMs?: () => number;
@@ -40,6 +42,7 @@ export function stageContext(parts: {
     settings: parts.settings ?? runSettings(),
     source: parts.source ?? ({} as BlobSource),
     sink: parts.sink ?? ({} as ObjectSink),
+    sinks: [parts.sink ?? ({} as ObjectSink), ...(parts.more ?? [])],
     publish: async (messages) => void published.push(...messages),
     ledger,
     log: silentLogger,

@@ -11,13 +11,13 @@ import { objectAttributes } from '../attributes';
 import { mapLimit } from '../batching';
 import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
-import { destinationKey } from '../keys';
+import { destinationName, destinationsOf, keyIn, targetsOf } from '../destinations';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage } from '../messages';
 import { CONSERVATIVE_PART_BYTES_PER_SECOND } from '../plan';
 import { isTransient, withRetry } from '../retry';
 import type { BlobOutcome } from '../run-ledger';
 import type { BlobRead } from '../stores/types';
-import { UPLOAD_CHUNK_BYTES, byteCounter, collectBody } from '../streams';
+import { UPLOAD_CHUNK_BYTES, byteCounter, collectBody, teeStream } from '../streams';
 import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['download']>;
@@ -25,10 +25,17 @@ type MessageBlob = CopyBlobsMessage['blobs'][number];
 
 /** What became of one blob. */
 type Result =
-  | { status: 'copied'; bytes: number }
+  /** Copied to `copiedTo` (destinations by place); with several destinations, some may have failed. */
+  | { status: 'copied'; bytes: number; copiedTo: number[]; failed: { d: number; error: unknown }[] }
   | { status: 'skipped'; reason: string }
   /** It has grown to the large-blob size since it was listed: the multipart path takes its current version. */
   | { status: 'large'; blob: BlobRef };
+
+/** Where one blob's copy goes: a destination (by place) and its key there. */
+interface Target {
+  d: number;
+  key: string;
+}
 
 /** Time kept back at the end of an invocation to record outcomes and send what is left. */
 const RESERVE_MS = 5_000;
@@ -39,6 +46,7 @@ export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<voi
   const again: { blob: MessageBlob; error: unknown }[] = [];
   const later: MessageBlob[] = [];
   let started = 0;
+  const several = (ctx.settings.also?.length ?? 0) > 0;
   await mapLimit(message.blobs, ctx.tuning.downloadConcurrency, async (blob) => {
     // A blob is begun only when it fits in the time left at the conservative rate (the first always is):
     // the rest go to another invocation, so no invocation runs past its timeout however big the message.
@@ -48,11 +56,23 @@ export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<voi
       return;
     }
     started++;
+    const targets = targetsOf(ctx.settings, blob);
     try {
-      const result = await copySmallBlob(ctx, blob);
+      const result = await copySmallBlob(ctx, blob, targets);
       if (result.status === 'large') grown.push({ blob: result.blob, i: blob.i });
-      else if (result.status === 'copied') outcomes.push({ name: blob.name, index: blob.i, status: 'copied', bytes: result.bytes, path: 'single' });
-      else outcomes.push({ name: blob.name, index: blob.i, status: 'skipped', reason: result.reason });
+      else if (result.status === 'copied' && !several) outcomes.push({ name: blob.name, index: blob.i, status: 'copied', bytes: result.bytes, path: 'single' });
+      else if (result.status === 'copied') {
+        // Each destination's outcome on its own; one that failed for a passing reason goes round again, alone.
+        const one = { name: blob.name, index: blob.i, targets };
+        for (const d of result.copiedTo) outcomes.push({ ...one, status: 'copied', bytes: result.bytes, path: 'single', destination: d });
+        const passing = result.failed.filter((f) => isTransient(f.error));
+        if (passing.length > 0) again.push({ blob: { ...blob, to: passing.map((f) => f.d) }, error: passing[0].error });
+        for (const { d, error } of result.failed.filter((f) => !isTransient(f.error))) {
+          const reason = `${destinationName(destinationsOf(ctx.settings)[d])}: ${failureReason(error)}`;
+          ctx.log.error('blob failed', { name: blob.name, reason });
+          outcomes.push({ ...one, status: 'failed', reason, destination: d });
+        }
+      } else outcomes.push({ name: blob.name, index: blob.i, status: 'skipped', reason: result.reason });
       ctx.log.debug(`blob ${result.status}`, { name: blob.name });
     } catch (error) {
       if (isTransient(error)) {
@@ -91,13 +111,14 @@ export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<voi
   await ctx.publish([{ ...base, kind: 'copy-blobs', blobs: again.map((a) => a.blob), attempt: attempt + 1 }]);
 }
 
-/** Copy one blob in one PUT: its current version if it changed since it was listed. */
-export async function copySmallBlob(ctx: Ctx, listed: BlobRef): Promise<Result> {
-  const key = destinationKey(ctx.settings.prefix, listed.name);
+/** Copy one blob in one PUT to each target destination: its current version if it changed since it was listed. */
+export async function copySmallBlob(ctx: Ctx, listed: BlobRef, destinations: number[] = [0]): Promise<Result> {
+  const targets = destinations.map((d) => ({ d, key: keyIn(ctx.settings, d, listed.name) }));
   let blob = listed;
   for (let replans = 0; ; replans++) {
     try {
-      return { status: 'copied', bytes: await copyVersion(ctx, key, blob) };
+      if (targets.length === 1) return { status: 'copied', bytes: await copyVersion(ctx, targets[0], blob), copiedTo: [targets[0].d], failed: [] };
+      return { status: 'copied', ...(await copyVersionToEach(ctx, targets, blob)) };
     } catch (error) {
       if (!(error instanceof SourceChangedError)) throw error;
       // Changed since listed: copy the version there now (it is newer still), or note that it is gone.
@@ -118,20 +139,16 @@ export async function copySmallBlob(ctx: Ctx, listed: BlobRef): Promise<Result> 
   }
 }
 
-/** Copy one version of a blob, pinned to its ETag; returns the bytes written. */
-async function copyVersion(ctx: Ctx, key: string, blob: BlobRef): Promise<number> {
+/** Copy one version of a blob, pinned to its ETag, to one destination; returns the bytes written. */
+async function copyVersion(ctx: Ctx, target: Target, blob: BlobRef): Promise<number> {
+  const sink = ctx.sinks[target.d];
   const read = await ctx.source.read(blob.name, blob.etag);
-  const md5 = read.contentMd5 ? createHash('md5') : undefined;
   if (read.length <= UPLOAD_CHUNK_BYTES && read.length === blob.size) {
     // Most blobs: read whole (a few MiB at most per blob in flight), checked before a byte is written, and
     // sent with the CRC32C computed on the way in the request's header. The read resumes a cut body and
     // the PUT retries itself, so no retry is needed around them.
-    const body = await collectBody(read.body, read.length, { hash: md5 });
-    const written = md5?.digest('base64');
-    if (written !== read.contentMd5) {
-      throw new BlobFailure(`the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; nothing was written`);
-    }
-    await ctx.sink.put(key, body.buffer, objectAttributes(read, blob, ctx.settings.writing), {
+    const body = await readChecked(read);
+    await sink.put(target.key, body.buffer, objectAttributes(read, blob, ctx.settings.writing), {
       length: read.length, contentMd5: read.contentMd5, checksumCrc32c: body.crc32c,
     });
     return read.length;
@@ -141,33 +158,113 @@ async function copyVersion(ctx: Ctx, key: string, blob: BlobRef): Promise<number
   return withRetry(async () => {
     const current = first ?? (await ctx.source.read(blob.name, blob.etag));
     first = undefined;
-    return streamVersion(ctx, key, blob, current);
+    return streamVersion(ctx, target, blob, current);
   }, {
     ...ctx.tuning.retry,
     onRetry: (error, attempt) => ctx.log.warn('retrying blob', { name: blob.name, attempt, error }),
   });
 }
 
-async function streamVersion(ctx: Ctx, key: string, blob: BlobRef, read: BlobRead): Promise<number> {
+/** The whole body of a small blob, checked against its Content-MD5 before a byte is written anywhere. */
+async function readChecked(read: BlobRead) {
+  const md5 = read.contentMd5 ? createHash('md5') : undefined;
+  const body = await collectBody(read.body, read.length, { hash: md5 });
+  const written = md5?.digest('base64');
+  if (written !== read.contentMd5) {
+    throw new BlobFailure(`the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; nothing was written`);
+  }
+  return body;
+}
+
+async function streamVersion(ctx: Ctx, target: Target, blob: BlobRef, read: BlobRead): Promise<number> {
+  const sink = ctx.sinks[target.d];
   const md5 = read.contentMd5 ? createHash('md5') : undefined;
   const counted = byteCounter(read.body, { hash: md5 });
   try {
     // S3 itself rejects bytes that differ from Content-MD5; not every S3-compatible server does, so check too.
-    await ctx.sink.put(key, counted.stream, objectAttributes(read, blob, ctx.settings.writing), { length: read.length, contentMd5: read.contentMd5 });
+    await sink.put(target.key, counted.stream, objectAttributes(read, blob, ctx.settings.writing), { length: read.length, contentMd5: read.contentMd5 });
   } catch (error) {
     counted.discard();
     throw counted.sourceError() ?? error;
   }
-  const written = md5?.digest('base64');
-  if (written !== read.contentMd5 || counted.bytes() !== read.length) {
-    await ctx.sink.delete(key);
-    throw new BlobFailure(
-      written !== read.contentMd5
-        ? `the bytes read have MD5 ${written}, not the blob's Content-MD5 ${read.contentMd5}; the copy was deleted`
-        : `read ${counted.bytes()} bytes but the blob has ${read.length}; the copy was deleted`,
-    );
+  const problem = bodyProblem(read, md5?.digest('base64'), counted.bytes());
+  if (problem) {
+    await sink.delete(target.key);
+    throw new BlobFailure(`${problem}; the copy was deleted`);
   }
   return read.length;
+}
+
+/** Why the bytes that went out are not the blob's, or undefined when they are. */
+function bodyProblem(read: BlobRead, md5: string | undefined, bytes: number): string | undefined {
+  if (md5 !== read.contentMd5) return `the bytes read have MD5 ${md5}, not the blob's Content-MD5 ${read.contentMd5}`;
+  if (bytes !== read.length) return `read ${bytes} bytes but the blob has ${read.length}`;
+  return undefined;
+}
+
+/**
+ * Copy one version to several destinations from one read of the blob: a small one's bytes held once and put
+ * to each, a larger one's stream split to every PUT at once. A destination that fails does not stop the
+ * others; one that failed for a passing reason is tried again from a fresh read, the others not written twice.
+ */
+async function copyVersionToEach(ctx: Ctx, targets: Target[], blob: BlobRef): Promise<{ bytes: number; copiedTo: number[]; failed: { d: number; error: unknown }[] }> {
+  const copiedTo: number[] = [];
+  const failed: { d: number; error: unknown }[] = [];
+  let pending = targets;
+  let bytes = 0;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const read = await ctx.source.read(blob.name, blob.etag);
+    bytes = read.length;
+    const attributes = objectAttributes(read, blob, ctx.settings.writing);
+    let settled: PromiseSettledResult<unknown>[];
+    let problem: string | undefined;
+    let sourceError: Error | undefined;
+    if (read.length <= UPLOAD_CHUNK_BYTES && read.length === blob.size) {
+      const body = await readChecked(read);
+      // The PUTs of a body in memory retry themselves: what fails here has failed for good.
+      settled = await Promise.allSettled(pending.map((t) => ctx.sinks[t.d].put(t.key, body.buffer, attributes, {
+        length: read.length, contentMd5: read.contentMd5, checksumCrc32c: body.crc32c,
+      })));
+      attempt = ctx.tuning.retry.attempts;
+    } else {
+      const md5 = read.contentMd5 ? createHash('md5') : undefined;
+      const counted = byteCounter(read.body, { hash: md5 });
+      const tee = teeStream(counted.stream, pending.length);
+      settled = await Promise.allSettled(pending.map(async (t, n) => {
+        try {
+          return await ctx.sinks[t.d].put(t.key, tee.branches[n], attributes, { length: read.length, contentMd5: read.contentMd5 });
+        } catch (error) {
+          tee.drop(n);
+          throw error;
+        }
+      }));
+      if (settled.some((r) => r.status === 'rejected')) counted.discard();
+      sourceError = counted.sourceError();
+      // A changed blob is planned again whole, for every destination still to write.
+      if (sourceError instanceof SourceChangedError) throw sourceError;
+      problem = bodyProblem(read, md5?.digest('base64'), counted.bytes());
+    }
+    const again: Target[] = [];
+    for (const [n, result] of settled.entries()) {
+      const target = pending[n];
+      if (result.status === 'fulfilled' && problem) {
+        await ctx.sinks[target.d].delete(target.key);
+        failed.push({ d: target.d, error: new BlobFailure(`${problem}; the copy was deleted`) });
+      } else if (result.status === 'fulfilled') {
+        copiedTo.push(target.d);
+      } else {
+        const error = sourceError ?? result.reason;
+        if (isTransient(error) && attempt < ctx.tuning.retry.attempts) again.push(target);
+        else failed.push({ d: target.d, error });
+      }
+    }
+    if (again.length > 0) {
+      ctx.log.warn('retrying blob', { name: blob.name, attempt, destinations: again.map((t) => t.d) });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(ctx.tuning.retry.baseDelayMs * 2 ** attempt, ctx.tuning.retry.maxDelayMs)));
+    }
+    pending = again;
+  }
+  return { bytes, copiedTo, failed };
 }
 
 /** One line for the report: what went wrong with this blob, without secrets or stack. */

@@ -17,11 +17,11 @@ import { SwitchedOffError } from '../config';
 import { contextFor, type ContextOf, type Runtime } from '../context';
 import type { BlobEvent } from '../events/parse';
 import type { EventsOutcome } from '../events/webhook';
+import { destinationsOf, forContainer, keyIn } from '../destinations';
 import { destinationKey } from '../keys';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
-import { decidePageAndDestination, type Decided, type DestinationReader } from '../routing';
+import { decideAcross, type Decided, type DestinationReader } from '../routing';
 import { rollingPipeline, rollingRunId, type ListingTotals } from '../run-ledger';
-import type { ListedBlob } from '../stores/types';
 import { routeDecided } from './find-blobs';
 import { deleteUnit, deletionsOf } from './mirror';
 import { runSettingsFrom, writeRunPointer } from './qualify';
@@ -71,7 +71,7 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
 
   // A container's context, with its own key prefix when the run copies several.
   const contextOf = (container: string): Ctx => {
-    const run: RunSettings = { ...settings, container, prefix: byContainer ? `${settings.prefix}${container}/` : settings.prefix };
+    const run: RunSettings = forContainer(settings, container, byContainer);
     const message: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 };
     return contextFor(runtime, message, 'events') as unknown as Ctx;
   };
@@ -124,7 +124,8 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome):
     outcome.duplicates++;
     return undefined;
   }
-  const { decided } = await decidePageAndDestination(oneKey(ctx, blob), ctx.settings, [blob], undefined);
+  const sinks = destinationsOf(ctx.settings).map((_, d) => oneKey(ctx.sinks[d], keyIn(ctx.settings, d, blob.name)));
+  const { decided } = await decideAcross(sinks, ctx.settings, [blob], undefined);
   return { step, claim, decided: decided[0] };
 }
 
@@ -161,14 +162,13 @@ function totalsOf({ blob, decision }: Decided): ListingTotals {
   return totals;
 }
 
-/** The destination as one key: a HEAD, not a listing from the start of the prefix. */
-function oneKey(ctx: Ctx, blob: ListedBlob): DestinationReader {
-  const key = destinationKey(ctx.settings.prefix, blob.name);
+/** A destination as one key: a HEAD, not a listing from the start of the prefix. */
+function oneKey(sink: Ctx['sink'], key: string): DestinationReader {
   return {
-    head: (k) => ctx.sink.head(k),
-    getJson: (k) => ctx.sink.getJson(k),
+    head: (k) => sink.head(k),
+    getJson: (k) => sink.getJson(k),
     list: async () => {
-      const head = await ctx.sink.head(key);
+      const head = await sink.head(key);
       return { objects: head ? [{ key: head.key, size: head.size, lastModified: head.lastModified }] : [], truncated: false };
     },
   };

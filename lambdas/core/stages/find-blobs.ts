@@ -10,7 +10,7 @@ import type { ContextOf } from '../context';
 import { recordPlanPage } from '../cost/plan-state';
 import { addTally, emptyTally, tallyPage } from '../cost/tally';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
-import { decidePageAndDestination, lastKey, type Decided, type DecisionRequests } from '../routing';
+import { decideAcross, lastKey, type Decided, type DecisionRequests } from '../routing';
 import { deletionStep, deletionsOf } from './mirror';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
 import type { ListedBlob } from '../stores/types';
@@ -97,7 +97,7 @@ async function routePage(
 ): Promise<Routes> {
   const { settings } = ctx;
   const requests: DecisionRequests = { list: 0, head: 0, manifestReads: 0 };
-  const { decided, orphans, destinationSeen } = await decidePageAndDestination(ctx.sink, settings, blobs, afterKey, requests, { mirror: settings.mirror, lastPage });
+  const { decided, orphans, destinationSeen } = await decideAcross(ctx.sinks, settings, blobs, afterKey, requests, { mirror: settings.mirror, lastPage });
   const routes = await routeDecided(ctx, decided, totals, pageId, requests, destinationSeen);
   if (settings.mirror) {
     const deletions = await deletionsOf(ctx, orphans, pageId, requests);
@@ -124,7 +124,7 @@ export async function routeDecided(
   const small: BlobRef[] = [];
   const atListing: { blob: ListedBlob; outcome: BlobOutcome }[] = [];
   const rehydrating: { blob: ListedBlob; reason: string }[] = [];
-  for (const { blob, decision } of decided) {
+  for (const { blob, decision, to } of decided) {
     switch (decision.kind) {
       case 'before-begindate':
         totals.beforeBeginDate++;
@@ -150,9 +150,9 @@ export async function routeDecided(
         if (decision.path === 'multipart') {
           const unit = `${pageId}.L${routes.units.length}`;
           routes.units.push({ unit, blobs: [{ name: blob.name, size: blob.size }], large: true });
-          routes.messages.push({ ...base, kind: 'large-blob', unit, blob: toBlobRef(blob), replans: 0 });
+          routes.messages.push({ ...base, kind: 'large-blob', unit, blob: toBlobRef(blob, to), replans: 0 });
         } else {
-          small.push(toBlobRef(blob));
+          small.push(toBlobRef(blob, to));
         }
       }
     }
@@ -194,8 +194,8 @@ export async function routeDecided(
   return routes;
 }
 
-function toBlobRef(blob: ListedBlob): BlobRef {
+function toBlobRef(blob: ListedBlob, to: number[] | undefined): BlobRef {
   const { name, etag, size, lastModified, contentMd5, tags, accessTier } = blob;
-  return { name, etag, size, lastModified, contentMd5, tags, tier: accessTier };
+  return { name, etag, size, lastModified, contentMd5, tags, tier: accessTier, ...(to ? { to } : {}) };
 }
 

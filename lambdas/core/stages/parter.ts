@@ -14,61 +14,89 @@ import type { ContextOf } from '../context';
 import { SourceChangedError, codeOf } from '../errors';
 import type { CopyPartMessage, PartsDoneMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
-import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody } from '../streams';
+import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody, teeStream } from '../streams';
 import { clearManifest, readManifest } from '../uploads';
 import { replan } from './largefile-initializer';
 import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['parter']>;
 
+/** One upload the part goes to: the message's own, or one of its lanes (the blob's upload in another destination). */
+interface LaneUpload {
+  d: number;
+  key: string;
+  uploadId: string;
+}
+
 export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> {
-  const { blob, key, uploadId, part } = message;
+  const { blob, part } = message;
   const length = part.end - part.start + 1;
-  const log = ctx.log.child({ name: blob.name, uploadId, partNumber: part.partNumber });
+  const lanes: LaneUpload[] = [{ d: message.d ?? 0, key: message.key, uploadId: message.uploadId }, ...(message.lanes ?? [])];
+  const log = ctx.log.child({ name: blob.name, uploadId: message.uploadId, partNumber: part.partNumber });
+  /** By lane: its part is in, or its upload is gone. */
+  const finished = new Map<LaneUpload, 'in' | 'gone'>();
   try {
     await withRetry(async () => {
+      const todo = lanes.filter((lane) => !finished.has(lane));
       const read = await ctx.source.read(blob.name, blob.etag, part);
+      if (read.length !== length) {
+        read.body.on('error', () => undefined).destroy();
+        throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
+      }
+      let results: PromiseSettledResult<unknown>[];
       if (length <= MAX_BUFFERED_BODY_BYTES) {
-        // The usual case: the part read whole, its CRC32C computed on the way and sent in the header.
-        if (read.length !== length) {
-          read.body.on('error', () => undefined).destroy();
-          throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
-        }
+        // The usual case: the part read whole, its CRC32C computed on the way and sent in the header, and the
+        // same bytes written to each destination's upload.
         const body = await collectBody(read.body, length);
-        const sent = await ctx.sink.uploadPart(key, uploadId, part.partNumber, body.buffer, length, body.crc32c);
+        results = await Promise.allSettled(todo.map((lane) => ctx.sinks[lane.d].uploadPart(lane.key, lane.uploadId, part.partNumber, body.buffer, length, body.crc32c)));
         releaseBody(body);
-        return sent;
+      } else {
+        const counted = byteCounter(read.body);
+        const tee = teeStream(counted.stream, todo.length);
+        results = await Promise.allSettled(todo.map(async (lane, n) => {
+          try {
+            return await ctx.sinks[lane.d].uploadPart(lane.key, lane.uploadId, part.partNumber, tee.branches[n], length);
+          } catch (error) {
+            tee.drop(n);
+            throw error;
+          }
+        }));
+        if (results.some((r) => r.status === 'rejected')) counted.discard();
+        const sourceError = counted.sourceError();
+        if (sourceError) throw sourceError;
+        if (counted.bytes() !== length) throw new Error(`sent ${counted.bytes()} bytes for a part of ${length}`);
       }
-      const counted = byteCounter(read.body);
-      let uploaded;
-      try {
-        if (read.length !== length) throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
-        uploaded = await ctx.sink.uploadPart(key, uploadId, part.partNumber, counted.stream, length);
-      } catch (error) {
-        counted.discard();
-        throw counted.sourceError() ?? error;
-      }
-      if (counted.bytes() !== length) throw new Error(`sent ${counted.bytes()} bytes for a part of ${length}`);
-      return uploaded;
+      let failure: unknown;
+      results.forEach((result, n) => {
+        // The sink found the upload gone (completed or abandoned by another delivery): retrying cannot help.
+        if (result.status === 'fulfilled') finished.set(todo[n], 'in');
+        else if (codeOf(result.reason) === 'NoSuchUpload') finished.set(todo[n], 'gone');
+        else failure ??= result.reason;
+      });
+      if (failure !== undefined) throw failure;
     }, {
       ...ctx.tuning.retry,
-      // The sink found the upload gone (completed or abandoned by another delivery): retrying cannot help.
-      isRetryable: (error) => codeOf(error) !== 'NoSuchUpload' && isTransient(error),
+      isRetryable: (error) => isTransient(error),
       onRetry: (error, attempt) => log.warn('retrying part', { attempt, error }),
     });
   } catch (error) {
     if (error instanceof SourceChangedError) {
-      await abandon(ctx, message);
-      return;
-    }
-    if (codeOf(error) === 'NoSuchUpload') {
-      await uploadGone(ctx, message);
+      await abandon(ctx, message, lanes);
       return;
     }
     throw error;
   }
+  for (const lane of lanes) {
+    if (finished.get(lane) === 'gone') await uploadGone(ctx, message, lane);
+    else await partIn(ctx, message, lane, length);
+  }
+}
+
+/** Count the part in its upload; the parter whose part completes the count asks for the upload's completion. */
+async function partIn(ctx: Ctx, message: CopyPartMessage, lane: LaneUpload, length: number) {
   const done: PartsDoneMessage = {
-    v: message.v, runId: message.runId, run: message.run, kind: 'parts-done', unit: message.unit, i: message.i, blob, key, uploadId,
+    v: message.v, runId: message.runId, run: message.run, kind: 'parts-done', unit: message.unit, i: message.i, blob: message.blob,
+    key: lane.key, uploadId: lane.uploadId, ...(lane.d > 0 ? { d: lane.d } : {}),
     partCount: message.partCount, partBytes: message.partBytes, replans: message.replans,
   };
   if (message.v === 1) {
@@ -76,21 +104,23 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
     await ctx.publish([done]);
     return;
   }
-  if (await ctx.ledger.partDone(ctx.runId, uploadId, part.partNumber, message.partCount, length)) {
-    log.info('every part is in; asking for completion');
+  if (await ctx.ledger.partDone(ctx.runId, lane.uploadId, message.part.partNumber, message.partCount, length)) {
+    ctx.log.info('every part is in; asking for completion', { name: message.blob.name, uploadId: lane.uploadId });
     await ctx.publish([done]);
-  } else {
-    log.debug('part copied');
   }
 }
 
-/** Abort the upload and re-plan the blob; only the first parter to notice does the re-plan. */
-async function abandon(ctx: Ctx, message: CopyPartMessage) {
-  const claimed = await clearManifest(ctx.sink, message.key, message.uploadId);
-  await ctx.sink.abort(message.key, message.uploadId);
-  if (claimed) {
-    await ctx.ledger.forgetUpload(ctx.runId, message.uploadId);
-    await replan(ctx, message);
+/** Abort the uploads and re-plan the blob; only the first parter to notice does the re-plan. */
+async function abandon(ctx: Ctx, message: CopyPartMessage, lanes: LaneUpload[]) {
+  const claimed: LaneUpload[] = [];
+  for (const lane of lanes) {
+    if (await clearManifest(ctx.sinks[lane.d], lane.key, lane.uploadId)) claimed.push(lane);
+    await ctx.sinks[lane.d].abort(lane.key, lane.uploadId);
+  }
+  for (const lane of claimed) await ctx.ledger.forgetUpload(ctx.runId, lane.uploadId);
+  if (claimed.length > 0) {
+    const to = claimed.length === lanes.length ? message.blob.to : claimed.map((lane) => lane.d);
+    await replan(ctx, { ...message, blob: { ...message.blob, to } });
   }
 }
 
@@ -100,22 +130,24 @@ async function abandon(ctx: Ctx, message: CopyPartMessage) {
  * abandoned under a message that still needs it (aborted by the bucket's lifecycle rule while the message
  * waited in a dead-letter queue, say): plan the blob afresh, so that a redriven message still copies it.
  */
-async function uploadGone(ctx: Ctx, message: CopyPartMessage) {
-  const log = ctx.log.child({ name: message.blob.name, uploadId: message.uploadId });
-  const copy = await ctx.sink.head(message.key);
+async function uploadGone(ctx: Ctx, message: CopyPartMessage, lane: LaneUpload) {
+  const sink = ctx.sinks[lane.d];
+  const log = ctx.log.child({ name: message.blob.name, uploadId: lane.uploadId });
+  const copy = await sink.head(lane.key);
   if (copy && isCopyOf(copy.metadata, message.blob)) {
     log.info('upload already completed; part not needed');
     return;
   }
-  const manifest = await readManifest(ctx.sink, message.key);
-  if (manifest?.uploadId !== message.uploadId) {
+  const manifest = await readManifest(sink, lane.key);
+  if (manifest?.uploadId !== lane.uploadId) {
     // Replaced by a newer upload, or abandoned by whoever cleared the manifest (and re-planned the blob then).
     log.info('upload no longer current; part dropped', { current: manifest?.uploadId });
     return;
   }
   // The manifest still names it: nobody has planned the blob again. The parter that clears the manifest does.
-  if (!(await clearManifest(ctx.sink, message.key, message.uploadId))) return;
+  if (!(await clearManifest(sink, lane.key, lane.uploadId))) return;
   log.warn('upload no longer exists and no copy is there; planning the blob again');
-  await ctx.ledger.forgetUpload(ctx.runId, message.uploadId);
-  await replan(ctx, message);
+  await ctx.ledger.forgetUpload(ctx.runId, lane.uploadId);
+  const several = (message.lanes?.length ?? 0) > 0 || lane.d > 0;
+  await replan(ctx, several ? { ...message, blob: { ...message.blob, to: [lane.d] } } : message);
 }

@@ -12,6 +12,7 @@ import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
 import { METRIC } from '../metrics';
+import { checkDestinations, destinationsOf, forContainer } from '../destinations';
 import { maxPartBytesFor } from '../plan';
 import { rollingPipeline, rollingRunId } from '../run-ledger';
 import { runPointerKey, type RunPointer } from '../run-pointer';
@@ -51,9 +52,12 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
   if (names.length === 0) throw new ConfigError(`storage account "${settings.account}" has no containers to copy`);
   // With several containers, each lands under its own name: equal blob names in two containers stay apart.
   const byContainer = names.length > 1 || selection.containers === 'all';
-  const perContainer: RunSettings[] = names.map((container) => ({ ...settings, container, prefix: byContainer ? `${prefix}${container}/` : prefix }));
+  const perContainer: RunSettings[] = names.map((container) => forContainer(settings, container, byContainer));
   for (const one of perContainer) await (await runtime.sourceFor(one)).check();
-  await runtime.sinkFor(settings).check();
+  // Every destination, each in its own words: a bucket the functions may not write fails the run here.
+  for (const [d, destination] of destinationsOf(settings).entries()) {
+    await (d === 0 ? runtime.sinkFor(settings) : runtime.sinkFor(settings, destination)).check();
+  }
   const begun = await runtime.ledger.begin({
     runId,
     pipeline: runtime.pipeline,
@@ -101,7 +105,9 @@ export function runSettingsFrom(runtime: Pick<Runtime, 'defaults'>, config: Copy
     mirror: selection.mirror || undefined,
     maxDeletes: selection.maxDeletes,
     dryRun: config.dryRun || undefined,
+    also: config.also && config.also.length > 0 ? config.also : undefined,
   };
+  checkDestinations(settings);
   return { settings, selection };
 }
 

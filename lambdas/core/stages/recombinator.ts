@@ -28,6 +28,7 @@ import type { BlobOutcome, VerificationProgress } from '../run-ledger';
 import { isReadableClass, storageClassOf } from '../selection';
 import type { UploadedPart } from '../stores/types';
 import { clearManifest, manifestKey, readManifest } from '../uploads';
+import { destinationName, destinationsOf, targetsOf } from '../destinations';
 import { replan } from './largefile-initializer';
 import type { STAGE_SPECS } from './specs';
 
@@ -167,7 +168,14 @@ async function done(ctx: Ctx, message: PartsDoneMessage, outcome: Omit<BlobOutco
 }
 
 async function settle(ctx: Ctx, message: PartsDoneMessage, outcome: Omit<BlobOutcome, 'name' | 'index'>) {
-  if (message.unit) await ctx.ledger.settle(ctx.runId, message.unit, [{ name: message.blob.name, index: message.i, ...outcome }]);
+  if (!message.unit) return;
+  // Several destinations: this upload's destination's outcome, of the blob's targets (the blob's when each has one).
+  const targets = targetsOf(ctx.settings, message.blob);
+  const d = message.d ?? 0;
+  const ofDestination = targets.length > 1 || d > 0
+    ? { destination: d, targets, ...(outcome.reason ? { reason: `${destinationName(destinationsOf(ctx.settings)[d])}: ${outcome.reason}` } : {}) }
+    : {};
+  await ctx.ledger.settle(ctx.runId, message.unit, [{ name: message.blob.name, index: message.i, ...outcome, ...ofDestination }]);
 }
 
 async function markVerifying(ctx: Ctx, message: PartsDoneMessage) {
@@ -298,7 +306,9 @@ async function changedSinceCopied(ctx: Ctx, message: PartsDoneMessage): Promise<
   if (copy && isCopyOf(copy.metadata, blob)) await ctx.sink.delete(key);
   await clearManifest(ctx.sink, key, uploadId);
   await ctx.ledger.forgetUpload(ctx.runId, uploadId);
-  await replan(ctx, message);
+  // With several destinations, only this one's copy went: planned again for it alone.
+  const several = (ctx.settings.also?.length ?? 0) > 0;
+  await replan(ctx, several ? { ...message, blob: { ...message.blob, to: [message.d ?? 0] } } : message);
 }
 
 /** Every planned part present, each of its planned size: no byte lost or doubled at a boundary. */
