@@ -40,7 +40,11 @@ export class CopyStack extends Stack {
       existingKeyArn: settings.bucketKeyArn,
       versioned: settings.versioned,
     });
-    this.pipeline = new CopyPipeline(this, 'Pipeline', { naming, settings, layers: layers.all(), secret, bucket });
+    // Further destinations: existing buckets, granted to every stage as the bucket is.
+    const moreBuckets = settings.moreDestinations.map((d, n) => new CopyBucket(this, `MoreDestination${n + 1}`, {
+      naming, existingBucketName: d.bucket, existingKeyArn: d.keyArn, region: d.region,
+    }));
+    this.pipeline = new CopyPipeline(this, 'Pipeline', { naming, settings, layers: layers.all(), secret, bucket, moreBuckets });
     if (settings.schedule) {
       new CopySchedule(this, 'Schedule', { naming, expression: settings.schedule, target: this.pipeline.functions.qualify });
     }

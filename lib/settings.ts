@@ -4,6 +4,7 @@
  * in lib/ takes a CopySettings and never reads context itself.
  */
 import type { Node } from 'constructs';
+import { parseDestinations, type Destination } from '../lambdas/core/destinations';
 import { STAGE_NAMES, type StageName } from '../lambdas/core/stages';
 import { checkPrefixCode } from './naming';
 import { STAGE_DEPLOYMENTS, type FunctionSizing } from './stage-sizing';
@@ -38,6 +39,16 @@ export interface CopySettings {
   readonly functions: Record<StageName, FunctionSizing>;
   /** Minutes without progress, with blobs outstanding, after which a run is marked stalled. @default 30 */
   readonly stallAfterMinutes: number;
+  /**
+   * Further destinations (existing buckets): each blob is read once and written to the bucket and to each. The
+   * functions may write only to these and the bucket; a KMS key of a bucket's own is granted too. @default - none
+   */
+  readonly moreDestinations: MoreDestination[];
+}
+
+export interface MoreDestination extends Destination {
+  /** The KMS key that encrypts the bucket, when it has one of its own. */
+  readonly keyArn?: string;
 }
 
 /** The prefix code when context gives none: function names read `etl-lambda01-qualify`. */
@@ -165,5 +176,46 @@ export function settingsFromContext(node: Context): CopySettings {
     downloadConcurrency: optionalInteger(node, 'downloadConcurrency', 1, 256),
     functions: functionSizes(node),
     stallAfterMinutes: integer(text(node, 'stallAfterMinutes') ?? '30', 'stallAfterMinutes', 5, 1440),
+    moreDestinations: moreDestinations(node, bucketName),
   };
+}
+
+const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/;
+
+/**
+ * The `moreDestinations` context: `"bucket/prefix,bucket2"`, or JSON `[{"bucket", "prefix", "region", "keyArn"}]`
+ * (as text with -c, or an array in cdk.json).
+ */
+function moreDestinations(node: Context, bucketName: string | undefined): MoreDestination[] {
+  let raw: unknown = node.tryGetContext('moreDestinations');
+  if (raw === undefined || raw === null || raw === '') return [];
+  if (typeof raw === 'string' && raw.trim().startsWith('[')) {
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      throw new Error('context "moreDestinations" is not valid JSON: write it like \'[{"bucket":"dr-bucket","prefix":"azure/","region":"eu-west-1"}]\' or "dr-bucket/azure/,other-bucket"');
+    }
+  }
+  const keys = new Map<number, string>();
+  const items = Array.isArray(raw) ? raw.map((item, n) => {
+    if (item && typeof item === 'object' && 'keyArn' in item) {
+      const { keyArn, ...rest } = item as Record<string, unknown>;
+      if (typeof keyArn !== 'string' || !KEY_ARN.test(keyArn)) {
+        throw new Error(`context "moreDestinations" gives the keyArn ${JSON.stringify(keyArn)}: use the key's ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias`);
+      }
+      keys.set(n, keyArn);
+      return rest;
+    }
+    return item;
+  }) : raw;
+  let parsed: Destination[];
+  try {
+    parsed = parseDestinations(items, 'context "moreDestinations"');
+  } catch (error) {
+    throw new Error((error as Error).message);
+  }
+  for (const d of parsed) {
+    if (d.bucket === bucketName) throw new Error(`context "moreDestinations" names the bucket "${d.bucket}", which is "bucketName" already: name each bucket once`);
+  }
+  return parsed.map((d, n) => ({ ...d, ...(keys.has(n) ? { keyArn: keys.get(n) } : {}) }));
 }

@@ -25,7 +25,7 @@ import { ConfigError, errorMessage } from './errors';
 import { ENV, numberFrom, required, topicEnv } from './env';
 import type { SqsRecord } from './handler';
 import { errorReplacer, redact, type Logger } from './log';
-import type { Destination } from './destinations';
+import { parseDestinations, type Destination } from './destinations';
 import type { RunSettings, StageMessage } from './messages';
 import { METRICS_NAMESPACE, METRICS_SERVICE, METRIC, PIPELINE_DIMENSION, metricsOfDelta, type MetricName } from './metrics';
 import { endOfRun } from './run-end';
@@ -206,6 +206,7 @@ export function awsRuntime(stage: string, env: NodeJS.ProcessEnv = process.env) 
       largeBlobBytes: numberFrom(ENV.largeBlobBytes, DEFAULT_LARGE_BLOB_BYTES, env),
       partBytes: numberFrom(ENV.partBytes, DEFAULT_PART_BYTES, env),
       partTimeoutSeconds: numberFrom(ENV.partTimeoutSeconds, DEFAULT_TIMEOUT_MINUTES.parter * 60, env),
+      also: env[ENV.also] ? parseDestinations(JSON.parse(env[ENV.also]!), `environment variable ${ENV.also}`) : undefined,
     },
     pipeline,
     owner: 'pipeline',

@@ -53,6 +53,8 @@ export interface Defaults {
   partBytes: number;
   /** The parter's timeout: parts are planned to fit it. */
   partTimeoutSeconds: number;
+  /** Further destinations the deployment grants (the secret's "destinations" key overrides them). */
+  also?: Destination[];
 }
 
 export const DEFAULT_LARGE_BLOB_BYTES = 100 * MiB;

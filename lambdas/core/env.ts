@@ -23,6 +23,8 @@ export const ENV = {
   partTimeoutSeconds: 'AZS3COPY_PART_TIMEOUT_SECONDS',
   /** Seconds without progress before a run with blobs outstanding is stalled. */
   stallAfterSeconds: 'AZS3COPY_STALL_AFTER_SECONDS',
+  /** JSON [{bucket, prefix, region}] of the deployment's further destinations (the secret's "destinations" wins). */
+  also: 'AZS3COPY_ALSO',
 } as const;
 
 /** The variable holding the ARN of the topic that feeds a stage. */

@@ -21,6 +21,8 @@ export interface CopyBucketProps {
   readonly existingBucketName?: string;
   /** The KMS key that encrypts the existing bucket, when it has one of its own. @default - none (SSE-S3 or the AWS managed key) */
   readonly existingKeyArn?: string;
+  /** The existing bucket's region, when it is not the stack's (its KMS key is used through S3 there). @default - the stack's */
+  readonly region?: string;
   /** Keep object versions (created bucket only). @default false */
   readonly versioned?: boolean;
   /**
@@ -37,9 +39,11 @@ export class CopyBucket extends Construct {
   readonly key?: kms.IKey;
   /** True when the stack created the bucket (and so owns its policy and lifecycle). */
   readonly created: boolean;
+  private readonly region?: string;
 
   constructor(scope: Construct, id: string, props: CopyBucketProps) {
     super(scope, id);
+    this.region = props.region;
     if (props.existingBucketName) {
       this.created = false;
       this.bucket = s3.Bucket.fromBucketName(this, 'Bucket', props.existingBucketName);
@@ -102,7 +106,7 @@ export class CopyBucket extends Construct {
         new iam.PolicyStatement({
           actions: writes ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
           resources: [this.key.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region ?? Aws.REGION}.amazonaws.com` } },
         }),
       );
     }

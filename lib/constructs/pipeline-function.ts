@@ -108,6 +108,16 @@ export class PipelineFunction extends CopyFunction {
     this.function.addEnvironment(ENV.bucket, bucket.bucket.bucketName);
   }
 
+  /** Do exactly `access` in a further destination's bucket too (destinations.ts): the same grants, that bucket's ARNs. */
+  bindMoreBucket(bucket: CopyBucket, access: BucketAccess): void {
+    for (const statement of bucket.accessStatements(access)) this.role.addToPolicy(statement);
+    acknowledgeWildcardResources(
+      this.role,
+      bucket.wildcardResources(access),
+      'A further destination: copies land under any key a run names there as in the bucket, and its upload manifests under its ".azs3copy-state/" prefix.',
+    );
+  }
+
   /**
    * Sign in to Azure as this function's role, with no secret (a secret with "auth": "federated"): ask STS for
    * web identity tokens for Entra ID. Entra ID must trust the role too (`azs3copy federation` says how).

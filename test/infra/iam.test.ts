@@ -62,11 +62,20 @@ const REDRIVE_EXPECTED = [
   ...publish(...TOPIC_STAGES),
 ];
 
+const DR_KEY = 'arn:aws:kms:eu-central-1:123456789012:key/9999abcd-12ab-34cd-56ef-1234567890ab';
+
 let created: Synthesized;
 let existing: Synthesized;
 beforeAll(() => {
   created = synthesize();
-  existing = synthesize({ bucketName: 'my-existing-bucket', bucketKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' });
+  existing = synthesize({
+    bucketName: 'my-existing-bucket',
+    bucketKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    moreDestinations: JSON.stringify([
+      { bucket: 'dr-copies', prefix: 'azure/', region: 'eu-central-1', keyArn: DR_KEY },
+      'second-copies/x/',
+    ]),
+  });
 }, 180_000);
 
 describe('function roles', () => {
@@ -204,5 +213,41 @@ describe('an existing bucket named by context', () => {
       .map((f) => f.Properties.Environment.Variables.AZS3COPY_BUCKET);
     expect(env).toHaveLength(STAGE_NAMES.length);
     expect(new Set(env)).toEqual(new Set(['my-existing-bucket']));
+  });
+});
+
+describe('further destinations named by context', () => {
+  const onBucket = (s: Synthesized, stage: StageName, bucket: string) => statementsOf(s.json, naming.functionName(stage)).flatMap((st) => {
+    const resources = [st.Resource].flat().map(flat);
+    const actions = [st.Action].flat() as string[];
+    return resources.flatMap((r) => {
+      const m = new RegExp(`^arn:<AWS::Partition>:s3:::${bucket}(.*)$`).exec(r);
+      return m ? actions.map((a) => `${a} on ${m[1] || 'bucket'}`) : [];
+    });
+  }).sort();
+
+  it.each(STAGE_NAMES)('%s may do in each exactly what it may do in the bucket', (stage) => {
+    const inBucket = onBucket(existing, stage, 'my-existing-bucket');
+    expect(inBucket.length).toBeGreaterThan(0);
+    expect(onBucket(existing, stage, 'dr-copies')).toEqual(inBucket);
+    expect(onBucket(existing, stage, 'second-copies')).toEqual(inBucket);
+    // A bucket's own key, used through S3 in that bucket's region only.
+    const writes = bucketAccessOf(stage).objects?.some((a) => WRITE_ACTIONS.includes(a)) || bucketAccessOf(stage).state?.some((a) => WRITE_ACTIONS.includes(a));
+    const key = statementsOf(existing.json, naming.functionName(stage)).find((st) => [st.Resource].flat().map(flat).includes(DR_KEY));
+    expect(key.Condition).toEqual({ StringEquals: { 'kms:ViaService': 's3.eu-central-1.amazonaws.com' } });
+    expect([key.Action].flat().sort()).toEqual(writes ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt']);
+  });
+
+  it('are told to the stages that start runs, and only to them', () => {
+    const also = Object.fromEntries(Object.values(resourcesOf(existing.json, 'AWS::Lambda::Function'))
+      .filter((f) => f.Properties.FunctionName !== naming.redriveFunctionName)
+      .map((f) => [f.Properties.FunctionName, f.Properties.Environment.Variables.AZS3COPY_ALSO]));
+    expect(also).toEqual(Object.fromEntries(STAGE_NAMES.map((stage) => [
+      naming.functionName(stage),
+      stage === 'qualify' || stage === 'events'
+        ? JSON.stringify([{ bucket: 'dr-copies', prefix: 'azure/', region: 'eu-central-1' }, { bucket: 'second-copies', prefix: 'x/' }])
+        : undefined,
+    ])));
+    expect(Object.values(resourcesOf(created.json, 'AWS::Lambda::Function')).map((f) => f.Properties.Environment?.Variables?.AZS3COPY_ALSO).filter(Boolean)).toEqual([]);
   });
 });

@@ -10,6 +10,22 @@ import { STAGE_DEPLOYMENTS } from '../../lib/stage-sizing';
 const from = (context: Record<string, unknown>) => settingsFromContext({ tryGetContext: (key: string) => context[key] });
 
 describe('settings from context', () => {
+  it('takes further destinations as "bucket/prefix" text or JSON, each checked with one line naming the fault', () => {
+    expect(from({}).moreDestinations).toEqual([]);
+    expect(from({ moreDestinations: 'dr-copies/azure/, second-copies' }).moreDestinations).toEqual([
+      { bucket: 'dr-copies', prefix: 'azure/' }, { bucket: 'second-copies', prefix: '' },
+    ]);
+    const key = 'arn:aws:kms:eu-central-1:123456789012:key/9999abcd-12ab-34cd-56ef-1234567890ab';
+    expect(from({ moreDestinations: [{ bucket: 'dr-copies', region: 'eu-central-1', keyArn: key }] }).moreDestinations).toEqual([
+      { bucket: 'dr-copies', prefix: '', region: 'eu-central-1', keyArn: key },
+    ]);
+    expect(() => from({ moreDestinations: '[{"bucket": "dr-copies"' })).toThrow(/context "moreDestinations" is not valid JSON/);
+    expect(() => from({ moreDestinations: 'Bad_Bucket' })).toThrow('context "moreDestinations" names "Bad_Bucket", not a valid S3 bucket name');
+    expect(() => from({ moreDestinations: [{ bucket: 'dr-copies', keyArn: 'alias/mine' }] })).toThrow(/keyArn "alias\/mine": use the key's ARN/);
+    expect(() => from({ moreDestinations: [{ bucket: 'dr-copies', region: 'Frankfurt' }] })).toThrow(/region "Frankfurt", which is not an AWS region/);
+    expect(() => from({ bucketName: 'mine', moreDestinations: 'mine/x/' })).toThrow(/"mine", which is "bucketName" already/);
+  });
+
   it('defaults to a daily schedule, a created unversioned bucket and the table\'s sizes', () => {
     const settings = from({});
     expect(settings).toMatchObject({

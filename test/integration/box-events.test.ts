@@ -11,15 +11,17 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ContainerClient } from '@azure/storage-blob';
 import { STATE_PREFIX } from '../../lambdas/core/keys';
-import { uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
+import { digestOf, patternStream, uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
 import { startBox, type Box, type UrlResponse } from '../helpers/box/index';
-import { expectExactCopies, listKeys, newContainer } from '../helpers/stores';
+import { expectExactCopies, listKeys, newContainer, objectDigest } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 const LARGE = 8 * MiB;
 const PREFIX = 'bx';
 const EVENTS = `${PREFIX}-lambda07-events`;
 const KEY = `webhook-${randomUUID()}`;
+/** A further destination: each blob read once, written to the bucket and here, under the function roles' grants. */
+const MORE_BUCKET = `bx-more-${randomUUID().slice(0, 8)}`;
 const BLOBS: BlobSpec[] = [
   { name: 'events/small note.txt', size: 7_001 },
   // Large: routed to the multipart path (largefile-initializer), as the listing would.
@@ -67,7 +69,7 @@ describe('Event Grid\'s webhook in the box: the events function at its URL, unde
     })();
     [box, container] = await Promise.all([
       startBox({
-        context: { prefix: PREFIX, largeBlobBytes: LARGE, partBytes: 5 * MiB, schedule: 'off' },
+        context: { prefix: PREFIX, largeBlobBytes: LARGE, partBytes: 5 * MiB, schedule: 'off', moreDestinations: `${MORE_BUCKET}/copies/` },
         functionTimeoutSeconds: 30,
         visibilityTimeoutSeconds: 30,
         asyncRetryDelaysMs: [300, 600],
@@ -130,6 +132,13 @@ describe('Event Grid\'s webhook in the box: the events function at its URL, unde
     const keys = (await listKeys(box.s3(), box.outputs.BucketName)).filter((k) => !k.startsWith(STATE_PREFIX));
     expect(keys.sort(), box.report()).toEqual(BLOBS.map((b) => b.name).sort());
     await expectExactCopies(box.s3(), box.outputs.BucketName, BLOBS);
+    // And in the further destination, under its prefix.
+    const more = (await listKeys(box.s3(), MORE_BUCKET)).filter((k) => !k.startsWith(STATE_PREFIX));
+    expect(more.sort(), box.report()).toEqual(BLOBS.map((b) => `copies/${b.name}`).sort());
+    for (const spec of BLOBS) {
+      const [got, want] = await Promise.all([objectDigest(box.s3(), MORE_BUCKET, `copies/${spec.name}`), digestOf(patternStream(spec.seed ?? spec.name, spec.size))]);
+      expect({ name: spec.name, ...got }).toEqual({ name: spec.name, ...want });
+    }
     // Routed as the listing routes blobs: the small one to download, the large one to the multipart path.
     expect(box.stats()[`${PREFIX}-lambda03-download`].invocations).toBeGreaterThanOrEqual(1);
     expect(box.stats()[`${PREFIX}-lambda04-largefile-initializer`].invocations).toBeGreaterThanOrEqual(1);

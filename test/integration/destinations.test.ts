@@ -40,7 +40,7 @@ function accessLog() {
   };
 }
 
-async function proxiedSource(container: ContainerClient, log: ReturnType<typeof accessLog>): Promise<{ proxy: FaultProxy; connectionString: string }> {
+async function proxiedSource(log: ReturnType<typeof accessLog>): Promise<{ proxy: FaultProxy; connectionString: string }> {
   const { azurite } = emulators();
   const proxy = await startFaultProxy({ target: azurite.endpoint, service: 'azure', onRequest: (r) => log.onRequest(r) });
   return { proxy, connectionString: proxiedConnectionString(azurite.connectionString, proxy.endpoint) };
@@ -75,7 +75,7 @@ describe('a scheduled copy to two destinations', () => {
     container = await newContainer();
     [first, second] = await Promise.all([newBucket(), newBucket()]);
     await Promise.all(CORPUS.map((spec) => uploadBlob(container, spec)));
-    const source = await proxiedSource(container, log);
+    const source = await proxiedSource(log);
     proxy = source.proxy;
   });
   afterAll(async () => {
@@ -164,7 +164,7 @@ describe('blob events to two destinations', () => {
   beforeAll(async () => {
     container = await newContainer();
     [first, second] = await Promise.all([newBucket(), newBucket()]);
-    const source = await proxiedSource(container, log);
+    const source = await proxiedSource(log);
     proxy = source.proxy;
     const { s3Endpoint } = emulators();
     const { child, done } = startCli([

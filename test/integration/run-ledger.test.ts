@@ -38,6 +38,32 @@ const begin = (ledger: ReturnType<typeof runLedger>, runId: string, owner: RunRe
   ledger.begin({ runId, pipeline, settings: runSettings(), stallAfterSeconds: 60, owner });
 
 describe.each(STORES)('run state on %s', (_name, open) => {
+  it('settles a blob bound for several destinations once each has an outcome: the worst of theirs, counted once', async () => {
+    const { ledger, ended, deltas } = ledgerOn(await open());
+    await begin(ledger, 'd1');
+    await ledger.addUnits('d1', [{ unit: '0.0.0', blobs: [{ name: 'a', size: 10 }, { name: 'b', size: 20 }, { name: 'c', size: 30 }] }]);
+    const claim = await ledger.claimListing('d1', 'c', 0, 60_000);
+    await ledger.listed('d1', 'c', 0, claim!, { listed: 3, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 3, routedBytes: 60, done: true });
+    const all = [0, 1];
+    // a: copied to the first, then (twice) to the second; b: copied to one, failed in the other; c: only the second needed it.
+    await ledger.settle('d1', '0.0.0', [{ name: 'a', index: 0, status: 'copied', destination: 0, targets: all }]);
+    expect((await ledger.getRun('d1'))!.settled).toBe(0);
+    await Promise.all([1, 2].map(() => ledger.settle('d1', '0.0.0', [{ name: 'a', index: 0, status: 'copied', destination: 1, targets: all }])));
+    await ledger.settle('d1', '0.0.0', [
+      { name: 'b', index: 1, status: 'failed', reason: 's3://two/: AccessDenied', destination: 1, targets: all },
+      { name: 'b', index: 1, status: 'copied', destination: 0, targets: all },
+      { name: 'c', index: 2, status: 'copied', destination: 1, targets: [1] },
+    ]);
+    // A late duplicate's failure in a destination that has its copy changes nothing.
+    expect(await ledger.settle('d1', '0.0.0', [{ name: 'a', index: 0, status: 'failed', reason: 'late', destination: 0, targets: all }])).toEqual({});
+    expect(ended).toHaveLength(1);
+    expect(await ledger.getRun('d1')).toMatchObject({ state: 'complete', settled: 3, copied: 2, failed: 1, bytesCopied: 40 });
+    const { units } = await ledger.unitsPage('d1');
+    expect(units[0]).toMatchObject({ status: 'cfc', reasons: { 1: 's3://two/: AccessDenied' }, dests: { 0: 'cc', 1: 'cf', 2: '-c' } });
+    const sum = (key: string) => deltas.reduce((n, d) => n + (d[key] ?? 0), 0);
+    expect([sum('copied'), sum('failed'), sum('settled')]).toEqual([2, 1, 3]);
+  });
+
   it('counts each blob once, with its last true outcome, under duplicate and concurrent deliveries, and ends once', async () => {
     const { ledger, ended, deltas } = ledgerOn(await open());
     expect(await begin(ledger, 'r1')).toEqual({ started: true });

@@ -40,6 +40,17 @@ function refusal(text: string): string {
 const DATE_FIX = 'set it to an ISO 8601 date such as 2024-01-31 or 2024-01-31T08:00:00Z, or leave it empty to copy every blob';
 
 describe('parseSecret', () => {
+  it('reads further destinations in the forms people write, and names a bad one in one line', () => {
+    expect(parseSecret(secret({ destinations: ['backup/azure/', 's3://dr-copies', { bucket: 'far', prefix: 'x/', region: 'eu-west-1' }] })).also).toEqual([
+      { bucket: 'backup', prefix: 'azure/' }, { bucket: 'dr-copies', prefix: '' }, { bucket: 'far', prefix: 'x/', region: 'eu-west-1' },
+    ]);
+    expect(parseSecret(secret({ Destinations: 'backup/azure/, other' })).also).toEqual([{ bucket: 'backup', prefix: 'azure/' }, { bucket: 'other', prefix: '' }]);
+    expect(parseSecret(secret({ destinations: [] })).also).toBeUndefined();
+    expect(() => parseSecret(secret({ destinations: ['arn:aws:s3:::backup'] }))).toThrow('the secret key "destinations" names "arn:aws:s3:::backup", not a valid S3 bucket name');
+    expect(() => parseSecret(secret({ destinations: [{ bucket: 'backup', path: 'x/' }] }))).toThrow('the secret key "destinations" has a destination with "path", which is not known');
+    expect(() => parseSecret(secret({ destinations: ['backup//x'] }))).toThrow(/starts with "\/"/);
+  });
+
   it('reads a complete secret', () => {
     expect(parseSecret(secret({}))).toEqual({
       source: {

@@ -105,7 +105,7 @@ export function runSettingsFrom(runtime: Pick<Runtime, 'defaults'>, config: Copy
     mirror: selection.mirror || undefined,
     maxDeletes: selection.maxDeletes,
     dryRun: config.dryRun || undefined,
-    also: config.also && config.also.length > 0 ? config.also : undefined,
+    also: (config.also ?? runtime.defaults.also)?.length ? (config.also ?? runtime.defaults.also) : undefined,
   };
   checkDestinations(settings);
   return { settings, selection };

@@ -186,6 +186,9 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
     const deployStarted = Date.now();
     const existingBucket = options.context?.bucketName;
     if (typeof existingBucket === 'string' && existingBucket) await createBucket(clients.s3, existingBucket, assembly.region);
+    // Further destinations are existing buckets too ("bucket/prefix", comma-separated).
+    const more = options.context?.moreDestinations;
+    if (typeof more === 'string') for (const d of more.split(',')) await createBucket(clients.s3, d.trim().split('/')[0], assembly.region);
     const deployment = await deploy(assembly, clients, { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds });
     const echo = options.echo === true || (options.echo === undefined && process.env.BOX_ECHO)
       ? (line: LogLine) => process.stderr.write(`[${line.functionName}] ${line.text}\n`)
