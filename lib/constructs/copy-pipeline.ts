@@ -29,6 +29,8 @@ export interface CopyPipelineProps {
   readonly layers: lambda.ILayerVersion[];
   readonly secret: CopySecret;
   readonly bucket: CopyBucket;
+  /** Further destinations' buckets (settings.moreDestinations), each granted as the bucket is. @default - none */
+  readonly moreBuckets?: CopyBucket[];
 }
 
 /** A construct id from a stage name: `largefile-initializer` -> `LargefileInitializer`. */
@@ -87,6 +89,7 @@ export class CopyPipeline extends Construct {
       const fn = functions[stage];
       fn.bindSecret(props.secret);
       fn.bindBucket(props.bucket, bucketAccessOf(stage));
+      for (const more of props.moreBuckets ?? []) fn.bindMoreBucket(more, bucketAccessOf(stage));
       fn.bindRunTable(this.runTable);
       for (const target of publishesTo(stage)) fn.bindTopic(topics[target]);
       if ((STAGE_SPECS[stage] as StageSpec).readsAzure) fn.bindAzureSignIn();
@@ -96,6 +99,9 @@ export class CopyPipeline extends Construct {
     for (const stage of RUN_STARTING_STAGES) {
       const fn = functions[stage];
       fn.setEnvironment(ENV.prefix, settings.destinationPrefix);
+      if (settings.moreDestinations.length > 0) {
+        fn.setEnvironment(ENV.also, JSON.stringify(settings.moreDestinations.map(({ bucket, prefix, region }) => ({ bucket, prefix, ...(region ? { region } : {}) }))));
+      }
       fn.setEnvironment(ENV.stallAfterSeconds, String(settings.stallAfterMinutes * 60));
       // Parts are planned to fit the parter's timeout.
       fn.setEnvironment(ENV.partTimeoutSeconds, String(settings.functions.parter.timeoutMinutes * 60));

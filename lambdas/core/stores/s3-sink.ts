@@ -115,8 +115,20 @@ async function orIfMissing<T, F>(call: Promise<T>, fallback: F): Promise<T | F> 
     return await call;
   } catch (error) {
     if (isMissing(error)) return fallback;
-    throw error;
+    throw refusedHead(error);
   }
+}
+
+/**
+ * A HEAD answer has no body, so the SDK names a refusal "UnknownError" (403): say what it is, and what to allow,
+ * keeping the status for whoever decides by it.
+ */
+function refusedHead(error: unknown): unknown {
+  if (statusOf(error) !== 403 || codeOf(error) !== 'UnknownError') return error;
+  const named = new Error('S3 refused the request (403 AccessDenied): allow s3:GetObject and s3:ListBucket on the bucket to the AWS identity the copy runs as', { cause: error });
+  named.name = 'AccessDenied';
+  Object.assign(named, { $metadata: (error as { $metadata?: unknown }).$metadata });
+  return named;
 }
 
 /** PutObject's headers for a body sent by s3Putter (the SDK maps the same fields to the same headers). */
