@@ -128,6 +128,36 @@ describe('a scheduled copy to two destinations', () => {
     expect(again.bytesRead(CORPUS)).toEqual(Object.fromEntries(CORPUS.map((s) => [s.name, missing.includes(s) ? s.size : 0])));
   }, 180_000);
 
+  it('goes on writing the others when one destination refuses a blob, and reports the blob failed there, by name', async () => {
+    const [one, two] = await Promise.all([newBucket(), newBucket()]);
+    // S3 refuses the second destination's writes of the streamed blob and of the large blob's parts (its upload
+    // is created), and nothing else.
+    const s3Proxy = await startFaultProxy({
+      target: emulators().s3Endpoint,
+      service: 's3',
+      rule: (r) => (r.method === 'PUT' && r.decodedPath.startsWith(`/${two}/two/`) && /(streamed|large)\//.test(r.decodedPath) ? 'denied' : 'pass'),
+    });
+    try {
+      const { report } = await copyLocally(container, one, {
+        s3Endpoint: s3Proxy.endpoint, prefix: 'one/', also: [{ bucket: two, prefix: 'two/' }], largeBlobBytes: 16 * MiB, partBytes: 5 * MiB,
+      });
+      expect(report.failed.map((f) => f.name).sort()).toEqual(['large/e.bin', 'streamed/d.bin']);
+      for (const f of report.failed) expect(f.reason).toMatch(new RegExp(`^s3://${two}/two/: .*(403|AccessDenied)`));
+      expect(report.copied.sort()).toEqual(CORPUS.map((c) => c.name).filter((n) => !/^(large|streamed)\//.test(n)).sort());
+      expect(report.destinations).toEqual([
+        { destination: `s3://${one}/one/`, copied: 6, unchanged: 0, skipped: 0, failed: 0, outstanding: 0 },
+        { destination: `s3://${two}/two/`, copied: 4, unchanged: 0, skipped: 0, failed: 2, outstanding: 0 },
+      ]);
+      await expectCopiesUnder(one, 'one/', CORPUS);
+      expect((await listCopies(s3(), two)).sort()).toEqual(CORPUS.filter((c) => !/^(large|streamed)\//.test(c.name)).map((c) => `two/${c.name}`).sort());
+      // The refused upload abandoned, none left open in either.
+      expect(await openUploads(s3(), two)).toEqual([]);
+      expect(await openUploads(s3(), one)).toEqual([]);
+    } finally {
+      await s3Proxy.stop();
+    }
+  }, 180_000);
+
   it('refuses a destination it cannot write with one line, before copying anything', async () => {
     const { azurite, s3Endpoint } = emulators();
     const out = await runCli([

@@ -7,7 +7,9 @@
 import { isCopyOf, objectAttributes } from '../attributes';
 import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError } from '../errors';
-import { keyIn, targetsOf } from '../destinations';
+import { destinationName, destinationsOf, keyIn, targetsOf } from '../destinations';
+import { isTransient } from '../retry';
+import { failureReason } from './download';
 import { MESSAGE_VERSION, type BlobRef, type CopyPartMessage, type LargeBlobMessage, type PartsDoneMessage } from '../messages';
 import { partCount, partRange, partSizeFor } from '../plan';
 import type { BlobOutcome } from '../run-ledger';
@@ -26,7 +28,19 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
   const targets = targetsOf(ctx.settings, message.blob);
   // Each destination has its own upload; the parts are read once and written to each (parter.ts).
   const lanes: Lane[] = [];
-  for (const d of targets) lanes.push(await prepareLane(ctx, message, d, targets));
+  for (const d of targets) {
+    try {
+      lanes.push(await prepareLane(ctx, message, d, targets));
+    } catch (error) {
+      // One destination refusing the blob for good (a bucket the role may not write, say) does not hold up the
+      // others: the blob fails there, by name. A passing error retries the message, which resumes every upload.
+      if (targets.length === 1 || isTransient(error) || error instanceof SourceChangedError) throw error;
+      const reason = `${destinationName(destinationsOf(ctx.settings)[d])}: ${failureReason(error)}`;
+      ctx.log.error('blob failed', { name: message.blob.name, reason });
+      await settle(ctx, message, { status: 'failed', reason, destination: d, targets });
+      lanes.push({ kind: 'done' });
+    }
+  }
   const replanned = targets.filter((_, n) => lanes[n].kind === 'replan');
   if (replanned.length > 0) {
     // The blob changed: planned again once, for the destinations that still need it.

@@ -16,6 +16,8 @@ import type { CopyPartMessage, PartsDoneMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
 import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody, teeStream } from '../streams';
 import { clearManifest, readManifest } from '../uploads';
+import { destinationName, destinationsOf, targetsOf } from '../destinations';
+import { failureReason } from './download';
 import { replan } from './largefile-initializer';
 import type { STAGE_SPECS } from './specs';
 
@@ -33,8 +35,8 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
   const length = part.end - part.start + 1;
   const lanes: LaneUpload[] = [{ d: message.d ?? 0, key: message.key, uploadId: message.uploadId }, ...(message.lanes ?? [])];
   const log = ctx.log.child({ name: blob.name, uploadId: message.uploadId, partNumber: part.partNumber });
-  /** By lane: its part is in, or its upload is gone. */
-  const finished = new Map<LaneUpload, 'in' | 'gone'>();
+  /** By lane: its part is in, its upload is gone, or (several destinations) its destination refused it for good. */
+  const finished = new Map<LaneUpload, 'in' | 'gone' | { refused: unknown }>();
   try {
     await withRetry(async () => {
       const todo = lanes.filter((lane) => !finished.has(lane));
@@ -71,6 +73,7 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
         // The sink found the upload gone (completed or abandoned by another delivery): retrying cannot help.
         if (result.status === 'fulfilled') finished.set(todo[n], 'in');
         else if (codeOf(result.reason) === 'NoSuchUpload') finished.set(todo[n], 'gone');
+        else if (lanes.length > 1 && !isTransient(result.reason)) finished.set(todo[n], { refused: result.reason });
         else failure ??= result.reason;
       });
       if (failure !== undefined) throw failure;
@@ -87,8 +90,26 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
     throw error;
   }
   for (const lane of lanes) {
-    if (finished.get(lane) === 'gone') await uploadGone(ctx, message, lane);
+    const end = finished.get(lane);
+    if (end === 'gone') await uploadGone(ctx, message, lane);
+    else if (typeof end === 'object') await refused(ctx, message, lane, end.refused);
     else await partIn(ctx, message, lane, length);
+  }
+}
+
+/**
+ * One destination refused its part for good (several destinations): the blob fails there, by name, and its
+ * upload there is abandoned; the other destinations go on. Later parts for it find the upload gone.
+ */
+async function refused(ctx: Ctx, message: CopyPartMessage, lane: LaneUpload, error: unknown) {
+  const reason = `${destinationName(destinationsOf(ctx.settings)[lane.d])}: ${failureReason(error)}`;
+  ctx.log.error('blob failed', { name: message.blob.name, reason });
+  if (await clearManifest(ctx.sinks[lane.d], lane.key, lane.uploadId)) await ctx.ledger.forgetUpload(ctx.runId, lane.uploadId);
+  await ctx.sinks[lane.d].abort(lane.key, lane.uploadId).catch(() => undefined);
+  if (message.unit) {
+    await ctx.ledger.settle(ctx.runId, message.unit, [{
+      name: message.blob.name, index: message.i, status: 'failed', reason, destination: lane.d, targets: targetsOf(ctx.settings, message.blob),
+    }]);
   }
 }
 
