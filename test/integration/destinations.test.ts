@@ -7,6 +7,10 @@
  * written there alone, read once more), and reported on its own.
  */
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PlanReport } from '../../lambdas/core/cost/plan-report';
 import type { ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf, patternStream, uploadBlob, type BlobSpec } from '../../lambdas/local/seed';
@@ -91,7 +95,24 @@ describe('a scheduled copy to two destinations', () => {
   });
 
   it('writes every blob to both, reading each byte of each blob from Azure once, and reports each destination', async () => {
-    const { report } = await copy();
+    // The plan first: it counts each destination's writes and one read.
+    const { azurite, s3Endpoint } = emulators();
+    const planFile = join(mkdtempSync(join(tmpdir(), 'azs3copy-dest-')), 'plan.json');
+    const planned = await runCli([
+      'plan', '--azure-connection-string', azurite.connectionString, '--container', container.containerName, '--s3-endpoint', s3Endpoint,
+      '--bucket', first, '--prefix', 'one/', '--also-to', `${second}/two/`, '--large-blob-mib', '16', '--part-mib', '5', '--report', planFile,
+    ]);
+    expect(planned.stderr).toBe('');
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as PlanReport;
+    const { report, requests } = await copy();
+    const predicted = plan.local.requests;
+    for (const [service, op] of [['azure', 'GetBlob'], ['azure', 'BytesRead'], ['s3', 'PutObject'], ['s3', 'UploadPart'], ['s3', 'CreateMultipartUpload'], ['s3', 'CompleteMultipartUpload'], ['s3', 'BytesWritten']]) {
+      const p = predicted[service]?.[op] ?? 0;
+      const c = requests?.[service]?.[op] ?? 0;
+      expect({ service, op, p, close: Math.abs(p - c) <= 0.1 * c }).toEqual({ service, op, p, close: true });
+    }
+    expect(predicted.s3.UploadPart).toBe(8);
+    expect(predicted.azure.BytesRead).toBe(CORPUS.reduce((n, c) => n + c.size, 0));
     expect(report.failed).toEqual([]);
     expect(report.copied).toHaveLength(CORPUS.length);
     await expectCopiesUnder(first, 'one/', CORPUS);

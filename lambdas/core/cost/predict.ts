@@ -233,6 +233,8 @@ export function dynamoStateRequests(calls: TableCall[]): Record<string, number> 
 function storeRequests({ tally: t, containers, deletionsRefused }: PlanShape, mode: 'local' | 'deployed'): RequestCounts {
   const md5 = t.largeWithMd5;
   const reports = mode === 'local' ? 4 : 2;
+  // Further destinations: each copy's writes again, and a large one's upload bookkeeping (its reads are not repeated).
+  const more = t.moreWrites ?? { small: 0, smallBytes: 0, large: 0, largeBytes: 0, parts: 0 };
   return {
     azure: {
       ListBlobs: t.pages + containers,
@@ -245,20 +247,20 @@ function storeRequests({ tally: t, containers, deletionsRefused }: PlanShape, mo
     s3: {
       HeadBucket: 1,
       // The copies, each large blob's manifest (and its mark while checked), the run's pointer and report, the local write probe.
-      PutObject: t.small + t.large + md5 + 1 + reports + (mode === 'local' ? 1 : 0),
-      DeleteObject: t.large + (mode === 'local' ? 1 : 0),
+      PutObject: t.small + t.large + md5 + 1 + reports + (mode === 'local' ? 1 : 0) + more.small + more.large,
+      DeleteObject: t.large + (mode === 'local' ? 1 : 0) + more.large,
       // Manifests read while comparing, by the initializer, to clear it (and twice more with a check: to mark it, and the copy read back).
-      GetObject: t.manifestReads + 2 * t.large + 2 * md5,
-      HeadObject: t.heads + 2 * t.large,
+      GetObject: t.manifestReads + 2 * t.large + 2 * md5 + 2 * more.large,
+      HeadObject: t.heads + 2 * t.large + 2 * more.large,
       ListObjectsV2: t.destLists,
-      CreateMultipartUpload: t.large,
-      ListMultipartUploads: t.large,
-      UploadPart: t.parts,
-      ListParts: t.listPartsPages,
-      CompleteMultipartUpload: t.large,
+      CreateMultipartUpload: t.large + more.large,
+      ListMultipartUploads: t.large + more.large,
+      UploadPart: t.parts + more.parts,
+      ListParts: t.listPartsPages + more.large,
+      CompleteMultipartUpload: t.large + more.large,
       // Mirror: one per unit of up to 1,000 copies whose blob is gone, unless the guard refuses them all.
       DeleteObjects: deletionsRefused ? 0 : t.deleteUnits,
-      BytesWritten: t.smallBytes + t.largeBytes,
+      BytesWritten: t.smallBytes + t.largeBytes + more.smallBytes + more.largeBytes,
     },
   };
 }

@@ -30,6 +30,11 @@ export interface MessageTally {
 }
 
 export interface PlanTally {
+  /**
+   * Several destinations: the writes beyond one per copy (a blob bound for three destinations is read once and
+   * written three times): small blobs and their bytes, large blobs (an upload each) and their parts and bytes.
+   */
+  moreWrites?: { small: number; smallBytes: number; large: number; largeBytes: number; parts: number };
   /** Listing pages (one List Blobs each). */
   pages: number;
   listed: number;
@@ -159,7 +164,10 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
     const storageClass = storageClassOf(settings.writing, accessTier);
     if (storageClass) t.writesByClass[storageClass] = (t.writesByClass[storageClass] ?? 0) + n;
   };
-  for (const { blob, decision } of page.decided) {
+  const destinations = 1 + (settings.also?.length ?? 0);
+  const more = (t.moreWrites = { small: 0, smallBytes: 0, large: 0, largeBytes: 0, parts: 0 });
+  for (const { blob, decision, to } of page.decided) {
+    const extra = (to?.length ?? destinations) - 1;
     switch (decision.kind) {
       case 'before-begindate':
         t.beforeBeginDate++;
@@ -195,7 +203,9 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
           t.small++;
           t.smallBytes += blob.size;
           t.readsByTier[at] = (t.readsByTier[at] ?? 0) + 1;
-          write(blob.accessTier, 1);
+          write(blob.accessTier, 1 + extra);
+          more.small += extra;
+          more.smallBytes += extra * blob.size;
           break;
         }
         const partBytes = partSizeFor(blob.size, settings.partBytes, settings.maxPartBytes);
@@ -206,7 +216,10 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
         t.listPartsPages += Math.max(1, Math.ceil(parts / 1000));
         t.maxPartBytes = Math.max(t.maxPartBytes, Math.min(partBytes, blob.size));
         t.readsByTier[at] = (t.readsByTier[at] ?? 0) + parts;
-        write(blob.accessTier, parts + 2);
+        write(blob.accessTier, (parts + 2) * (1 + extra));
+        more.large += extra;
+        more.largeBytes += extra * blob.size;
+        more.parts += extra * parts;
         if (blob.contentMd5) {
           t.largeWithMd5++;
           t.largeMd5Bytes += blob.size;
