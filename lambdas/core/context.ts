@@ -7,7 +7,7 @@ import type { CopyConfig } from './config';
 import { destinationsOf, type Destination } from './destinations';
 import type { Logger } from './log';
 import type { MetricName } from './metrics';
-import type { RunSettings, StageMessage } from './messages';
+import { stamped, type RunSettings, type StageMessage } from './messages';
 import type { RetryOptions } from './retry';
 import type { RunLedger } from './run-ledger';
 import type { MessageKind, StageName, StageSpec } from './stages/specs';
@@ -127,7 +127,7 @@ export function contextFor(runtime: Runtime, message: StageMessage, stage: Stage
     publish: async (messages) => {
       const stray = messages.find((m) => !sends.has(m.kind));
       if (stray) throw new Error(`${stage} may not send a "${stray.kind}" message (lambdas/core/stages/specs.ts)`);
-      await runtime.publish(messages);
+      await runtime.publish(messages.map(stamped));
     },
     ledger: runtime.ledger,
     log: runtime.log.child({ runId: message.runId, stage }),

@@ -16,7 +16,18 @@ import { WritingSchema } from './selection';
  * (its run kept no state).
  */
 export const MESSAGE_VERSION = 2 as const;
-export const ACCEPTED_VERSIONS = [1, 2] as const;
+/**
+ * 3 marks a message of a run with several destinations (`also`, a blob's `to`, an upload's `d` and `lanes`).
+ * Only those carry it: a release before it would drop those fields and copy to the first destination alone, so
+ * it must refuse them (into the dead-letter queue, redriven after the upgrade) rather than misread them.
+ */
+export const SEVERAL_DESTINATIONS_VERSION = 3 as const;
+export const ACCEPTED_VERSIONS = [1, 2, 3] as const;
+
+/** The message with the version its content needs. */
+export function stamped<M extends { v: number; run: { also?: unknown[] } }>(message: M): M {
+  return message.run.also?.length ? { ...message, v: SEVERAL_DESTINATIONS_VERSION } : message;
+}
 
 /** Non-secret settings fixed when a run starts, so every stage of one run agrees. */
 export const RunSettingsSchema = z.object({
@@ -71,7 +82,7 @@ export const BlobRefSchema = z.object({
 export type BlobRef = z.infer<typeof BlobRefSchema>;
 
 const base = {
-  v: z.union([z.literal(1), z.literal(2)]),
+  v: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   runId: z.string().min(1),
   run: RunSettingsSchema,
 };

@@ -9,7 +9,7 @@ import { qualifyHandler, topicHandler } from '../../lambdas/core/handler';
 import { runLedger } from '../../lambdas/core/run-ledger';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
 import { createLogger } from '../../lambdas/core/log';
-import { MESSAGE_VERSION, parseStageMessage } from '../../lambdas/core/messages';
+import { MESSAGE_VERSION, SEVERAL_DESTINATIONS_VERSION, parseStageMessage, stamped } from '../../lambdas/core/messages';
 import { runSettings } from '../helpers/context';
 import envelope from '../fixtures/sns-copy-blobs.json';
 
@@ -47,6 +47,14 @@ describe('stage messages', () => {
   it('refuses a message of another version', () => {
     const old = { ...JSON.parse(envelope.Records[0].Sns.Message), v: 0 };
     expect(() => parseStageMessage(old, 'm')).toThrow(/^m\.v: /);
+  });
+
+  it('gives the messages of a run with several destinations a version of their own (an older release refuses them), and only those', () => {
+    const message = JSON.parse(envelope.Records[0].Sns.Message);
+    expect(stamped(message).v).toBe(MESSAGE_VERSION);
+    const several = stamped({ ...message, run: { ...message.run, also: [{ bucket: 'backup', prefix: '' }] } });
+    expect(several.v).toBe(SEVERAL_DESTINATIONS_VERSION);
+    expect(parseStageMessage(several, 'm')).toMatchObject({ v: 3, run: { also: [{ bucket: 'backup', prefix: '' }] } });
   });
 
   it('refuses text that is not JSON', () => {

@@ -10,7 +10,7 @@ import { SwitchedOffError, checkPrefix, type CopyConfig } from '../config';
 import type { Selection } from '../selection';
 import type { Runtime } from '../context';
 import { ConfigError } from '../errors';
-import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
+import { MESSAGE_VERSION, stamped, type ListPageMessage, type RunSettings } from '../messages';
 import { METRIC } from '../metrics';
 import { checkDestinations, destinationsOf, forContainer } from '../destinations';
 import { maxPartBytesFor } from '../plan';
@@ -77,7 +77,7 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
   }
   await writeRunPointer(runtime, runId, settings);
   // Each container is listed by a listing of its own, continuing itself.
-  await runtime.publish(perContainer.map((run): ListPageMessage => ({ v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 })));
+  await runtime.publish(perContainer.map((run) => stamped<ListPageMessage>({ v: MESSAGE_VERSION, kind: 'list-page', runId, run, invocation: 0 })));
   log.info('run started', { containers: names, account: settings.account, bucket, prefix, beginDate: settings.beginDate, dryRun: settings.dryRun });
   return { started: true, runId, settings };
 }
