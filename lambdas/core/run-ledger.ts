@@ -406,6 +406,15 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     },
 
     /**
+     * Mark claimed steps done without counting anything for them: their counts went in with another step's
+     * (blob events count a batch's blob versions together, under the batch's own step; see stages/events.ts).
+     */
+    async stepsDone(runId: string, steps: { container: string; invocation: number; claimVersion: number }[]): Promise<void> {
+      await mapLimit(steps, 16, (s) =>
+        table.put({ pk: runPk(runId), sk: listingSk(s.container, s.invocation), state: 'done', expiresAt: expiresAt(clock()) }, { ifVersion: s.claimVersion }));
+    },
+
+    /**
      * Record the outcomes of some blobs of a unit. Returns the counters' change (empty for a duplicate).
      * A unit the run does not know (a message of an older release, whose run kept no state) is not counted.
      */

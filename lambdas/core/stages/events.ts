@@ -129,7 +129,11 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome):
   return { step, claim, decided: decided[0] };
 }
 
-/** Route the claimed blob versions together, then count each once, under its own claim. */
+/**
+ * Route the claimed blob versions together, then count them once, together: under a step of the batch's own
+ * (one update of the run's counters, not one per blob: a hundred writers of one item mostly wait for each
+ * other), then mark each blob version's step done.
+ */
 async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome): Promise<void> {
   if (claimed.length === 0) return;
   const page = stepOf('evb', ...claimed.map((c) => c.step));
@@ -138,7 +142,17 @@ async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome
   await ctx.ledger.addUnits(ctx.runId, routes.units);
   for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
   await ctx.publish(routes.messages);
-  await mapLimit(claimed, 16, (c) => ctx.ledger.listed(ctx.runId, c.step, 0, c.claim, totalsOf(c.decided)));
+  // The blob versions' claims are this delivery's alone, so the batch's step is too.
+  const batch = await ctx.ledger.claimListing(ctx.runId, page, 0, ctx.remainingMs() + 60_000);
+  if (batch !== undefined) {
+    const totals = noTotals();
+    for (const c of claimed) {
+      const one = totalsOf(c.decided);
+      for (const key of ['listed', 'beforeBeginDate', 'filtered', 'unchanged', 'routed', 'routedBytes'] as const) totals[key] += one[key];
+    }
+    await ctx.ledger.listed(ctx.runId, page, 0, batch, totals);
+  }
+  await ctx.ledger.stepsDone(ctx.runId, claimed.map((c) => ({ container: c.step, invocation: 0, claimVersion: c.claim })));
   for (const { decided } of claimed) {
     const kind = decided.decision.kind;
     if (kind === 'copy') outcome.copying++;
