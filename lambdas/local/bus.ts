@@ -47,6 +47,11 @@ export interface BusOptions {
   seed?: number;
   /** An invocation running longer than this fails (its message is retried), as Lambda stops a function at its timeout. */
   invocationMs?: number;
+  /**
+   * The least delay before a message whose invocation timed out is received again: as SQS keeps it invisible
+   * for the queue's visibility timeout, which outlasts the claims the stopped invocation took. @default 0
+   */
+  afterTimeoutMs?: number;
   onError?: (topic: string, error: unknown, attempt: number) => void;
 }
 
@@ -185,7 +190,7 @@ export function createBus(options: BusOptions = {}) {
         setTimeout(() => {
           enqueue(sub, { ...delivery, receives });
           settle();
-        }, retryDelayMs(receives));
+        }, failure instanceof InvocationTimeout ? Math.max(retryDelayMs(receives), options.afterTimeoutMs ?? 0) : retryDelayMs(receives));
       } else {
         stats.failed++;
         deadLetters.push({

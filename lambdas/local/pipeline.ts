@@ -37,6 +37,13 @@ import type { BlobSource, ObjectSink } from '../core/stores/types';
 import { createBus, type Bus, type BusOptions, type DeadLetter } from './bus';
 import { deadLetterKey, keepDeadLetters } from './dead-letters';
 
+/**
+ * A message whose invocation timed out comes back only after this long, as after a deployed queue's visibility
+ * timeout: the stopped invocation's claims (a listing step's, a completion's, a verification's) outlive it by up
+ * to a minute, and a retry sooner would find them held by nobody alive, and drop the work as another's.
+ */
+export const AFTER_TIMEOUT_MS = 65_000;
+
 export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
   'find-blobs': 1,
   download: 6,
@@ -136,6 +143,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const timeoutMs = (stage: StageName) =>
     Math.min(DEFAULT_TIMEOUT_MINUTES[stage] * 60, options.functionTimeoutSeconds ?? Number.POSITIVE_INFINITY) * 1000;
   const bus = createBus({
+    afterTimeoutMs: AFTER_TIMEOUT_MS,
     ...options.bus,
     onError: (topic, error, attempt) => log.warn('invocation failed', { topic, attempt, error: errorMessage(error) }),
   });

@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { patternStream, uploadBlob } from '../../lambdas/local/seed';
 import { runCli } from '../helpers/cli';
-import { emulators, expectExactCopies, expectNothingLeftOver, listCopies, newBucket, newContainer, s3 } from '../helpers/stores';
+import type { ObjectSink } from '../../lambdas/core/stores/types';
+import { AFTER_TIMEOUT_MS } from '../../lambdas/local/pipeline';
+import { copyLocally, emulators, expectExactCopies, expectNothingLeftOver, listCopies, newBucket, newContainer, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
 
@@ -53,4 +55,38 @@ describe('azs3copy copy --function-timeout', () => {
     expect(await listCopies(s3(), bucket)).toEqual([good.name]);
     await expectNothingLeftOver(s3(), bucket);
   });
+});
+
+describe('an invocation stopped at its timeout while it holds a claim', () => {
+  it('leaves the claim to expire before its message comes back, so the work goes on (as a queue\'s visibility timeout does)', async () => {
+    const container = await newContainer();
+    const bucket = await newBucket();
+    const blob = { name: 'held.bin', size: 12 * MiB + 3, singleShot: false };
+    await uploadBlob(container, blob);
+    await container.getBlobClient(blob.name).setHTTPHeaders({ blobContentMD5: await md5Of(blob.name, blob.size) });
+    // The first read-back of the copy (the recombinator's check, under its verification claim) hangs past the
+    // 3-second timeout: that invocation is stopped holding the claim.
+    let hung = 0;
+    const hanging = (sink: ObjectSink): ObjectSink => ({
+      ...sink,
+      async read(key, range) {
+        if (hung++ === 0) await new Promise((r) => setTimeout(r, 8_000));
+        return sink.read(key, range);
+      },
+    });
+    const started = Date.now();
+    // A verification's claim outlives its invocation by 30 s; the runner's default wait (AFTER_TIMEOUT_MS, 65 s)
+    // covers a listing step's 60 s too. 35 s here keeps the test short; with no wait the retry finds the claim
+    // held, drops the check as another's, and the blob is left outstanding.
+    expect(AFTER_TIMEOUT_MS).toBeGreaterThan(60_000);
+    const { report } = await copyLocally(container, bucket, {
+      largeBlobBytes: 8 * MiB, partBytes: 5 * MiB, functionTimeoutSeconds: 3, wrapSink: hanging, bus: { retryDelayMs: () => 10, afterTimeoutMs: 35_000 },
+    });
+    expect(hung).toBeGreaterThanOrEqual(2);
+    expect(report).toMatchObject({ state: 'complete', copied: [blob.name], failed: [], outstanding: [] });
+    // Its message came back after the claim's margin, not at once.
+    expect(Date.now() - started).toBeGreaterThan(30_000);
+    await expectExactCopies(s3(), bucket, [blob]);
+    await expectNothingLeftOver(s3(), bucket);
+  }, 180_000);
 });
