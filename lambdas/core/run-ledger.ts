@@ -363,6 +363,15 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       }
     },
 
+    /**
+     * Give a listing step's claim back (its invocation failed): the retry takes it at once, rather than finding it
+     * held until the lease runs out and dropping the step as another delivery's. Only while the claim is ours.
+     */
+    async releaseListing(runId: string, container: string, invocation: number, claimVersion: number): Promise<void> {
+      const sk = listingSk(container, invocation);
+      await table.put({ pk: runPk(runId), sk, state: 'running', leaseUntil: 0, expiresAt: expiresAt(clock()) }, { ifVersion: claimVersion });
+    },
+
     /** Create the units a listing page routes (before their messages go out); a unit that exists is kept. */
     async addUnits(runId: string, units: NewUnit[]): Promise<void> {
       await Promise.all(

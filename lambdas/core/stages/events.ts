@@ -89,9 +89,17 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
   }
   await mapLimit([...byContainerName.entries()], 4, async ([container, group]) => {
     const ctx = contextOf(container);
-    const claimed = await mapLimit(group.filter((e) => e.kind === 'created'), 16, (event) => claimCreated(ctx, event, outcome));
-    await routeCreated(ctx, claimed.filter((c): c is Claimed => c !== undefined), outcome);
-    await mapLimit(group.filter((e) => e.kind === 'deleted'), 16, (event) => deleted(ctx, event, outcome));
+    const taken: Taken[] = [];
+    try {
+      const claimed = await mapLimit(group.filter((e) => e.kind === 'created'), 16, (event) => claimCreated(ctx, event, outcome, taken));
+      await routeCreated(ctx, claimed.filter((c): c is Claimed => c !== undefined), outcome, taken);
+      await mapLimit(group.filter((e) => e.kind === 'deleted'), 16, (event) => deleted(ctx, event, outcome));
+    } catch (error) {
+      // The delivery failed (Event Grid delivers it again): the claims it took go back, or the redelivery would
+      // find them held, answer "duplicates", and Event Grid would not deliver the events again.
+      await mapLimit(taken, 16, (t) => ctx.ledger.releaseListing(ctx.runId, t.step, 0, t.claim).catch(() => undefined));
+      throw error;
+    }
   });
   log.info('blob events handled', { events: events.length, ...outcome });
   return outcome;
@@ -104,14 +112,17 @@ function stepOf(kind: string, ...parts: string[]): string {
 
 const noTotals = (): ListingTotals => ({ listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: false });
 
-interface Claimed {
+interface Taken {
   step: string;
   claim: number;
+}
+
+interface Claimed extends Taken {
   decided: Decided;
 }
 
 /** Look a created blob up as it is now, claim its version in the run, and decide it against the destination. */
-async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Promise<Claimed | undefined> {
+async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome, taken: Taken[]): Promise<Claimed | undefined> {
   const blob = await ctx.source.blob(event.name);
   if (!blob) {
     // Gone since (its deletion's event follows), or not committed yet: nothing to copy now.
@@ -124,6 +135,7 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome):
     outcome.duplicates++;
     return undefined;
   }
+  taken.push({ step, claim });
   const sinks = destinationsOf(ctx.settings).map((_, d) => oneKey(ctx.sinks[d], keyIn(ctx.settings, d, blob.name)));
   const { decided } = await decideAcross(sinks, ctx.settings, [blob], undefined);
   return { step, claim, decided: decided[0] };
@@ -134,7 +146,7 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome):
  * (one update of the run's counters, not one per blob: a hundred writers of one item mostly wait for each
  * other), then mark each blob version's step done.
  */
-async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome): Promise<void> {
+async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome, taken: Taken[]): Promise<void> {
   if (claimed.length === 0) return;
   const page = stepOf('evb', ...claimed.map((c) => c.step));
   const routes = await routeDecided(ctx, claimed.map((c) => c.decided), noTotals(), page);
@@ -145,6 +157,7 @@ async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome
   // The blob versions' claims are this delivery's alone, so the batch's step is too.
   const batch = await ctx.ledger.claimListing(ctx.runId, page, 0, ctx.remainingMs() + 60_000);
   if (batch !== undefined) {
+    taken.push({ step: page, claim: batch });
     const totals = noTotals();
     for (const c of claimed) {
       const one = totalsOf(c.decided);

@@ -32,6 +32,17 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
     ctx.log.info('listing step already taken by another delivery; nothing to do', { invocation: message.invocation });
     return undefined;
   }
+  try {
+    return await listStep(ctx, message, claim);
+  } catch (error) {
+    // Failed (Azure or S3 gave up on a request): the claim goes back, so the queue's retry lists this step again
+    // (the pages routed so far are routed again under the same units, which counts nothing twice).
+    await ctx.ledger.releaseListing(ctx.runId, ctx.settings.container, message.invocation, claim).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Promise<ListingTotals> {
   const totals: ListingTotals = { listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: false };
   let continuation = message.continuation;
   let afterKey = message.afterKey;

@@ -1,0 +1,47 @@
+/**
+ * A listing step that fails gives its claim back: the queue's retry of the same
+ * message lists the step, rather than finding it held (by an invocation that has
+ * already failed) and dropping it as another delivery's, which left the run's
+ * listing unfinished for good.
+ */
+import { describe, expect, it } from 'vitest';
+import { MESSAGE_VERSION, type ListPageMessage, type StageMessage } from '../../lambdas/core/messages';
+import { runLedger } from '../../lambdas/core/run-ledger';
+import { findBlobs } from '../../lambdas/core/stages/find-blobs';
+import { memoryTable } from '../../lambdas/core/state/memory-table';
+import type { BlobSource, ListedBlob } from '../../lambdas/core/stores/types';
+import { emptySink, runSettings, stageContext } from '../helpers/context';
+
+const blob = (name: string): ListedBlob => ({
+  name, etag: `"${name}"`, size: 10, lastModified: '2026-01-01T00:00:00.000Z', isDirectoryMarker: false, isArchived: false,
+});
+
+describe('find-blobs', () => {
+  it('gives a failed step\'s claim back, so the retry lists it; a late duplicate of the done step does nothing', async () => {
+    const ledger = runLedger(memoryTable());
+    const settings = runSettings();
+    await ledger.begin({ runId: 'run-test', pipeline: 'p', settings, stallAfterSeconds: 1800, owner: { kind: 'pipeline' } });
+    let calls = 0;
+    const source = {
+      listPage: async () => {
+        if (++calls === 1) throw new Error('Azure gave up: 503 ServerBusy after 8 tries');
+        return { blobs: [blob('a'), blob('b'), blob('c')] };
+      },
+    } as unknown as BlobSource;
+    const message: ListPageMessage = { v: MESSAGE_VERSION, kind: 'list-page', runId: 'run-test', run: settings, invocation: 0 };
+
+    const first = stageContext({ source, sink: emptySink, settings, ledger });
+    await expect(findBlobs(first.ctx, message)).rejects.toThrow(/ServerBusy/);
+
+    const retry = stageContext({ source, sink: emptySink, settings, ledger });
+    await findBlobs(retry.ctx, message);
+    const routed = (retry.published as StageMessage[]).flatMap((m) => (m.kind === 'copy-blobs' ? m.blobs.map((b) => b.name) : []));
+    expect(routed).toEqual(['a', 'b', 'c']);
+    expect(await ledger.getRun('run-test')).toMatchObject({ listed: 3, routed: 3, listingDone: true });
+
+    // Done: a late duplicate finds the step done and does nothing.
+    const late = stageContext({ source, sink: emptySink, settings, ledger });
+    await findBlobs(late.ctx, message);
+    expect(late.published).toEqual([]);
+  });
+});
