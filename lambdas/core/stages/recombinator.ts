@@ -87,22 +87,24 @@ export async function recombinator(ctx: Ctx, message: PartsDoneMessage): Promise
   if (!(await ctx.ledger.claimCompletion(ctx.runId, uploadId, ctx.remainingMs() + COMPLETION_LEASE_MARGIN_MS))) {
     return awaitCompletion(ctx, { ...message, completingSince: message.completingSince ?? new Date().toISOString() });
   }
-  // Marked before the object appears, so that nothing takes it for a finished copy until it is checked.
-  if (blob.contentMd5) await markVerifying(ctx, message);
   // Completing a large upload can take S3 longer than the invocation has left (moto: about 15 s a GiB). The
   // answer is waited for only while there is time; then the next invocation looks for the object instead.
   const since = new Date().toISOString();
-  const completion = ctx.sink.complete(key, uploadId, parts);
-  let outcome: Awaited<typeof completion> | 'waiting';
+  let completion: ReturnType<typeof ctx.sink.complete> | undefined;
+  let outcome: Awaited<ReturnType<typeof ctx.sink.complete>> | 'waiting';
   try {
+    // Marked before the object appears, so that nothing takes it for a finished copy until it is checked.
+    if (blob.contentMd5) await markVerifying(ctx, message);
+    completion = ctx.sink.complete(key, uploadId, parts);
     outcome = await raceTime(completion, ctx.remainingMs() - COMPLETE_RESERVE_MS);
   } catch (error) {
-    // S3 answered with an error: nothing is completing, so the retry may ask again at once.
+    // Failed before asking, or S3 answered with an error: nothing is completing, so the retry may ask again at
+    // once (a claim kept would have it wait for an object nobody is making, for the claim's whole lease).
     await ctx.ledger.releaseCompletion(ctx.runId, uploadId).catch(() => undefined);
     throw error;
   }
   if (outcome === 'waiting') {
-    completion.catch((error) => log.warn('completion answered after the invocation stopped waiting', { error: String(error) }));
+    completion?.catch((error) => log.warn('completion answered after the invocation stopped waiting', { error: String(error) }));
     log.info('completion under way; the next invocation looks for the object', { parts: parts.length });
     await ctx.publish([{ ...message, completingSince: since }]);
     return;
