@@ -93,6 +93,34 @@ describe('verification of a large copy', () => {
     expect((await outcomesOf(h.ledger))['big.bin']).toBe(`failed: the copy's MD5 ${md5} differs from the blob's Content-MD5 ${wrong}; the copy was deleted`);
   });
 
+  it('frees its claim when recording the verified copy fails, so the retry records it without reading it again', async () => {
+    const h = harness(md5);
+    await runWithUnit(h.ledger, 'u', [{ name: 'big.bin', size: SIZE }]);
+    // The run state refuses the first recording of the outcome (S3 or DynamoDB giving up on a request).
+    const settle = h.ledger.settle.bind(h.ledger);
+    let refusals = 0;
+    h.ledger.settle = async (...args) => {
+      if (refusals++ === 0) throw new Error('the run state gave up: 503 SlowDown');
+      return settle(...args);
+    };
+    let next: PartsDoneMessage | undefined = h.message;
+    let failed: unknown;
+    while (next) {
+      try {
+        next = (await h.invoke(next))[0] as PartsDoneMessage | undefined;
+      } catch (error) {
+        failed = error;
+        break;
+      }
+    }
+    expect(String(failed)).toMatch(/SlowDown/);
+    const readBefore = h.reads.length;
+    // The queue's retry of the message that failed: the claim is free, every byte counted, nothing read again.
+    while (next) next = (await h.invoke(next))[0] as PartsDoneMessage | undefined;
+    expect(h.reads).toHaveLength(readBefore);
+    expect((await outcomesOf(h.ledger))['big.bin']).toBe('copied');
+  });
+
   it('starts no second read for a duplicate delivery while a verification is under way', async () => {
     const h = harness(md5);
     await runWithUnit(h.ledger, 'u', [{ name: 'big.bin', size: SIZE }]);

@@ -164,9 +164,11 @@ async function finish(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
 }
 
 async function done(ctx: Ctx, message: PartsDoneMessage, outcome: Omit<BlobOutcome, 'name' | 'index'>) {
+  // The outcome first: should it fail, the upload's state (the check's, saved whole) is still there for the retry,
+  // which records it without reading the copy again; recorded twice, it counts once.
+  await settle(ctx, message, outcome);
   await clearManifest(ctx.sink, message.key, message.uploadId);
   await ctx.ledger.forgetUpload(ctx.runId, message.uploadId);
-  await settle(ctx, message, outcome);
 }
 
 async function settle(ctx: Ctx, message: PartsDoneMessage, outcome: Omit<BlobOutcome, 'name' | 'index'>) {
@@ -215,8 +217,10 @@ async function verify(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   if (from.state) md5.load(Buffer.from(from.state, 'base64'));
   const composite = fromSource ? new CompositeCrc32c(blob.size, message.partBytes, from.offset, from.crc32c) : undefined;
   let offset = from.offset;
+  /** The MD5's state once every byte is read (saved before the digest ends it, for a retry of what follows). */
+  let whole: string | undefined;
   const save = () =>
-    ctx.ledger.saveVerification(ctx.runId, uploadId, claim.version, { offset, state: Buffer.from(md5.save()).toString('base64'), crc32c: composite?.save() });
+    ctx.ledger.saveVerification(ctx.runId, uploadId, claim.version, { offset, state: whole ?? Buffer.from(md5.save()).toString('base64'), crc32c: composite?.save() });
   try {
     // The copy is read back a bounded range at a time (a request's time bounded too; an emulator that reads the
     // whole object for any range answers a bounded one quickly); the source, for the rest of the blob at once.
@@ -231,25 +235,27 @@ async function verify(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
         if (offset < blob.size && ctx.remainingMs() < reserve) break;
       }
     }
+    if (offset < blob.size) {
+      await save();
+      log.info('verification continues in the next invocation', { offset, of: blob.size, fromSource });
+      await ctx.publish([{ ...message, verify: true }]);
+      return;
+    }
+    whole = Buffer.from(md5.save()).toString('base64');
+    const digest = Buffer.from(md5.digest('binary')).toString('base64');
+    if (composite) return await judgeFromSource(ctx, message, digest, composite.value());
+    if (digest !== blob.contentMd5 || offset !== blob.size) {
+      return await reject(ctx, message, `the copy's MD5 ${digest} differs from the blob's Content-MD5 ${blob.contentMd5}; the copy was deleted`);
+    }
+    log.info('copy verified against the blob\'s Content-MD5', { bytes: blob.size });
+    await done(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
   } catch (error) {
     if (error instanceof SourceChangedError) return changedSinceCopied(ctx, message);
-    // Keep what was read and free the claim, so that the retry goes on at once.
+    // Keep what was read and free the claim, so that the retry goes on at once (a claim kept would have the
+    // retry take the check for another invocation's, and drop it).
     await save().catch((saveError: unknown) => log.warn('could not save how far verification got', { error: saveError }));
     throw error;
   }
-  if (offset < blob.size) {
-    await save();
-    log.info('verification continues in the next invocation', { offset, of: blob.size, fromSource });
-    await ctx.publish([{ ...message, verify: true }]);
-    return;
-  }
-  const digest = Buffer.from(md5.digest('binary')).toString('base64');
-  if (composite) return judgeFromSource(ctx, message, digest, composite.value());
-  if (digest !== blob.contentMd5 || offset !== blob.size) {
-    return reject(ctx, message, `the copy's MD5 ${digest} differs from the blob's Content-MD5 ${blob.contentMd5}; the copy was deleted`);
-  }
-  log.info('copy verified against the blob\'s Content-MD5', { bytes: blob.size });
-  await done(ctx, message, { status: 'copied', bytes: blob.size, path: 'multipart' });
 }
 
 /** The rest of the blob from `offset`, read from Azure pinned to the ETag it was copied at. */
