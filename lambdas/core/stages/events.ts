@@ -93,7 +93,7 @@ export async function applyBlobEvents(runtime: Runtime, events: BlobEvent[], now
     try {
       const claimed = await mapLimit(group.filter((e) => e.kind === 'created'), 16, (event) => claimCreated(ctx, event, outcome, taken));
       await routeCreated(ctx, claimed.filter((c): c is Claimed => c !== undefined), outcome, taken);
-      await mapLimit(group.filter((e) => e.kind === 'deleted'), 16, (event) => deleted(ctx, event, outcome));
+      await mapLimit(group.filter((e) => e.kind === 'deleted'), 16, (event) => deleted(ctx, event, outcome, taken));
     } catch (error) {
       // The delivery failed (Event Grid delivers it again): the claims it took go back, or the redelivery would
       // find them held, answer "duplicates", and Event Grid would not deliver the events again.
@@ -201,7 +201,7 @@ function oneKey(sink: Ctx['sink'], key: string): DestinationReader {
   };
 }
 
-async function deleted(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Promise<void> {
+async function deleted(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome, taken: Taken[]): Promise<void> {
   if (!ctx.settings.mirror) {
     outcome.deletionsIgnored++;
     return;
@@ -218,6 +218,7 @@ async function deleted(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome): Prom
     outcome.duplicates++;
     return;
   }
+  taken.push({ step, claim });
   // The mirror's own rules: a copy azs3copy wrote, in the run's scope, whose blob the source says is gone.
   const units = await deletionsOf(ctx, [{ key, size: head.size, lastModified: head.lastModified }], step);
   const totals = noTotals();

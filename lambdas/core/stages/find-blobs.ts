@@ -29,6 +29,15 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   // A duplicate delivery of this listing step, while the first works or after it finished, does nothing.
   const claim = await ctx.ledger.claimListing(ctx.runId, ctx.settings.container, message.invocation, ctx.remainingMs() + 60_000);
   if (claim === undefined) {
+    // The retry of a run's last listing step whose mirror deletions failed after it was counted: the deletions
+    // are still this message's to finish (their own claim keeps a duplicate from deleting twice).
+    if (ctx.settings.mirror && !ctx.settings.dryRun) {
+      const run = await ctx.ledger.getRun(ctx.runId);
+      if (run?.listingDone && !run.mirrorRefused && (run.deletesSettled ?? 0) < (run.deletesPlanned ?? 0)) {
+        await deletionStep(ctx, message, 0);
+        return undefined;
+      }
+    }
     ctx.log.info('listing step already taken by another delivery; nothing to do', { invocation: message.invocation });
     return undefined;
   }

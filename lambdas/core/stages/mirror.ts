@@ -66,6 +66,16 @@ export async function deletionStep(ctx: Ctx, message: ListPageMessage, step: num
   if (ctx.settings.dryRun) return;
   const claim = await ctx.ledger.claimListing(ctx.runId, MIRROR_STEP, step, ctx.remainingMs() + 60_000);
   if (claim === undefined) return;
+  try {
+    await deleteFrom(ctx, message, step, after);
+  } catch (error) {
+    // Failed: the claim goes back, so the retry deletes what is left rather than taking the step for another's.
+    await ctx.ledger.releaseListing(ctx.runId, MIRROR_STEP, step, claim).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function deleteFrom(ctx: Ctx, message: ListPageMessage, step: number, after: string | undefined): Promise<void> {
   const run = await ctx.ledger.getRun(ctx.runId);
   if (!run || (run.deletesPlanned ?? 0) === 0) return;
   if (step === 0) {
