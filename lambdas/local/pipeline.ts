@@ -287,7 +287,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const stopHeartbeat = () => clearInterval(heartbeat);
 
   return {
-    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, sourceOf, sink, stateSink: bareSink, log, send, keptAt, endReports, started, stopHeartbeat,
+    runId, startedAt, bucket: options.bucket, runtime, bus, ledger, sourceOf, sink, sinkOf, stateSink: bareSink, log, send, keptAt, endReports, started, stopHeartbeat,
     meter, costs, planOnly: options.planOnly === true, plan: () => plan,
   };
 }

@@ -7,6 +7,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { webhookKeyOf } from '../core/config';
+import { checkDestinations } from '../core/destinations';
+import type { RunSettings } from '../core/messages';
 import { ConfigError, errorMessage } from '../core/errors';
 import type { Handled } from '../core/events/webhook';
 import { type CliValues, copyOptionsFromFlags, str } from './commands';
@@ -28,6 +30,8 @@ export async function watchCommand(values: CliValues, env: NodeJS.ProcessEnv, si
   const key = webhookKeyOf(given ?? env.AZS3COPY_WEBHOOK_KEY, given ? '--webhook-key' : 'AZS3COPY_WEBHOOK_KEY');
   if (!key) throw new ConfigError('no webhook key: give --webhook-key KEY or set AZS3COPY_WEBHOOK_KEY (at least 16 characters; Event Grid sends it as ?code=KEY)');
   const options = copyOptionsFromFlags(values, env);
+  // Destinations that cannot work together are refused now, not at the first event.
+  checkDestinations({ bucket: options.bucket, prefix: options.prefix ?? '', also: options.also, mirror: options.selection?.mirror } as RunSettings);
   const [{ localPipeline }, { handleWebhook }, { applyBlobEvents }] = await Promise.all([
     import('./pipeline'), import('../core/events/webhook'), import('../core/stages/events'),
   ]);
@@ -36,6 +40,7 @@ export async function watchCommand(values: CliValues, env: NodeJS.ProcessEnv, si
   const containers = options.selection?.containers ?? [options.source.container];
   if (containers !== 'all') for (const container of containers) await (await pipeline.sourceOf(container)).check();
   await pipeline.sink.check();
+  for (const destination of options.also ?? []) await pipeline.sinkOf(destination).check();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
