@@ -9,6 +9,7 @@ import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError } from '../errors';
 import { destinationName, destinationsOf, keyIn, targetsOf } from '../destinations';
 import { isTransient } from '../retry';
+import type { BlobProperties } from '../stores/types';
 import { failureReason } from './download';
 import { MESSAGE_VERSION, type BlobRef, type CopyPartMessage, type LargeBlobMessage, type PartsDoneMessage } from '../messages';
 import { partCount, partRange, partSizeFor } from '../plan';
@@ -28,9 +29,12 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
   const targets = targetsOf(ctx.settings, message.blob);
   // Each destination has its own upload; the parts are read once and written to each (parter.ts).
   const lanes: Lane[] = [];
+  // The blob's properties, asked of Azure once for every destination's upload.
+  let asked: Promise<BlobProperties> | undefined;
+  const properties = () => (asked ??= ctx.source.properties(message.blob.name, message.blob.etag));
   for (const d of targets) {
     try {
-      lanes.push(await prepareLane(ctx, message, d, targets));
+      lanes.push(await prepareLane(ctx, message, d, targets, properties));
     } catch (error) {
       // One destination refusing the blob for good (a bucket the role may not write, say) does not hold up the
       // others: the blob fails there, by name. A passing error retries the message, which resumes every upload.
@@ -55,7 +59,7 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
 }
 
 /** Start or resume the blob's upload in destination `d`. */
-async function prepareLane(ctx: Ctx, message: LargeBlobMessage, d: number, targets: number[]): Promise<Lane> {
+async function prepareLane(ctx: Ctx, message: LargeBlobMessage, d: number, targets: number[], properties: () => Promise<BlobProperties>): Promise<Lane> {
   const { blob } = message;
   const sink = ctx.sinks[d];
   const key = keyIn(ctx.settings, d, blob.name);
@@ -98,7 +102,7 @@ async function prepareLane(ctx: Ctx, message: LargeBlobMessage, d: number, targe
 
   let attributes;
   try {
-    attributes = objectAttributes(await ctx.source.properties(blob.name, blob.etag), blob, ctx.settings.writing);
+    attributes = objectAttributes(await properties(), blob, ctx.settings.writing);
   } catch (error) {
     if (error instanceof SourceChangedError) return { kind: 'replan' };
     if (error instanceof BlobFailure) {
