@@ -21,8 +21,14 @@ export interface NamedReason {
 export interface RunReport {
   runId: string;
   state: RunRecord['state'];
-  /** Names of the blobs copied, in name order. */
+  /**
+   * Names of the blobs copied, in name order: all of them up to REPORT_COPIED_NAMES, else that many (the first
+   * the run's units hold). A run of ten million blobs would otherwise hold every name in the memory of the
+   * invocation that ends it, and write them as one JSON string past V8's largest.
+   */
   copied: string[];
+  /** How many blobs were copied (`copied` may name fewer). */
+  copiedCount: number;
   skipped: NamedReason[];
   failed: NamedReason[];
   /** Blobs with no outcome yet (a stalled run), each with where its message is. */
@@ -103,8 +109,12 @@ export function reportKeys(runId: string) {
 /** Where a pending blob's message is: by unit, what a dead-letter search found; otherwise a general answer. */
 export type Whereabouts = Map<string, string>;
 
+/** The most copied blobs a report names (every failed, skipped and outstanding one is named). */
+export const REPORT_COPIED_NAMES = 10_000;
+
 export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts: Whereabouts = new Map()): Promise<RunReport> {
   const copied: string[] = [];
+  let copiedCount = 0;
   const fromSource = { count: 0 };
   const skipped: NamedReason[] = [];
   const failed: NamedReason[] = [];
@@ -118,7 +128,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
   do {
     const page = await ledger.unitsPage(run.runId, after);
     for (const unit of page.units) {
-      collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
+      copiedCount += collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
       if (destinations) countDestinations(unit, destinations);
       fromSource.count += (unit.fromSource ?? []).filter((i) => unit.status[i] === 'c').length;
     }
@@ -139,6 +149,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
     runId: run.runId,
     state: run.state,
     copied,
+    copiedCount,
     skipped,
     failed,
     outstanding,
@@ -216,12 +227,17 @@ function collect(
   into: { copied: string[]; skipped: NamedReason[]; failed: NamedReason[]; outstanding: { name: string; where: string }[] },
   whereabouts: Whereabouts,
   nameOf: (unit: UnitRecord, name: string) => string,
-) {
+): number {
+  let copied = 0;
   for (let i = 0; i < unit.names.length; i++) {
-    const name = nameOf(unit, unit.names[i]);
     const code = unit.status[i];
-    if (code === 'c') into.copied.push(name);
-    else if (code === 's') into.skipped.push({ name, reason: unit.reasons[i] ?? '' });
+    if (code === 'c') {
+      copied++;
+      if (into.copied.length < REPORT_COPIED_NAMES) into.copied.push(nameOf(unit, unit.names[i]));
+      continue;
+    }
+    const name = nameOf(unit, unit.names[i]);
+    if (code === 's') into.skipped.push({ name, reason: unit.reasons[i] ?? '' });
     else if (code === 'f') into.failed.push({ name, reason: unit.reasons[i] ?? '' });
     else {
       into.outstanding.push({
@@ -231,6 +247,7 @@ function collect(
       });
     }
   }
+  return copied;
 }
 
 export async function writeReport(state: Pick<StateObjects, 'putJson' | 'putText'>, report: RunReport): Promise<void> {
@@ -273,7 +290,7 @@ export function escapeHtml(text: string): string {
 export function summaryLine(report: RunReport): string {
   const head = report.state === 'stalled' ? `run ${report.runId} STALLED` : `run ${report.runId} complete`;
   const parts = [
-    `copied ${report.copied.length} (${formatBytes(report.bytes)})`,
+    `copied ${report.copiedCount} (${formatBytes(report.bytes)})`,
     `unchanged ${report.unchanged}`,
     `skipped ${report.skipped.length}`,
     `failed ${report.failed.length}`,
@@ -318,7 +335,7 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 <p class="state-${e(report.state)}"><strong>${e(state)}</strong></p>
 <h2>Totals</h2><table>
 ${row('listed', report.listed)}
-${row('copied', `${report.copied.length} objects, ${formatBytes(report.bytes)}`)}
+${row('copied', `${report.copiedCount} objects, ${formatBytes(report.bytes)}`)}
 ${row('unchanged (already in S3)', report.unchanged)}
 ${row('before begindate', report.beforeBeginDate)}
 ${row('filtered out (include/exclude/size)', report.filtered)}
@@ -351,7 +368,7 @@ ${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.na
 ${list('Skipped', 'skipped', report.skipped.map((f) => ({ name: f.name, text: f.reason })))}
 ${report.mirror ? list('Not deleted (mirror)', 'not-deleted', report.mirror.notDeleted.map((f) => ({ name: f.name, text: f.reason }))) : ''}
 ${report.mirror ? keyList('Deleted (mirror)', 'deleted', report.mirror.deleted) : ''}
-<p>The full lists, the copied blobs among them, are in <code>${e(reportKeys(report.runId).json)}</code>.</p>
+<p>The lists are in <code>${e(reportKeys(report.runId).json)}</code> too, with the copied blobs (named up to ${REPORT_COPIED_NAMES.toLocaleString('en-US')}).</p>
 </body></html>
 `;
 }

@@ -393,7 +393,7 @@ function invocationsOf(bus: Bus): Record<string, { count: number; maxSeconds: nu
 /** The report of a run that did not start. */
 export function emptyReport(pipeline: Pick<LocalPipeline, 'runId' | 'startedAt' | 'bucket'>): RunReport {
   return {
-    runId: pipeline.runId, state: 'complete', copied: [], skipped: [], failed: [], outstanding: [], bytes: 0, unchanged: 0,
+    runId: pipeline.runId, state: 'complete', copied: [], copiedCount: 0, skipped: [], failed: [], outstanding: [], bytes: 0, unchanged: 0,
     beforeBeginDate: 0, filtered: 0, listed: 0, rehydrating: 0, verifiedFromSource: 0, startedAt: pipeline.startedAt.toISOString(),
     throughput: { bytesPerSecond: 0, objectsPerSecond: 0 },
     settings: { account: '', container: '', bucket: pipeline.bucket, prefix: '', largeBlobBytes: 0, partBytes: 0 },

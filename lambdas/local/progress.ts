@@ -46,7 +46,7 @@ export function startProgress(ledger: RunLedger, runId: string, out: NodeJS.Writ
 
 export function summary(report: RunReport, maxLines = 20): string {
   const lines = [
-    `run ${report.runId}${report.state === 'stalled' ? ' STALLED' : ''}: copied ${report.copied.length} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
+    `run ${report.runId}${report.state === 'stalled' ? ' STALLED' : ''}: copied ${report.copiedCount} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
       `${report.unchanged} unchanged, ${report.skipped.length} skipped, ${report.failed.length} failed` +
       (report.outstanding.length ? `, ${report.outstanding.length} outstanding` : '') +
       (report.verifiedFromSource ? `; ${report.verifiedFromSource} verified from the source (GLACIER or DEEP_ARCHIVE: the blob read again from Azure)` : '') +
