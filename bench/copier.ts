@@ -42,7 +42,7 @@ const cpu = (u: NodeJS.ResourceUsage) => (u.userCPUTime + u.systemCPUTime) / 1e6
 process.stdout.write(
   JSON.stringify({
     seconds,
-    copied: result.report.copied.length,
+    copied: result.report.copiedCount,
     bytes: result.report.bytes,
     unchanged: result.report.unchanged,
     failed: result.report.failed.length,

@@ -177,8 +177,8 @@ export async function runCopier(t: CopyTarget): Promise<RunResult> {
   let copied: { objects: number; bytes: number };
   let runSeconds: number | undefined;
   if (t.copier === 'azs3copy') {
-    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { copied: string[]; bytes: number; seconds?: number };
-    copied = { objects: report.copied.length, bytes: report.bytes };
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { copied: string[]; copiedCount?: number; bytes: number; seconds?: number };
+    copied = { objects: report.copiedCount ?? report.copied.length, bytes: report.bytes };
     runSeconds = report.seconds;
   } else {
     copied = rcloneCopied(run.stderr);

@@ -92,10 +92,10 @@ export async function benchMemory(counts: number[], say: (line: string) => void,
         signals: largest ? snapshotsAt.map((atSeconds) => ({ atSeconds, signal: 'SIGUSR2' as const })) : [],
       });
       if (timed.code !== 0) throw new Error(`azs3copy exited ${timed.code} on ${blobs} blobs: ${timed.stderr.slice(-1500)}${timed.stdout.slice(-500)}`);
-      const report = JSON.parse(readFileSync(join(dir, `report-${blobs}.json`), 'utf8')) as { copied: string[]; finishedAt?: string };
+      const report = JSON.parse(readFileSync(join(dir, `report-${blobs}.json`), 'utf8')) as { copiedCount: number; finishedAt?: string };
       const endedAt = report.finishedAt ? (Date.parse(report.finishedAt) - timed.startedAtMs) / 1000 : Infinity;
       const copying = timed.rssSamples.filter((s) => s.t <= endedAt);
-      const verified = report.copied.length === blobs ? await verify(s3, bucket, blobs, bytes) : `report says ${report.copied.length} copied`;
+      const verified = report.copiedCount === blobs ? await verify(s3, bucket, blobs, bytes) : `report says ${report.copiedCount} copied`;
       const heap = timed.heapSamples ?? [];
       runs.push({
         blobs, bytes, timed, verified,
