@@ -5,7 +5,7 @@
  * process that started it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -123,13 +123,29 @@ export function motoCommand(): string {
  */
 export function motoLaunch(): { command: string; args: string[] } {
   const command = motoCommand();
-  const script = fileURLToPath(new URL('./moto-server.py', import.meta.url));
+  const script = motoScript();
+  if (!script) return { command, args: [] };
   for (const python of ['python3', 'python']) {
     if (spawnSync(python, ['-c', 'import moto.server, moto.dynamodb.models'], { stdio: 'ignore' }).status === 0) {
       return { command: python, args: [script] };
     }
   }
   return { command, args: [] };
+}
+
+/**
+ * moto-server.py, found from this module whether it runs from the sources (beside it) or from the prebuilt
+ * command (dist/chunks/, with the sources two folders up), or undefined where it is not there.
+ */
+function motoScript(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 4; up++) {
+    for (const candidate of [join(dir, 'moto-server.py'), join(dir, 'lambdas', 'local', 'moto-server.py')]) {
+      if (existsSync(candidate)) return candidate;
+    }
+    dir = dirname(dir);
+  }
+  return undefined;
 }
 
 export async function startMoto(options: { env?: Record<string, string> } = {}): Promise<Emulator> {

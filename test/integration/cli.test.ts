@@ -59,3 +59,13 @@ describe('azs3copy copy', () => {
     expect(result.stdout).toMatch(/failed:\n {2}"n+"\.\.\."n+" \(1025 characters\): the S3 key would be 1025 bytes/);
   });
 });
+
+describe('npm start (azs3copy demo), the README\'s second command', () => {
+  it('starts its own emulators from the prebuilt command, copies the demo data and verifies every copy', async () => {
+    // The prebuilt command runs from dist/: it must find moto's wrapper script there too (it once did not).
+    const result = await runCli(['demo', '--report', join(mkdtempSync(join(tmpdir(), 'azs3copy-demo-')), 'report.json')], {}, 240_000);
+    expect(result.stderr).not.toMatch(/unexpected error/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^verified (\d+) copies byte for byte against the source pattern: 0 mismatches$/m);
+  }, 300_000);
+});
