@@ -76,11 +76,11 @@ describe('an invocation stopped at its timeout while it holds a claim', () => {
     });
     const started = Date.now();
     // A verification's claim outlives its invocation by 30 s; the runner's default wait (AFTER_TIMEOUT_MS, 65 s)
-    // covers a listing step's 60 s too. 35 s here keeps the test short; with no wait the retry finds the claim
+    // covers a listing step's 60 s too. 32 s here keeps the test short; with no wait the retry finds the claim
     // held, drops the check as another's, and the blob is left outstanding.
     expect(AFTER_TIMEOUT_MS).toBeGreaterThan(60_000);
     const { report } = await copyLocally(container, bucket, {
-      largeBlobBytes: 8 * MiB, partBytes: 5 * MiB, functionTimeoutSeconds: 3, wrapSink: hanging, bus: { retryDelayMs: () => 10, afterTimeoutMs: 35_000 },
+      largeBlobBytes: 8 * MiB, partBytes: 5 * MiB, functionTimeoutSeconds: 3, wrapSink: hanging, bus: { retryDelayMs: () => 10, afterTimeoutMs: 32_000 },
     });
     expect(hung).toBeGreaterThanOrEqual(2);
     expect(report).toMatchObject({ state: 'complete', copied: [blob.name], failed: [], outstanding: [] });

@@ -1,6 +1,6 @@
 /**
  * Listing a large container continues across invocations: with a listing budget
- * forced down to one page per invocation, 20,000 blobs take 40 invocations and
+ * forced down to one page per invocation, 10,000 blobs take 40 invocations and
  * every blob is routed exactly once, in messages that respect SNS's size limit.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +12,8 @@ import { azureSource } from '../../lambdas/core/stores/azure-source';
 import { emptySink, runSettings, stageContext, MiB } from '../helpers/context';
 import { newContainer, sourceOf } from '../helpers/stores';
 
-const BLOBS = 20_000;
-const PAGE = 500;
+const BLOBS = 10_000;
+const PAGE = 250;
 
 describe('listing at scale', () => {
   let container: ContainerClient;
