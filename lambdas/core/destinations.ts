@@ -11,6 +11,7 @@
 import { ConfigError } from './errors';
 import { destinationKey } from './keys';
 import type { BlobRef, RunSettings } from './messages';
+import type { BlobOutcome } from './run-ledger';
 
 export interface Destination {
   bucket: string;
@@ -126,4 +127,22 @@ export function parseDestinations(value: unknown, subject: string): Destination[
     }
     return destination;
   });
+}
+
+/**
+ * A blob's outcome in destination `d`, as the run's ledger takes it: with one destination, the blob's own;
+ * with several, tagged with the destination and the blob's targets (run-ledger.ts makes the blob's outcome of
+ * theirs), a reason naming the destination.
+ */
+export function inDestination<O extends Omit<BlobOutcome, 'name' | 'index'>>(
+  settings: Pick<RunSettings, 'bucket' | 'prefix' | 'also'>, blob: Pick<BlobRef, 'to'>, d: number, outcome: O,
+): O & { destination?: number; targets?: number[] } {
+  if (!settings.also?.length) return outcome;
+  const reason = outcome.reason === undefined ? {} : { reason: `${destinationName(destinationsOf(settings)[d])}: ${outcome.reason}` };
+  return { ...outcome, ...reason, destination: d, targets: targetsOf(settings, blob) };
+}
+
+/** A message about a blob, narrowed to destination `d` (to plan it again there alone) when the run has several. */
+export function onlyIn<M extends { blob: BlobRef }>(settings: Pick<RunSettings, 'also'>, message: M, d: number): M {
+  return settings.also?.length ? { ...message, blob: { ...message.blob, to: [d] } } : message;
 }

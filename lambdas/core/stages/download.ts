@@ -11,7 +11,7 @@ import { objectAttributes } from '../attributes';
 import { mapLimit } from '../batching';
 import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError, codeOf, errorMessage, statusOf } from '../errors';
-import { destinationName, destinationsOf, keyIn, targetsOf } from '../destinations';
+import { inDestination, keyIn, targetsOf } from '../destinations';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage } from '../messages';
 import { CONSERVATIVE_PART_BYTES_PER_SECOND } from '../plan';
 import { isTransient, withRetry } from '../retry';
@@ -63,14 +63,14 @@ export async function download(ctx: Ctx, message: CopyBlobsMessage): Promise<voi
       else if (result.status === 'copied' && !several) outcomes.push({ name: blob.name, index: blob.i, status: 'copied', bytes: result.bytes, path: 'single' });
       else if (result.status === 'copied') {
         // Each destination's outcome on its own; one that failed for a passing reason goes round again, alone.
-        const one = { name: blob.name, index: blob.i, targets };
-        for (const d of result.copiedTo) outcomes.push({ ...one, status: 'copied', bytes: result.bytes, path: 'single', destination: d });
+        const one = { name: blob.name, index: blob.i };
+        for (const d of result.copiedTo) outcomes.push(inDestination(ctx.settings, blob, d, { ...one, status: 'copied', bytes: result.bytes, path: 'single' }));
         const passing = result.failed.filter((f) => isTransient(f.error));
         if (passing.length > 0) again.push({ blob: { ...blob, to: passing.map((f) => f.d) }, error: passing[0].error });
         for (const { d, error } of result.failed.filter((f) => !isTransient(f.error))) {
-          const reason = `${destinationName(destinationsOf(ctx.settings)[d])}: ${failureReason(error)}`;
-          ctx.log.error('blob failed', { name: blob.name, reason });
-          outcomes.push({ ...one, status: 'failed', reason, destination: d });
+          const failed = inDestination(ctx.settings, blob, d, { ...one, status: 'failed' as const, reason: failureReason(error) });
+          ctx.log.error('blob failed', { name: blob.name, reason: failed.reason });
+          outcomes.push(failed);
         }
       } else outcomes.push({ name: blob.name, index: blob.i, status: 'skipped', reason: result.reason });
       ctx.log.debug(`blob ${result.status}`, { name: blob.name });

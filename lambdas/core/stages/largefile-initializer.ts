@@ -7,7 +7,7 @@
 import { isCopyOf, objectAttributes } from '../attributes';
 import type { ContextOf } from '../context';
 import { BlobFailure, SourceChangedError } from '../errors';
-import { destinationName, destinationsOf, keyIn, targetsOf } from '../destinations';
+import { inDestination, keyIn, targetsOf } from '../destinations';
 import { isTransient } from '../retry';
 import type { BlobProperties } from '../stores/types';
 import { failureReason } from './download';
@@ -34,14 +34,14 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
   const properties = () => (asked ??= ctx.source.properties(message.blob.name, message.blob.etag));
   for (const d of targets) {
     try {
-      lanes.push(await prepareLane(ctx, message, d, targets, properties));
+      lanes.push(await prepareLane(ctx, message, d, properties));
     } catch (error) {
       // One destination refusing the blob for good (a bucket the role may not write, say) does not hold up the
       // others: the blob fails there, by name. A passing error retries the message, which resumes every upload.
       if (targets.length === 1 || isTransient(error) || error instanceof SourceChangedError) throw error;
-      const reason = `${destinationName(destinationsOf(ctx.settings)[d])}: ${failureReason(error)}`;
-      ctx.log.error('blob failed', { name: message.blob.name, reason });
-      await settle(ctx, message, { status: 'failed', reason, destination: d, targets });
+      const failed = inDestination(ctx.settings, message.blob, d, { status: 'failed' as const, reason: failureReason(error) });
+      ctx.log.error('blob failed', { name: message.blob.name, reason: failed.reason });
+      await settle(ctx, message, failed);
       lanes.push({ kind: 'done' });
     }
   }
@@ -59,12 +59,12 @@ export async function largefileInitializer(ctx: Ctx, message: LargeBlobMessage):
 }
 
 /** Start or resume the blob's upload in destination `d`. */
-async function prepareLane(ctx: Ctx, message: LargeBlobMessage, d: number, targets: number[], properties: () => Promise<BlobProperties>): Promise<Lane> {
+async function prepareLane(ctx: Ctx, message: LargeBlobMessage, d: number, properties: () => Promise<BlobProperties>): Promise<Lane> {
   const { blob } = message;
   const sink = ctx.sinks[d];
   const key = keyIn(ctx.settings, d, blob.name);
   const log = ctx.log.child({ name: blob.name, ...(d > 0 ? { destination: d } : {}) });
-  const outcome = (o: Omit<BlobOutcome, 'name' | 'index'>) => settle(ctx, message, targets.length > 1 || d > 0 ? { ...o, destination: d, targets } : o);
+  const outcome = (o: Omit<BlobOutcome, 'name' | 'index'>) => settle(ctx, message, inDestination(ctx.settings, blob, d, o));
 
   const existing = await sink.head(key);
   let manifest = await readManifest(sink, key);

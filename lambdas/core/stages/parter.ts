@@ -16,7 +16,7 @@ import type { CopyPartMessage, PartsDoneMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
 import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody, teeStream } from '../streams';
 import { clearManifest, readManifest } from '../uploads';
-import { destinationName, destinationsOf, targetsOf } from '../destinations';
+import { inDestination, onlyIn } from '../destinations';
 import { failureReason } from './download';
 import { replan } from './largefile-initializer';
 import type { STAGE_SPECS } from './specs';
@@ -102,14 +102,12 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
  * upload there is abandoned; the other destinations go on. Later parts for it find the upload gone.
  */
 async function refused(ctx: Ctx, message: CopyPartMessage, lane: LaneUpload, error: unknown) {
-  const reason = `${destinationName(destinationsOf(ctx.settings)[lane.d])}: ${failureReason(error)}`;
-  ctx.log.error('blob failed', { name: message.blob.name, reason });
+  const failed = inDestination(ctx.settings, message.blob, lane.d, { status: 'failed' as const, reason: failureReason(error) });
+  ctx.log.error('blob failed', { name: message.blob.name, reason: failed.reason });
   if (await clearManifest(ctx.sinks[lane.d], lane.key, lane.uploadId)) await ctx.ledger.forgetUpload(ctx.runId, lane.uploadId);
   await ctx.sinks[lane.d].abort(lane.key, lane.uploadId).catch(() => undefined);
   if (message.unit) {
-    await ctx.ledger.settle(ctx.runId, message.unit, [{
-      name: message.blob.name, index: message.i, status: 'failed', reason, destination: lane.d, targets: targetsOf(ctx.settings, message.blob),
-    }]);
+    await ctx.ledger.settle(ctx.runId, message.unit, [{ name: message.blob.name, index: message.i, ...failed }]);
   }
 }
 
@@ -169,6 +167,5 @@ async function uploadGone(ctx: Ctx, message: CopyPartMessage, lane: LaneUpload) 
   if (!(await clearManifest(sink, lane.key, lane.uploadId))) return;
   log.warn('upload no longer exists and no copy is there; planning the blob again');
   await ctx.ledger.forgetUpload(ctx.runId, lane.uploadId);
-  const several = (message.lanes?.length ?? 0) > 0 || lane.d > 0;
-  await replan(ctx, several ? { ...message, blob: { ...message.blob, to: [lane.d] } } : message);
+  await replan(ctx, onlyIn(ctx.settings, message, lane.d));
 }

@@ -28,7 +28,7 @@ import type { BlobOutcome, VerificationProgress } from '../run-ledger';
 import { isReadableClass, storageClassOf } from '../selection';
 import type { UploadedPart } from '../stores/types';
 import { clearManifest, manifestKey, readManifest } from '../uploads';
-import { destinationName, destinationsOf, targetsOf } from '../destinations';
+import { inDestination, onlyIn } from '../destinations';
 import { replan } from './largefile-initializer';
 import type { STAGE_SPECS } from './specs';
 
@@ -174,12 +174,7 @@ async function done(ctx: Ctx, message: PartsDoneMessage, outcome: Omit<BlobOutco
 async function settle(ctx: Ctx, message: PartsDoneMessage, outcome: Omit<BlobOutcome, 'name' | 'index'>) {
   if (!message.unit) return;
   // Several destinations: this upload's destination's outcome, of the blob's targets (the blob's when each has one).
-  const targets = targetsOf(ctx.settings, message.blob);
-  const d = message.d ?? 0;
-  const ofDestination = targets.length > 1 || d > 0
-    ? { destination: d, targets, ...(outcome.reason ? { reason: `${destinationName(destinationsOf(ctx.settings)[d])}: ${outcome.reason}` } : {}) }
-    : {};
-  await ctx.ledger.settle(ctx.runId, message.unit, [{ name: message.blob.name, index: message.i, ...outcome, ...ofDestination }]);
+  await ctx.ledger.settle(ctx.runId, message.unit, [{ name: message.blob.name, index: message.i, ...inDestination(ctx.settings, message.blob, message.d ?? 0, outcome) }]);
 }
 
 async function markVerifying(ctx: Ctx, message: PartsDoneMessage) {
@@ -315,8 +310,7 @@ async function changedSinceCopied(ctx: Ctx, message: PartsDoneMessage): Promise<
   await clearManifest(ctx.sink, key, uploadId);
   await ctx.ledger.forgetUpload(ctx.runId, uploadId);
   // With several destinations, only this one's copy went: planned again for it alone.
-  const several = (ctx.settings.also?.length ?? 0) > 0;
-  await replan(ctx, several ? { ...message, blob: { ...message.blob, to: [message.d ?? 0] } } : message);
+  await replan(ctx, onlyIn(ctx.settings, message, message.d ?? 0));
 }
 
 /** Every planned part present, each of its planned size: no byte lost or doubled at a boundary. */
