@@ -55,6 +55,8 @@ describe('blob events', () => {
     const again = await applyBlobEvents(runtime, events, now);
     expect(again).toMatchObject({ copying: 2, duplicates: 0 });
     expect(published.flatMap((m) => (m.kind === 'copy-blobs' ? m.blobs.map((b) => b.name) : []))).toEqual(['a', 'b']);
+    // The hour's run counts the two versions once: listed and routed, as a listing counts them.
+    expect(await runtime.ledger.getRun(again.runId!)).toMatchObject({ listed: 2, routed: 2, routedBytes: 20, unchanged: 0 });
     // Delivered a third time, after it worked: duplicates, nothing sent again.
     expect(await applyBlobEvents(runtime, events, now)).toMatchObject({ copying: 0, duplicates: 2 });
   });

@@ -149,7 +149,9 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome, 
 async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome, taken: Taken[]): Promise<void> {
   if (claimed.length === 0) return;
   const page = stepOf('evb', ...claimed.map((c) => c.step));
-  const routes = await routeDecided(ctx, claimed.map((c) => c.decided), noTotals(), page);
+  // Counted as the listing counts what it routes; each claimed version is one blob listed.
+  const totals = { ...noTotals(), listed: claimed.length };
+  const routes = await routeDecided(ctx, claimed.map((c) => c.decided), totals, page);
   // Units exist before their messages go out, so an outcome always finds its unit.
   await ctx.ledger.addUnits(ctx.runId, routes.units);
   for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
@@ -158,11 +160,6 @@ async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome
   const batch = await ctx.ledger.claimListing(ctx.runId, page, 0, ctx.remainingMs() + 60_000);
   if (batch !== undefined) {
     taken.push({ step: page, claim: batch });
-    const totals = noTotals();
-    for (const c of claimed) {
-      const one = totalsOf(c.decided);
-      for (const key of ['listed', 'beforeBeginDate', 'filtered', 'unchanged', 'routed', 'routedBytes'] as const) totals[key] += one[key];
-    }
     await ctx.ledger.listed(ctx.runId, page, 0, batch, totals);
   }
   await ctx.ledger.stepsDone(ctx.runId, claimed.map((c) => ({ container: c.step, invocation: 0, claimVersion: c.claim })));
@@ -173,20 +170,6 @@ async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome
     else if (kind === 'filtered' || kind === 'before-begindate') outcome.notTaken++;
     else outcome.settled++;
   }
-}
-
-/** One blob's share of the counters, as routeDecided counts it. */
-function totalsOf({ blob, decision }: Decided): ListingTotals {
-  const totals = noTotals();
-  totals.listed = 1;
-  switch (decision.kind) {
-    case 'before-begindate': totals.beforeBeginDate = 1; break;
-    case 'filtered': totals.filtered = 1; break;
-    case 'unchanged': totals.unchanged = 1; break;
-    case 'copy': totals.routed = 1; totals.routedBytes = blob.size; break;
-    default: totals.routed = 1; // settled at once: skipped, failed, or rehydrating
-  }
-  return totals;
 }
 
 /** A destination as one key: a HEAD, not a listing from the start of the prefix. */
