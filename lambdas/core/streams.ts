@@ -161,7 +161,7 @@ export async function md5OfStream(stream: Readable): Promise<{ md5: string; byte
  * each branch still wanted, and the source waits for the slowest branch, so at most a chunk per branch is held.
  * A writer that fails is dropped and the rest go on; its branch is ended so nothing waits on it.
  */
-export function teeStream(source: Readable, count: number) {
+function teeStream(source: Readable, count: number) {
   const branches = Array.from({ length: count }, () => new PassThrough({ highWaterMark: UPLOAD_CHUNK_BYTES }));
   const live = new Set(branches);
   const blocked = new Set<PassThrough>();
@@ -195,4 +195,24 @@ export function teeStream(source: Readable, count: number) {
       unblock(branch);
     },
   };
+}
+
+/**
+ * Write one counted read to `count` writers at once (teeStream): a writer that fails is dropped, so the others
+ * go on, and the read is given up (its connection released) once any failed. Each writer's result, in order.
+ */
+export async function writeEach<T>(
+  counted: ReturnType<typeof byteCounter>, count: number, write: (body: Readable, n: number) => Promise<T>,
+): Promise<PromiseSettledResult<T>[]> {
+  const tee = teeStream(counted.stream, count);
+  const settled = await Promise.allSettled(tee.branches.map(async (branch, n) => {
+    try {
+      return await write(branch, n);
+    } catch (error) {
+      tee.drop(n);
+      throw error;
+    }
+  }));
+  if (settled.some((r) => r.status === 'rejected')) counted.discard();
+  return settled;
 }

@@ -17,7 +17,7 @@ import { CONSERVATIVE_PART_BYTES_PER_SECOND } from '../plan';
 import { isTransient, withRetry } from '../retry';
 import type { BlobOutcome } from '../run-ledger';
 import type { BlobRead } from '../stores/types';
-import { UPLOAD_CHUNK_BYTES, byteCounter, collectBody, teeStream } from '../streams';
+import { UPLOAD_CHUNK_BYTES, byteCounter, collectBody, writeEach } from '../streams';
 import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['download']>;
@@ -229,16 +229,8 @@ async function copyVersionToEach(ctx: Ctx, targets: Target[], blob: BlobRef): Pr
     } else {
       const md5 = read.contentMd5 ? createHash('md5') : undefined;
       const counted = byteCounter(read.body, { hash: md5 });
-      const tee = teeStream(counted.stream, pending.length);
-      settled = await Promise.allSettled(pending.map(async (t, n) => {
-        try {
-          return await ctx.sinks[t.d].put(t.key, tee.branches[n], attributes, { length: read.length, contentMd5: read.contentMd5 });
-        } catch (error) {
-          tee.drop(n);
-          throw error;
-        }
-      }));
-      if (settled.some((r) => r.status === 'rejected')) counted.discard();
+      settled = await writeEach(counted, pending.length, (body, n) =>
+        ctx.sinks[pending[n].d].put(pending[n].key, body, attributes, { length: read.length, contentMd5: read.contentMd5 }));
       sourceError = counted.sourceError();
       // A changed blob is planned again whole, for every destination still to write.
       if (sourceError instanceof SourceChangedError) throw sourceError;

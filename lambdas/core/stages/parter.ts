@@ -14,7 +14,7 @@ import type { ContextOf } from '../context';
 import { SourceChangedError, codeOf } from '../errors';
 import type { CopyPartMessage, PartsDoneMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
-import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody, teeStream } from '../streams';
+import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody, writeEach } from '../streams';
 import { clearManifest, readManifest } from '../uploads';
 import { inDestination, onlyIn } from '../destinations';
 import { failureReason } from './download';
@@ -54,16 +54,8 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
         releaseBody(body);
       } else {
         const counted = byteCounter(read.body);
-        const tee = teeStream(counted.stream, todo.length);
-        results = await Promise.allSettled(todo.map(async (lane, n) => {
-          try {
-            return await ctx.sinks[lane.d].uploadPart(lane.key, lane.uploadId, part.partNumber, tee.branches[n], length);
-          } catch (error) {
-            tee.drop(n);
-            throw error;
-          }
-        }));
-        if (results.some((r) => r.status === 'rejected')) counted.discard();
+        results = await writeEach(counted, todo.length, (body, n) =>
+          ctx.sinks[todo[n].d].uploadPart(todo[n].key, todo[n].uploadId, part.partNumber, body, length));
         const sourceError = counted.sourceError();
         if (sourceError) throw sourceError;
         if (counted.bytes() !== length) throw new Error(`sent ${counted.bytes()} bytes for a part of ${length}`);
