@@ -120,12 +120,25 @@ export async function startCountingAzurite(): Promise<CountingAzurite> {
   };
 }
 
+/**
+ * glibc's allocator settings for moto (BENCH_MOTO_MALLOC=default leaves glibc's own). moto keeps every body,
+ * part and completed object as fresh Python bytes, and glibc serves each allocation over 32 MiB with a fresh
+ * mmap that it unmaps on free, so every byte moto takes in costs page faults, several times over for a
+ * completion (it copies the parts three times). On this machine's VM a page fault is dear: completing a
+ * 512 MiB upload of 8 parts cost moto 17 s of CPU, the parts 6 s (`bench/moto-malloc.py`). Kept in glibc's
+ * heap (no mmap, no trim) and on transparent huge pages, the same took 3.5 s and 1 s. S3 itself has no such
+ * cost, so moto is given these for every copier alike: the bench then measures the copiers, not moto's faults.
+ */
+const MOTO_MALLOC: Record<string, string> = process.env.BENCH_MOTO_MALLOC === 'default' ? {} : {
+  GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184',
+};
+
 /** moto's S3 server; its werkzeug access log goes to stderr. */
 export async function startCountingMoto(): Promise<CountingEmulator> {
   const port = await freePort();
   const child = spawn(motoCommand(), ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', PYTHONUNBUFFERED: '1' },
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', PYTHONUNBUFFERED: '1', ...MOTO_MALLOC },
   });
   child.stdout!.resume();
   const count = counter(child, child.stderr!, '/bench-marker-');

@@ -24,7 +24,7 @@ import { MiB } from '../lambdas/core/context';
 import { uploadBlob } from '../lambdas/local/seed';
 import { buildCli } from './cli';
 import { COPIER_LABEL, runCopier, type CopierName, type RunResult } from './copiers';
-import { startCountingAzurite, startCountingMoto, type CountingAzurite } from './emulators';
+import { cpuSecondsOf, startCountingAzurite, startCountingMoto, type CountingAzurite } from './emulators';
 import { startProxy, type Route, type RouteStats } from './proxy';
 
 const num = (name: string, fallback: number) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -73,6 +73,8 @@ export interface WanRun extends RunResult {
   /** Connections each copier opened through the proxies, to Azure and to S3. */
   azureConnections: number;
   s3Connections: number;
+  /** CPU seconds both proxies spent on the copy (the proxies run on the same two cores). */
+  proxyCpu: number;
 }
 
 interface WanResults {
@@ -94,13 +96,15 @@ async function copyAcross(copier: CopierName, set: WanSet, azurite: CountingAzur
     client.destroy();
     const [azBefore] = await azureProxy.stats();
     const [s3Before] = await s3Proxy.stats();
+    const proxyCpu = () => cpuSecondsOf(azureProxy.pid) + cpuSecondsOf(s3Proxy.pid);
+    const proxyCpu0 = proxyCpu();
     const run = await runCopier({
       copier, container: SETS[set].container, bucket: 'dest', azurite, moto, want: want(set), dir, label: `wan-${copier}-${set}-${tag}`,
       at: { azure: `http://127.0.0.1:${azureProxy.ports[0]}/${azurite.account}`, s3: `http://127.0.0.1:${s3Proxy.ports[0]}` },
     });
     const [azAfter] = await azureProxy.stats();
     const [s3After] = await s3Proxy.stats();
-    return { ...run, azureConnections: delta(azAfter, azBefore), s3Connections: delta(s3After, s3Before) };
+    return { ...run, azureConnections: delta(azAfter, azBefore), s3Connections: delta(s3After, s3Before), proxyCpu: proxyCpu() - proxyCpu0 };
   } finally {
     s3Proxy.stop();
     await moto.stop();
@@ -122,6 +126,7 @@ export async function benchWan(say: (line: string) => void, dir = mkdtempSync(jo
           const run = await copyAcross(copier, set, azurite, azureProxy, dir, String(round));
           results[copier][set].push(run);
           say(`  ${run.seconds.toFixed(1)} s, ${run.verified}`);
+          if (process.env.BENCH_VERBOSE) say(`  S3 ${JSON.stringify(run.s3ByMethod)} Azure ${JSON.stringify(run.azureByMethod)}`);
         }
       }
     }
@@ -152,6 +157,7 @@ export function wanReport(r: Awaited<ReturnType<typeof benchWan>> & { all?: Reco
   rows.push(['  peak RSS MiB', ...each('small', (x) => f(x.maxRssMiB, 0))]);
   rows.push(['  connections to Azure / S3', ...each('small', (x) => `${x.azureConnections} / ${x.s3Connections}`)]);
   rows.push(['  requests to Azure / S3', ...each('small', (x) => `${x.azureRequests} / ${x.s3Requests}`)]);
+  rows.push(['  CPU s of moto / Azurite / proxies', ...each('small', (x) => `${f(x.motoCpu)} / ${f(x.azuriteCpu)} / ${f(x.proxyCpu)}`)]);
   rows.push(['  copy verified', ...each('small', (x) => x.verified)]);
   rows.push([`${SETS.large.label} (${f(large.bytes / MiB, 0)} MiB), fastest of ${ROUNDS}`]);
   rows.push(['  MiB/s', ...each('large', (x) => f(large.bytes / MiB / x.seconds))]);
@@ -161,7 +167,7 @@ export function wanReport(r: Awaited<ReturnType<typeof benchWan>> & { all?: Reco
   rows.push(['  peak RSS MiB', ...each('large', (x) => f(x.maxRssMiB, 0))]);
   rows.push(['  connections to Azure / S3', ...each('large', (x) => `${x.azureConnections} / ${x.s3Connections}`)]);
   rows.push(['  requests to Azure / S3', ...each('large', (x) => `${x.azureRequests} / ${x.s3Requests}`)]);
-  rows.push(['  moto CPU s', ...each('large', (x) => f(x.motoCpu))]);
+  rows.push(['  CPU s of moto / Azurite / proxies', ...each('large', (x) => `${f(x.motoCpu)} / ${f(x.azuriteCpu)} / ${f(x.proxyCpu)}`)]);
   rows.push(['  copy verified', ...each('large', (x) => x.verified)]);
   const widths = rows[0].map((_, c) => Math.max(...rows.filter((x) => x.length > 1).map((x) => (x[c] ?? '').length)));
   const lines = [

@@ -30,6 +30,13 @@ export interface Tuning {
   maxBlobAttempts: number;
   /** Retries of a whole read-and-write where no lower layer retries it (a streamed body cut mid-way). */
   retry: RetryOptions;
+  /**
+   * A part read whole is read as this many ranges at once (each at least RANGE_READ_MIN_BYTES): one HTTP
+   * connection across a long distance carries far less than the path can (its window, its provider's cap per
+   * connection), so a part's read is split into ranges over several connections, each written into the part's
+   * one buffer at its place. Memory is the part's, as before.
+   */
+  rangeReadsPerPart: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -41,6 +48,7 @@ export const DEFAULT_TUNING: Tuning = {
   maxReplans: 3,
   maxBlobAttempts: 3,
   retry: { attempts: 3, baseDelayMs: 250, maxDelayMs: 10_000 },
+  rangeReadsPerPart: 4,
 };
 
 export const MiB = 1024 * 1024;

@@ -47,7 +47,9 @@ export const AFTER_TIMEOUT_MS = 65_000;
 export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
   'find-blobs': 1,
   download: 6,
-  'largefile-initializer': 2,
+  // An initializer holds no bytes: it asks for the blob's properties and starts its uploads. With two, a third
+  // large blob listed on the same page waited about 2 s for a slot (the WAN bench) while parters sat idle.
+  'largefile-initializer': 4,
   // Each parter holds its part (64 MiB by default) in memory; three keep one S3 server busy (moto takes one
   // request at a time) while the next parts are read, and bound memory to about 3 parts. More only add memory.
   parter: 3,

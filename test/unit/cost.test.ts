@@ -113,11 +113,11 @@ describe('the request model', () => {
   it('predicts the stores\' requests from a tally by the stages\' call pattern', () => {
     const tally = {
       ...emptyTally(), pages: 2, listed: 9000, destLists: 3, heads: 4, manifestReads: 1, small: 100, smallBytes: 100 * 1000,
-      large: 2, largeBytes: 300 * 1024 * 1024, parts: 5, listPartsPages: 2, largeWithMd5: 1, largeMd5Bytes: 100 * 1024 * 1024,
+      large: 2, largeBytes: 300 * 1024 * 1024, parts: 5, partReads: 17, listPartsPages: 2, largeWithMd5: 1, largeMd5Bytes: 100 * 1024 * 1024,
       messages: { 'copy-blobs': { count: 1, bytes: 30_000, chunks: 1 }, 'large-blob': { count: 2, bytes: 2000, chunks: 2 } },
     };
     const local = predictLocal({ tally, containers: 1 }).requests;
-    expect(local.azure).toEqual({ ListBlobs: 3, GetBlobProperties: 3, GetBlob: 105, BytesRead: 100_000 + 300 * 1024 * 1024, SetBlobTier: 0 });
+    expect(local.azure).toEqual({ ListBlobs: 3, GetBlobProperties: 3, GetBlob: 117, BytesRead: 100_000 + 300 * 1024 * 1024, SetBlobTier: 0 });
     expect(local.s3).toMatchObject({
       HeadBucket: 1, PutObject: 100 + 2 + 1 + 1 + 4 + 1, DeleteObject: 3, GetObject: 1 + 4 + 2, HeadObject: 4 + 4, ListObjectsV2: 3,
       CreateMultipartUpload: 2, ListMultipartUploads: 2, UploadPart: 5, ListParts: 2, CompleteMultipartUpload: 2,

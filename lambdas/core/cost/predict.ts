@@ -241,7 +241,7 @@ function storeRequests({ tally: t, containers, deletionsRefused }: PlanShape, mo
       // The source's check, each large blob's properties, and (mirror) whether each copy's blob is gone.
       GetBlobProperties: containers + t.large + t.sourceProperties,
       SetBlobTier: t.rehydrations,
-      GetBlob: t.small + t.parts,
+      GetBlob: t.small + (t.partReads ?? t.parts),
       BytesRead: t.smallBytes + t.largeBytes,
     },
     s3: {

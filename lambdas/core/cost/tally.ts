@@ -8,6 +8,8 @@
  */
 import type { RunSettings, StageMessage } from '../messages';
 import { partCount, partSizeFor } from '../plan';
+import { MAX_BUFFERED_BODY_BYTES, rangeReadsFor } from '../streams';
+import { DEFAULT_TUNING } from '../context';
 import type { Decided, DecisionRequests } from '../routing';
 import { storageClassOf } from '../selection';
 
@@ -60,6 +62,8 @@ export interface PlanTally {
   largeWithMd5: number;
   largeMd5Bytes: number;
   parts: number;
+  /** Azure reads of the parts (each part read as a few ranges at once: rangeReadsFor). Absent in a tally of an older release: one per part. */
+  partReads?: number;
   /** ListParts pages the recombinator needs (one per 1,000 parts of each upload). */
   listPartsPages: number;
   /** The largest part of any upload (the last part in flight sets the tail of a run). */
@@ -91,7 +95,7 @@ export function emptyTally(): PlanTally {
   return {
     pages: 0, listed: 0, destLists: 0, heads: 0, manifestReads: 0, sourceProperties: 0, deletes: 0, deleteBytes: 0, deleteUnits: 0,
     destinationSeen: 0, rehydrations: 0, rehydrateBytes: 0, small: 0, smallBytes: 0, large: 0, largeBytes: 0, largeWithMd5: 0,
-    largeMd5Bytes: 0, parts: 0, listPartsPages: 0, maxPartBytes: 0, settledUnits: 0, skipped: 0, failed: 0, unchanged: 0, unchangedBytes: 0,
+    largeMd5Bytes: 0, parts: 0, partReads: 0, listPartsPages: 0, maxPartBytes: 0, settledUnits: 0, skipped: 0, failed: 0, unchanged: 0, unchangedBytes: 0,
     beforeBeginDate: 0, filtered: 0, nameBytes: 0, messages: {}, publishBatches: 0, publishChunks: 0, readsByTier: {}, bytesByTier: {},
     writesByClass: {}, smallMessageSeconds: 0,
   };
@@ -140,7 +144,7 @@ export interface PageRoutes {
 }
 
 /** The tally of one listing page, and its entries for the plan's lists. */
-export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcurrency: number): { tally: PlanTally; entries: PlanEntry[] } {
+export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcurrency: number, rangeReadsPerPart = DEFAULT_TUNING.rangeReadsPerPart): { tally: PlanTally; entries: PlanEntry[] } {
   const t = emptyTally();
   const entries: PlanEntry[] = [];
   t.pages = 1;
@@ -213,9 +217,11 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
         t.large++;
         t.largeBytes += blob.size;
         t.parts += parts;
+        const reads = (parts - 1) * readsOfPart(partBytes, rangeReadsPerPart) + readsOfPart(blob.size - (parts - 1) * partBytes, rangeReadsPerPart);
+        t.partReads = (t.partReads ?? 0) + reads;
         t.listPartsPages += Math.max(1, Math.ceil(parts / 1000));
         t.maxPartBytes = Math.max(t.maxPartBytes, Math.min(partBytes, blob.size));
-        t.readsByTier[at] = (t.readsByTier[at] ?? 0) + parts;
+        t.readsByTier[at] = (t.readsByTier[at] ?? 0) + reads;
         write(blob.accessTier, (parts + 2) * (1 + extra));
         more.large += extra;
         more.largeBytes += extra * blob.size;
@@ -253,6 +259,11 @@ export function tallyPage(page: PageRoutes, settings: RunSettings, downloadConcu
     }
   }
   return { tally: t, entries };
+}
+
+/** Azure reads of one part as the parter makes them: a few ranges at once when read whole, one stream otherwise. */
+function readsOfPart(length: number, rangeReadsPerPart: number): number {
+  return length <= MAX_BUFFERED_BODY_BYTES ? rangeReadsFor(length, rangeReadsPerPart) : 1;
 }
 
 /** PublishBatch calls for messages of these sizes, packed as the deployed publisher packs them (10 and 250 KB at most), and their 64 KB chunks. */

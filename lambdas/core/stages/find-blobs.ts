@@ -66,7 +66,7 @@ async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Prom
     const pageId = `${ctx.settings.container}.${message.invocation}.${pages}`;
     const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId, !page.continuation, plan !== undefined);
     if (plan) {
-      const { tally, entries } = tallyPage({ ...routes, settledUnits: routes.settled.length }, ctx.settings, ctx.tuning.downloadConcurrency);
+      const { tally, entries } = tallyPage({ ...routes, settledUnits: routes.settled.length }, ctx.settings, ctx.tuning.downloadConcurrency, ctx.tuning.rangeReadsPerPart);
       addTally(plan, tally);
       await recordPlanPage(ctx.ledger.table, ctx.runId, pageId, entries);
     } else {

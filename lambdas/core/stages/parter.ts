@@ -1,7 +1,8 @@
 /**
  * Stage 5: copy one byte range of a blob into one part of its multipart upload.
  * A part of up to 128 MiB (every part of a blob up to about 1.2 TiB with the default
- * part size) is read whole into memory, then sent with its CRC32C in the header;
+ * part size) is read whole into memory, as a few ranges at once (one connection from
+ * far away carries less than several), then sent with its CRC32C in the header;
  * a larger one is streamed.
  * The read is pinned to the blob's ETag: if the blob changed, the whole upload is
  * abandoned and the blob re-planned, so parts of two versions are never mixed.
@@ -14,7 +15,7 @@ import type { ContextOf } from '../context';
 import { SourceChangedError, codeOf } from '../errors';
 import type { CopyPartMessage, PartsDoneMessage } from '../messages';
 import { isTransient, withRetry } from '../retry';
-import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectBody, releaseBody, writeEach } from '../streams';
+import { MAX_BUFFERED_BODY_BYTES, byteCounter, collectRanges, rangeReadsFor, releaseBody, writeEach } from '../streams';
 import { clearManifest, readManifest } from '../uploads';
 import { inDestination, onlyIn } from '../destinations';
 import { failureReason } from './download';
@@ -40,19 +41,24 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
   try {
     await withRetry(async () => {
       const todo = lanes.filter((lane) => !finished.has(lane));
-      const read = await ctx.source.read(blob.name, blob.etag, part);
-      if (read.length !== length) {
-        read.body.on('error', () => undefined).destroy();
-        throw new Error(`Azure returned ${read.length} bytes for a range of ${length}`);
-      }
+      /** Bytes `start` to `end` of the part (inclusive), pinned to the blob's ETag. */
+      const readRange = async (start: number, end: number) => {
+        const read = await ctx.source.read(blob.name, blob.etag, { start: part.start + start, end: part.start + end });
+        if (read.length !== end - start + 1) {
+          read.body.on('error', () => undefined).destroy();
+          throw new Error(`Azure returned ${read.length} bytes for a range of ${end - start + 1}`);
+        }
+        return read.body;
+      };
       let results: PromiseSettledResult<unknown>[];
       if (length <= MAX_BUFFERED_BODY_BYTES) {
-        // The usual case: the part read whole, its CRC32C computed on the way and sent in the header, and the
-        // same bytes written to each destination's upload.
-        const body = await collectBody(read.body, length);
+        // The usual case: the part read whole (as several ranges at once), its CRC32C sent in the header, and
+        // the same bytes written to each destination's upload.
+        const body = await collectRanges(length, rangeReadsFor(length, ctx.tuning.rangeReadsPerPart), readRange);
         results = await Promise.allSettled(todo.map((lane) => ctx.sinks[lane.d].uploadPart(lane.key, lane.uploadId, part.partNumber, body.buffer, length, body.crc32c)));
         releaseBody(body);
       } else {
+        const read = { body: await readRange(0, length - 1) };
         const counted = byteCounter(read.body);
         results = await writeEach(counted, todo.length, (body, n) =>
           ctx.sinks[todo[n].d].uploadPart(todo[n].key, todo[n].uploadId, part.partNumber, body, length));
