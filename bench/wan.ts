@@ -126,7 +126,7 @@ export async function benchWan(say: (line: string) => void, dir = mkdtempSync(jo
           const run = await copyAcross(copier, set, azurite, azureProxy, dir, String(round));
           results[copier][set].push(run);
           say(`  ${run.seconds.toFixed(1)} s, ${run.verified}`);
-          if (process.env.BENCH_VERBOSE) say(`  S3 ${JSON.stringify(run.s3ByMethod)} Azure ${JSON.stringify(run.azureByMethod)}`);
+          if (process.env.BENCH_VERBOSE) say(`  run ${run.runSeconds?.toFixed(2)} s of ${run.seconds.toFixed(2)} s; S3 ${JSON.stringify(run.s3ByMethod)} Azure ${JSON.stringify(run.azureByMethod)}`);
         }
       }
     }

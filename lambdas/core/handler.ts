@@ -15,7 +15,6 @@ import { ConfigError, errorMessage } from './errors';
 import { MessageError, parseStageMessage } from './messages';
 import { METRIC } from './metrics';
 import { retryDelaySeconds } from './retry-policy';
-import { handleWebhook } from './events/webhook';
 import { applyBlobEvents } from './stages/events';
 import { qualify, watch, type QualifyResult } from './stages/qualify';
 import { TOPIC_STAGES, type TopicStage } from './stages';
@@ -182,6 +181,8 @@ export function eventsHandler(runtimeOf: () => Runtime) {
       const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
       const body = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
       try {
+        // Loaded here, not with the module: it brings @azure/eventgrid, which no other stage (nor a local copy) needs.
+        const { handleWebhook } = await import('./events/webhook');
         const handled = await handleWebhook(
           { method: event.requestContext?.http?.method ?? 'POST', headers, query: event.queryStringParameters ?? {}, body },
           {

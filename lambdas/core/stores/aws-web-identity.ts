@@ -13,7 +13,6 @@
  * never reaches a log: the logger redacts anything shaped like a JWT (log.ts).
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { ConfigError, codeOf, errorMessage, statusOf } from '../errors';
 import { AZURE_TOKEN_EXCHANGE_AUDIENCE, ENABLE_FEDERATION_HOW, WEB_IDENTITY_SIGNING_ALGORITHM, WEB_IDENTITY_TOKEN_SECONDS } from '../federation';
@@ -69,8 +68,10 @@ const STS_VERSION = '2011-06-15';
  * that is, which makes no request until it sends one (and this one never sends).
  */
 export function defaultAwsIdentity(): AwsIdentity {
-  const { config } = new SecretsManagerClient({});
-  return { credentials: () => config.credentials(), region: () => config.region() };
+  // The client is loaded on first use: a copy that never signs in to Azure this way does not load it.
+  let made: Promise<import('@aws-sdk/client-secrets-manager').SecretsManagerClient['config']> | undefined;
+  const config = () => (made ??= import('@aws-sdk/client-secrets-manager').then(({ SecretsManagerClient }) => new SecretsManagerClient({}).config));
+  return { credentials: async () => (await config()).credentials(), region: async () => (await config()).region() };
 }
 
 /** The regional STS endpoint, unless the environment names one (as the SDK reads AWS_ENDPOINT_URL_STS). */

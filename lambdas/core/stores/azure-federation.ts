@@ -11,7 +11,7 @@
  * STS and Entra ID once, not once per blob, while the trust is missing.
  */
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import { ClientAssertionCredential, type ClientAssertionCredentialOptions } from '@azure/identity';
+import type { ClientAssertionCredential, ClientAssertionCredentialOptions } from '@azure/identity';
 import { ConfigError, errorMessage } from '../errors';
 import { AZURE_TOKEN_EXCHANGE_AUDIENCE } from '../federation';
 import type { TokenClaims, WebIdentityTokens } from './aws-web-identity';
@@ -36,7 +36,10 @@ export function federatedCredential(
   options: ClientAssertionCredentialOptions,
   explain: (error: unknown) => unknown,
 ): TokenCredential {
-  const assertion = new ClientAssertionCredential(app.tenantId, app.clientId, () => tokens.token(), options);
+  // @azure/identity is loaded at the first sign-in (see lazyCredential in azure-source.ts).
+  let assertion: Promise<ClientAssertionCredential> | undefined;
+  const signIn = () => (assertion ??= import('@azure/identity').then(({ ClientAssertionCredential }) =>
+    new ClientAssertionCredential(app.tenantId, app.clientId, () => tokens.token(), options)));
   let refused: { error: ConfigError; until: number } | undefined;
   return {
     async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
@@ -44,7 +47,7 @@ export function federatedCredential(
       try {
         // The STS token first: its failure then reaches the caller as it is, not wrapped by MSAL.
         await tokens.token();
-        const token = await assertion.getToken(scopes, options);
+        const token = await (await signIn()).getToken(scopes, options);
         refused = undefined;
         return token;
       } catch (error) {
