@@ -3,9 +3,9 @@
  * module, so @node-rs/crc32 does not load there). bench/checksum.ts builds the copier with this in place of
  * lambdas/core/crc32c.ts, to measure that copier here.
  */
-import { crc32cUpdateJs } from '../../lambdas/core/crc32c.js';
+import { crc32cUpdateJs, digestBytes } from '../../lambdas/core/crc32c.js';
 
-export { crc32cUpdateJs };
+export { crc32cUpdateJs, digestBytes };
 export const CRC32C_IMPLEMENTATION = 'JavaScript (as in the Lambda bundles)';
 export const crc32cUpdate = crc32cUpdateJs;
 

@@ -13,6 +13,8 @@ export const CRC32C_IMPLEMENTATION = 'CRC32 by zlib.crc32 (experiment)';
 /** Kept for the same exports; the state here is the finished CRC32, as zlib.crc32 takes and returns it. */
 export const crc32cUpdate = (state: number, data: Uint8Array) => crc32(data, state);
 export const crc32cUpdateJs = crc32cUpdate;
+/** The 4 big-endian bytes of the (already finished) CRC32. */
+export const digestBytes = bytes;
 
 export class Crc32c {
   private value = 0;
