@@ -22,6 +22,7 @@ message).
 Usage: python3 moto_iam.py -H 127.0.0.1 -p PORT (INITIAL_NO_AUTH_ACTION_COUNT in the environment).
 """
 import json
+from pathlib import Path
 import sys
 import threading
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -38,6 +39,11 @@ from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.sns import models as sns_models
 from moto.sns.responses import SNSResponse
+
+# DynamoDB writes atomic, as the local emulator has them (lambdas/local/moto_atomic_dynamodb.py): without it, two
+# parters counting an upload's last two parts at once could leave the count one short, and the upload open.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "lambdas" / "local"))
+import moto_atomic_dynamodb  # noqa: E402,F401
 
 # The IAM action AWS authorizes a call by, where it is not the call's own name.
 ACTION_ALIASES = {
