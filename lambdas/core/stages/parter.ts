@@ -58,8 +58,7 @@ export async function parter(ctx: Ctx, message: CopyPartMessage): Promise<void> 
         results = await Promise.allSettled(todo.map((lane) => ctx.sinks[lane.d].uploadPart(lane.key, lane.uploadId, part.partNumber, body.buffer, length, body.crc32c)));
         releaseBody(body);
       } else {
-        const read = { body: await readRange(0, length - 1) };
-        const counted = byteCounter(read.body);
+        const counted = byteCounter(await readRange(0, length - 1));
         results = await writeEach(counted, todo.length, (body, n) =>
           ctx.sinks[todo[n].d].uploadPart(todo[n].key, todo[n].uploadId, part.partNumber, body, length));
         const sourceError = counted.sourceError();
