@@ -184,9 +184,12 @@ async function markVerifying(ctx: Ctx, message: PartsDoneMessage) {
   }
 }
 
-/** Time kept back from reading, to save the MD5's state and send the next message. */
+/**
+ * Time kept back from reading, to save the MD5's state and send the next message. At least 2 s: a busy CI machine
+ * took over a second for that save and send, and a 5-second local function with a 1-second reserve ran past its end.
+ */
 export function verifyReserveMs(remainingMs: number): number {
-  return Math.min(30_000, Math.max(1_000, remainingMs * 0.25));
+  return Math.min(30_000, Math.max(2_000, remainingMs * 0.25));
 }
 
 /** The class the run wrote this blob's copy in cannot be read back: the copy is checked from the source. */
