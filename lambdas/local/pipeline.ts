@@ -58,7 +58,16 @@ export const DEFAULT_LOCAL_CONCURRENCY: Record<TopicStage, number> = {
 };
 
 /** Messages the listing may have waiting before it waits itself: memory stays flat however big the container. */
-export const LOCAL_BACKLOG_MESSAGES = 200;
+export const LOCAL_BACKLOG_MESSAGES = 40;
+
+/**
+ * Blobs a local listing asks for per page (a function asks for Azure's most, 5,000). A List Blobs answer is
+ * about 1 KiB a blob and is held whole while it is read, and the next page is fetched while the blobs of one
+ * wait: two pages of 5,000 kept about 9 MiB of V8's large objects over any container bigger than a page, so a
+ * 40,000-blob copy peaked at 168 MiB against 134 MiB for 2,000 (bench/memory.ts); with pages of 1,000, 157
+ * against 142. Each page is one more round trip, fetched ahead while the last one's blobs copy.
+ */
+export const LOCAL_LIST_PAGE_SIZE = 1000;
 
 export interface LocalCopyOptions {
   source: SourceConfig;
@@ -210,7 +219,7 @@ export function localPipeline(options: LocalCopyOptions) {
   const endReports = new Map<string, RunReport>();
   const hooks: LedgerHooks = {};
   const ledger = runLedger(options.planOnly ? memoryTable() : bucketTable(stateClient, options.bucket, { endpoint: options.s3Endpoint }), hooks);
-  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
+  const tuning = { ...DEFAULT_TUNING, listPageSize: LOCAL_LIST_PAGE_SIZE, ...options.tuning };
   const costs: CostOptions = {
     mode: 'local',
     prices: () => ({ prices: pricesFor(options.priceRegion) }),

@@ -128,6 +128,22 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     expect(report).toMatchObject({ copied: ['deep', 'instant'], verifiedFromSource: 1 });
   });
 
+  it('reads a run bigger than a page of units whole: its report names the blobs of every page', async () => {
+    const { ledger } = ledgerOn(await open());
+    await begin(ledger, 'r5');
+    // Units sort by name: zero-padded, so that the last one added is the last one read.
+    const units = Array.from({ length: 130 }, (_, i) => ({ unit: `0.${String(i).padStart(4, '0')}`, blobs: [{ name: `b${String(i).padStart(4, '0')}`, size: 1 }] }));
+    await ledger.addUnits('r5', units);
+    await ledger.settle('r5', units[0].unit, [{ name: 'b0000', index: 0, status: 'copied' }]);
+    await ledger.settle('r5', units[129].unit, [{ name: 'b0129', index: 0, status: 'failed', reason: 'last page' }]);
+    const first = await ledger.unitsPage('r5');
+    expect(first.next).toBeDefined();
+    expect(first.units.length).toBeLessThan(130);
+    const report = await buildReport(ledger, (await ledger.getRun('r5'))!);
+    expect(report).toMatchObject({ copied: ['b0000'], copiedCount: 1, failed: [{ name: 'b0129', reason: 'last page' }] });
+    expect(report.outstanding.map((o) => o.name)).toEqual(units.slice(1, 129).map((u) => u.blobs[0].name));
+  });
+
   it('starts no second run while one is in progress, and starts once it has ended', async () => {
     const { ledger } = ledgerOn(await open());
     expect(await begin(ledger, 'r1')).toEqual({ started: true });

@@ -18,12 +18,20 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { mapLimit } from '../batching';
 import { codeOf, statusOf } from '../errors';
 import { STATE_PREFIX } from '../keys';
 import { isTransient, withRetry } from '../retry';
 import { applyUpdate, checkKey, holds, writeToken, type Precondition, type StateItem, type StateTable, type Update } from './table';
 
 export const BUCKET_STATE_PREFIX = `${STATE_PREFIX}state/`;
+
+/**
+ * Items a query reads at once. All of a page's (up to 1,000) at once held as many answers and connections:
+ * the closing report of a 200,000-blob copy (2,000 units, pages of 500) took its peak RSS from 147 to 187 MiB
+ * (bench/memory.ts). The store answers one request at a time anyway (moto), so this many keep it busy.
+ */
+const QUERY_READS_AT_ONCE = 32;
 
 interface Stored {
   item: StateItem;
@@ -130,7 +138,7 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
         }),
       );
       const keys = (out.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('.json'));
-      const items = (await Promise.all(keys.map(async (k) => (await read(k))?.item))).filter((i): i is StateItem => i !== undefined);
+      const items = (await mapLimit(keys, QUERY_READS_AT_ONCE, async (k) => (await read(k))?.item)).filter((i): i is StateItem => i !== undefined);
       const last = keys[keys.length - 1];
       return { items, next: out.IsTruncated && last ? last.slice(prefix.length, -'.json'.length) : undefined };
     },
