@@ -50,11 +50,12 @@ export async function prebuiltCopier(checksum: ChecksumVariant = 'native-crc32c'
 
 /** The azs3copy command's arguments for one copy. */
 export function azs3copyArgs(copy: { connectionString: string; container: string; bucket: string; s3Endpoint: string; report: string; extra?: string[] }): string[] {
-  // BENCH_AZS3COPY_NODE_ARGS: Node's own flags for a look inside (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  // BENCH_AZS3COPY_NODE_ARGS: Node's own flags for a look inside (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
+  // BENCH_AZS3COPY_VERBOSE=1: the copier logs with --verbose (kept with BENCH_KEEP_LOGS=1) rather than --quiet.
   return [
     ...(process.env.BENCH_AZS3COPY_NODE_ARGS ?? '').split(' ').filter(Boolean),
     join(ROOT, 'bin/azs3copy.mjs'), 'copy', '--azure-connection-string', copy.connectionString, '--container', copy.container,
-    '--bucket', copy.bucket, '--s3-endpoint', copy.s3Endpoint, '--quiet', '--report', copy.report, ...(copy.extra ?? []),
+    '--bucket', copy.bucket, '--s3-endpoint', copy.s3Endpoint, ...(process.env.BENCH_AZS3COPY_VERBOSE ? ['--verbose'] : ['--quiet']), '--report', copy.report, ...(copy.extra ?? []),
   ];
 }
 
