@@ -430,11 +430,16 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      */
     async settle(runId: string, unitId: string, outcomes: BlobOutcome[], options: { deletes?: boolean } = {}): Promise<CounterDelta | undefined> {
       const sk = unitSk(unitId, options.deletes);
-      for (;;) {
-        const unit = (await table.get(runPk(runId), sk)) as unknown as UnitRecord | undefined;
+      for (let fresh = !table.recall; ; fresh = true) {
+        // At first, possibly as this process last wrote it: the write below is conditional on its version, and a
+        // refusal, or finding nothing to add, reads it again.
+        const unit = (await (fresh ? table.get(runPk(runId), sk) : table.recall!(runPk(runId), sk))) as unknown as UnitRecord | undefined;
         if (!unit) return undefined;
         const merged = merge(unit, outcomes);
-        if (!merged) return {};
+        if (!merged) {
+          if (!fresh) continue;
+          return {};
+        }
         const { next, delta } = merged;
         const written = await table.transact(
           { item: { ...(next as unknown as StateItem), pk: runPk(runId), sk }, precondition: { ifVersion: unit.v! } },

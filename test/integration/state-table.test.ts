@@ -93,3 +93,53 @@ describe.each(STORES)('state table: %s', (_name, open) => {
     expect((await table.query(pk, 'unit.')).items).toHaveLength(24);
   });
 });
+
+describe('state table: the bucket, written by two processes', () => {
+  /** A table as a second process would have it (its own client, its own memory), and the GETs it sends. */
+  const processOn = (bucket: string) => {
+    const client = s3();
+    const gets = { count: 0 };
+    client.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'GetObjectCommand') gets.count++;
+      return next(args);
+    }, { step: 'initialize' });
+    return { table: bucketTable(client, bucket), gets };
+  };
+
+  it('reads nothing back to update what it wrote last, and never lets what it remembers win over the other\'s writes', async () => {
+    const bucket = await newBucket();
+    const a = processOn(bucket);
+    const b = processOn(bucket);
+    await a.table.update({ pk: 'p', sk: 'c', add: { n: 1 } });
+    const before = a.gets.count;
+    await a.table.update({ pk: 'p', sk: 'c', add: { n: 2 } });
+    await a.table.update({ pk: 'p', sk: 'c', add: { n: 4 } });
+    expect(a.gets.count).toBe(before);
+
+    // b writes; a's next update, from its memory, is refused by the store and made on b's version instead.
+    await b.table.update({ pk: 'p', sk: 'c', add: { n: 10 } });
+    expect(await a.table.update({ pk: 'p', sk: 'c', add: { n: 100 } })).toMatchObject({ n: 117 });
+    // A condition that holds for what a remembers but not for what is there fails.
+    await b.table.update({ pk: 'p', sk: 'c', set: { state: 'taken' } });
+    expect(await a.table.update({ pk: 'p', sk: 'c', set: { state: 'mine' }, when: { attribute: 'state', absent: true } })).toBeUndefined();
+    // One that fails for what a remembers but holds for what is there succeeds.
+    const seen = await a.table.get('p', 'c');
+    await b.table.update({ pk: 'p', sk: 'c', set: { state: undefined } });
+    expect(seen?.state).toBe('taken');
+    expect(await a.table.update({ pk: 'p', sk: 'c', set: { state: 'mine' }, when: { attribute: 'state', absent: true } })).toMatchObject({ state: 'mine', n: 117 });
+
+    // Versions: a put at a version a remembers as current but b has replaced is refused; one at b's version is not.
+    const version = (await a.table.get('p', 'c'))!.v as number;
+    await a.table.put({ pk: 'p', sk: 'x', n: 1 });
+    await b.table.put({ pk: 'p', sk: 'x', n: 2 });
+    expect(await a.table.put({ pk: 'p', sk: 'x', n: 3 }, { ifVersion: 1 })).toBe(false);
+    expect(await a.table.put({ pk: 'p', sk: 'x', n: 4 }, { ifVersion: 2 })).toBe(true);
+    expect(await b.table.get('p', 'x')).toMatchObject({ n: 4, v: 3 });
+    expect(version).toBeGreaterThan(1);
+
+    // Deleted by b: a's update starts from nothing, as it would have read.
+    await b.table.delete('p', 'c');
+    expect(await a.table.update({ pk: 'p', sk: 'c', add: { n: 1 } })).toMatchObject({ n: 1, v: 1 });
+    expect(await b.table.get('p', 'c')).toMatchObject({ n: 1 });
+  });
+});

@@ -58,6 +58,12 @@ export interface StateTable {
   readonly description: StateLocation;
   /** The item as last written (strongly consistent), or undefined. */
   get(pk: string, sk: string): Promise<StateItem | undefined>;
+  /**
+   * The item as this process last wrote it, else as `get` reads it: possibly stale (another process may have
+   * written since), so only for a read whose write is conditional on the version read. A store that keeps
+   * nothing in memory leaves it out.
+   */
+  recall?(pk: string, sk: string): Promise<StateItem | undefined>;
   /** Write the whole item; false (and nothing written) when the precondition does not hold. */
   put(item: StateItem, precondition?: Precondition): Promise<boolean>;
   /**
