@@ -8,6 +8,7 @@
 import { STAGE_DEPLOYMENTS } from '../../../lib/stage-sizing';
 import { addCounts, type RequestCounts } from './requests';
 import type { PlanTally } from './tally';
+import { BUCKET_REMEMBERED_ITEMS } from '../state/table';
 
 const MiB = 1024 * 1024;
 
@@ -121,13 +122,16 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
  * bucket requests locally and as DynamoDB requests and units deployed.
  */
 export interface TableCall {
-  op: 'get' | 'put' | 'update' | 'query' | 'delete' | 'transact';
+  /** `recall`: a read that the bucket store answers from what it wrote last (see StateTable.recall). */
+  op: 'get' | 'recall' | 'put' | 'update' | 'query' | 'delete' | 'transact';
   count: number;
   /** KiB of each item touched (a query: of all the items of one page). */
   kib: number;
   /** A query's items, a transaction's items, and of those the updates with a condition (one more read in the bucket). */
   items?: number;
   whens?: number;
+  /** Puts that create their item only if absent: the bucket store writes them without a read. */
+  creates?: boolean;
 }
 
 export interface StateOptions {
@@ -160,8 +164,8 @@ export function tableCalls({ tally: t, containers, deletionsRefused }: PlanShape
     { op: 'get', count: containers * 2, kib: runKib },
     { op: 'update', count: 1, kib: runKib },
     // Units: created, and each settled once with the run's counters, the run's end looked for after.
-    { op: 'put', count: units, kib: unitKib },
-    { op: 'get', count: settles, kib: unitKib },
+    { op: 'put', count: units, kib: unitKib, creates: true },
+    { op: 'recall', count: settles, kib: unitKib },
     { op: 'transact', count: settles, kib: unitKib + runKib, items: 2, whens: 0 },
     { op: 'get', count: settles, kib: runKib },
     // Parts: each counted once (its own item, the upload's counter, the run), then the counter read.
@@ -200,16 +204,24 @@ export function tableCalls({ tally: t, containers, deletionsRefused }: PlanShape
   return calls.filter((c) => c.count > 0);
 }
 
-/** The bucket store's requests for these calls (state/bucket-table.ts: a read before every write). */
+/**
+ * The bucket store's requests for these calls (state/bucket-table.ts). It remembers what it wrote last: a write
+ * reads first only an item it has not written (a put of one read with `get`, as the lock and the claims are; not
+ * a create); updates and transactions are of the run's item and of units it created or wrote, remembered; a
+ * condition is read. A query reads the items it does not remember: about half its memory holds units (each
+ * settle writes its unit and the run's item), the last settled.
+ */
 export function bucketStateRequests(calls: TableCall[]): Record<string, number> {
   const out = { GetObject: 0, PutObject: 0, ListObjectsV2: 0, DeleteObject: 0 };
   for (const c of calls) {
     if (c.op === 'get') out.GetObject += c.count;
-    else if (c.op === 'put' || c.op === 'update') (out.GetObject += c.count), (out.PutObject += c.count);
-    else if (c.op === 'query') (out.ListObjectsV2 += c.count), (out.GetObject += c.items ?? 0);
+    else if (c.op === 'recall') continue;
+    else if (c.op === 'put') (out.GetObject += c.creates ? 0 : c.count), (out.PutObject += c.count);
+    else if (c.op === 'update') out.PutObject += c.count;
+    else if (c.op === 'query') (out.ListObjectsV2 += c.count), (out.GetObject += Math.max(0, (c.items ?? 0) - BUCKET_REMEMBERED_ITEMS / 2));
     else if (c.op === 'delete') out.DeleteObject += c.count;
     else {
-      out.GetObject += c.count * ((c.items ?? 1) + (c.whens ?? 0));
+      out.GetObject += c.count * (c.whens ?? 0);
       out.PutObject += c.count * (c.items ?? 1);
     }
   }
@@ -218,11 +230,11 @@ export function bucketStateRequests(calls: TableCall[]): Record<string, number> 
 
 /** DynamoDB's requests and capacity units for these calls (strongly consistent reads; transactions at twice the units). */
 export function dynamoStateRequests(calls: TableCall[]): Record<string, number> {
-  const names = { get: 'GetItem', put: 'PutItem', update: 'UpdateItem', query: 'Query', delete: 'DeleteItem', transact: 'TransactWriteItems' } as const;
+  const names = { get: 'GetItem', recall: 'GetItem', put: 'PutItem', update: 'UpdateItem', query: 'Query', delete: 'DeleteItem', transact: 'TransactWriteItems' } as const;
   const out: Record<string, number> = { WriteRequestUnits: 0, ReadRequestUnits: 0 };
   for (const c of calls) {
     out[names[c.op]] = (out[names[c.op]] ?? 0) + c.count;
-    if (c.op === 'get' || c.op === 'query') out.ReadRequestUnits += c.count * Math.max(1, Math.ceil(c.kib / 4));
+    if (c.op === 'get' || c.op === 'recall' || c.op === 'query') out.ReadRequestUnits += c.count * Math.max(1, Math.ceil(c.kib / 4));
     else if (c.op === 'transact') out.WriteRequestUnits += c.count * 2 * Math.max(c.items ?? 1, Math.ceil(c.kib));
     else out.WriteRequestUnits += c.count * Math.max(1, Math.ceil(c.kib));
   }

@@ -13,7 +13,7 @@ import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMes
 import { decideAcross, lastKey, type Decided, type DecisionRequests } from '../routing';
 import { deletionStep, deletionsOf } from './mirror';
 import type { BlobOutcome, ListingTotals, NewUnit } from '../run-ledger';
-import type { ListedBlob } from '../stores/types';
+import type { ListedBlob, ListPage } from '../stores/types';
 import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['find-blobs']>;
@@ -60,8 +60,15 @@ async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Prom
   const reserve = Math.min(ctx.tuning.listReserveMs, ctx.remainingMs() / 3);
   // A dry run routes nothing: it keeps what it would have routed as the plan (cost/plan-state.ts).
   const plan = ctx.settings.dryRun ? emptyTally() : undefined;
+  // A run's first page is one message's worth, so that copying starts after one short round trip rather than
+  // after Azure has listed (and the listing routed) a whole page; the rest are whole pages.
+  const first = continuation === undefined && message.invocation === 0;
+  const pageSize = (n: number) => (first && n === 0 ? Math.min(ctx.tuning.blobsPerMessage, ctx.tuning.listPageSize) : ctx.tuning.listPageSize);
+  let next: Promise<ListPage> | undefined = ctx.source.listPage(continuation, pageSize(0));
   do {
-    const page = await ctx.source.listPage(continuation, ctx.tuning.listPageSize);
+    const page: ListPage = await next!;
+    // The next page is asked for now, and arrives while this one is routed (its blobs copying meanwhile).
+    next = page.continuation && ctx.remainingMs() > reserve ? ctx.source.listPage(page.continuation, pageSize(pages + 1)) : undefined;
     totals.listed += page.blobs.length;
     const pageId = `${ctx.settings.container}.${message.invocation}.${pages}`;
     const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId, !page.continuation, plan !== undefined);
@@ -78,7 +85,9 @@ async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Prom
     pages++;
     afterKey = lastKey(ctx.settings.prefix, page.blobs) ?? afterKey;
     continuation = page.continuation;
-  } while (continuation && ctx.remainingMs() > reserve);
+  } while (continuation && next && ctx.remainingMs() > reserve);
+  // Asked for ahead, then not used (the invocation hands on): the next invocation asks for it again.
+  next?.catch(() => undefined);
 
   if (continuation) {
     // Sent before this step is counted: a step that dies between the two is taken over and sends it again,

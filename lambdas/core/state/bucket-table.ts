@@ -22,7 +22,7 @@ import { mapLimit } from '../batching';
 import { codeOf, statusOf } from '../errors';
 import { STATE_PREFIX } from '../keys';
 import { isTransient, withRetry } from '../retry';
-import { applyUpdate, checkKey, holds, writeToken, type Precondition, type StateItem, type StateTable, type Update } from './table';
+import { BUCKET_REMEMBERED_ITEMS, applyUpdate, checkKey, holds, writeToken, type Precondition, type StateItem, type StateTable, type Update } from './table';
 
 export const BUCKET_STATE_PREFIX = `${STATE_PREFIX}state/`;
 
@@ -33,14 +33,13 @@ export const BUCKET_STATE_PREFIX = `${STATE_PREFIX}state/`;
  */
 const QUERY_READS_AT_ONCE = 32;
 
-/**
- * Items whose last version this process wrote (or read before writing) are remembered, this many at most, so
- * that the next read-modify-write of one starts from it rather than from a GET: within a local run every write
- * goes through this process's lock, so what it wrote is what is there. A version remembered wrongly (another
- * process wrote since) only costs a refused write (its ETag no longer matches) and a fresh read; a refusal or a
- * failed condition is never answered from memory. A 1,000-blob copy sent 77 GETs of state before writing it.
+/*
+ * Items whose last version this process wrote are remembered (BUCKET_REMEMBERED_ITEMS of them), so that the next
+ * read-modify-write of one starts from it rather than from a GET: within a local run every write goes through
+ * this process's lock, so what it wrote is what is there. A version remembered wrongly (another process wrote
+ * since) only costs a refused write (its ETag no longer matches) and a fresh read; a refusal or a failed
+ * condition is never answered from memory. A 1,000-blob copy sent 77 GETs of state before writing it, 19 since.
  */
-const REMEMBERED_ITEMS = 64;
 
 interface Stored {
   item: StateItem;
@@ -72,7 +71,7 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
     remembered.delete(key);
     if (etag === undefined) return;
     remembered.set(key, { json, etag });
-    if (remembered.size > REMEMBERED_ITEMS) remembered.delete(remembered.keys().next().value!);
+    if (remembered.size > BUCKET_REMEMBERED_ITEMS) remembered.delete(remembered.keys().next().value!);
   };
   /** The item as this process last wrote it, else as read now. */
   const known = async (key: string): Promise<Stored | undefined> => {

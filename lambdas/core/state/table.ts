@@ -84,6 +84,13 @@ export interface StateTable {
   transact(put: { item: StateItem; precondition: Precondition }, updates: Update[]): Promise<boolean>;
 }
 
+/**
+ * Items whose last version the bucket store remembers (state/bucket-table.ts), so that it writes them again
+ * without reading them first. A unit is settled about 150 writes after it is created (a backlog of 40 units
+ * created ahead, each settle writing its unit and the run's item): this many cover that, in about 2 MiB.
+ */
+export const BUCKET_REMEMBERED_ITEMS = 256;
+
 export type StateLocation =
   | { kind: 'dynamodb'; table: string; region?: string; endpoint?: string }
   | { kind: 'bucket'; bucket: string; endpoint?: string }
