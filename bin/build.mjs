@@ -49,7 +49,7 @@ const BUILD_OPTIONS = {
     setup(build) {
       // A bare import stays an import if it is a built-in or its package is EXTERNAL.
       build.onResolve({ filter: /^[^./]/ }, ({ path }) =>
-        path.startsWith('node:') || isBuiltin(path) || EXTERNAL.some((name) => path === name || path.startsWith(`${name}/`)) ? { path, external: true } : undefined);
+        isBuiltin(path) || EXTERNAL.some((name) => path === name || path.startsWith(`${name}/`)) ? { path, external: true } : undefined);
     },
   }],
   splitting: true,

@@ -62,13 +62,14 @@ async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Prom
   const plan = ctx.settings.dryRun ? emptyTally() : undefined;
   // A run's first page is one message's worth, so that copying starts after one short round trip rather than
   // after Azure has listed (and the listing routed) a whole page; the rest are whole pages.
-  const first = continuation === undefined && message.invocation === 0;
-  const pageSize = (n: number) => (first && n === 0 ? Math.min(ctx.tuning.blobsPerMessage, ctx.tuning.listPageSize) : ctx.tuning.listPageSize);
-  let next: Promise<ListPage> | undefined = ctx.source.listPage(continuation, pageSize(0));
+  const firstSize = continuation === undefined && message.invocation === 0
+    ? Math.min(ctx.tuning.blobsPerMessage, ctx.tuning.listPageSize)
+    : ctx.tuning.listPageSize;
+  let next: Promise<ListPage> | undefined = ctx.source.listPage(continuation, firstSize);
   do {
     const page: ListPage = await next!;
     // The next page is asked for now, and arrives while this one is routed (its blobs copying meanwhile).
-    next = page.continuation && ctx.remainingMs() > reserve ? ctx.source.listPage(page.continuation, pageSize(pages + 1)) : undefined;
+    next = page.continuation && ctx.remainingMs() > reserve ? ctx.source.listPage(page.continuation, ctx.tuning.listPageSize) : undefined;
     totals.listed += page.blobs.length;
     const pageId = `${ctx.settings.container}.${message.invocation}.${pages}`;
     const routes = await routePage(ctx, page.blobs, afterKey, totals, pageId, !page.continuation, plan !== undefined);
