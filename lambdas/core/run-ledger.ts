@@ -219,13 +219,22 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     return (current as { ballot?: string } | undefined)?.ballot === ballot ? current : undefined;
   }
 
-  /** After a write that may have been the last: end the run if everything routed has an outcome. */
-  async function maybeEnd(runId: string): Promise<RunRecord | undefined> {
-    const run = await getRun(runId);
+  /**
+   * After a write that may have been the last: end the run if everything routed has an outcome.
+   *
+   * `recalled`: the caller has just written the run's counters, so the run as this process last wrote it is
+   * enough to decide (one GET fewer per settled unit on a store that remembers). Its "not yet" holds: the
+   * counters only grow, every write of them is conditional on the version before, and the process whose write
+   * completes them decides from that write. Its state may be stale (another process marked the run stalled
+   * since), so an election lost from memory asks the store again.
+   */
+  async function maybeEnd(runId: string, recalled = false): Promise<RunRecord | undefined> {
+    const fromMemory = recalled && table.recall !== undefined;
+    const run = (fromMemory ? await table.recall!(RUNS, runId) : await getRun(runId)) as unknown as RunRecord | undefined;
     if (!run || run.state === 'complete' || !run.listingDone || run.settled < run.routed) return undefined;
     if ((run.deletesSettled ?? 0) < (run.deletesPlanned ?? 0)) return undefined;
     const won = await elect(runId, { state: 'complete', finishedAt: nowIso(), stalledReason: undefined }, { attribute: 'state', in: [run.state] });
-    if (!won) return undefined;
+    if (!won) return fromMemory ? maybeEnd(runId) : undefined;
     await hooks.onEnd?.(won);
     return won;
   }
@@ -447,7 +456,7 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         );
         if (!written) continue; // another delivery settled this unit meanwhile: merge onto what it wrote
         hooks.onDelta?.({ runId }, delta);
-        if (delta.settled) await maybeEnd(runId);
+        if (delta.settled) await maybeEnd(runId, true);
         return delta;
       }
     },

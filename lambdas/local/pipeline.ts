@@ -360,7 +360,8 @@ export async function finishLocalRun(pipeline: LocalPipeline, runIds: string[] =
       // A dry run's report is its plan, written when it ended.
       report = { ...(await buildReport(ledger, (await ledger.getRun(id))!)), invocations: invocationsOf(bus) };
     } else if (id === runId || report === undefined) {
-      const ended = (await ledger.getRun(id))!;
+      // A run that had ended is as read above; one marked stalled just now (or touched again) is read again.
+      const ended = run.state === 'complete' ? run : (await ledger.getRun(id))!;
       // The ending's own report, when it is of the run as it ended (a copy's: complete, or stalled just now, the
       // dead letters already kept); built again only otherwise. Read twice, 200,000 blobs' units cost 2,000 GETs
       // and a second report's worth of memory at the end of the run.

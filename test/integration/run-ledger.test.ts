@@ -189,3 +189,50 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     expect(ended.map((r) => r.state)).toEqual(['stalled', 'complete']);
   });
 });
+
+describe('run state in a bucket written by two processes', () => {
+  // Each process remembers the run as it last wrote it, and looks for the run's end from that memory after
+  // settling a unit; these check that memory's "not yet" and its stale state never leave a run unended.
+  async function twoProcesses() {
+    const bucket = await newBucket();
+    const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+    const afterTransact: { hook?: () => Promise<void> } = {};
+    const tableA = bucketTable(s3(), bucket);
+    // Process A, with a moment between a settle's write and its look for the end, for the other to write in.
+    const a = ledgerOn({ ...tableA, transact: async (put, updates) => {
+      const written = await tableA.transact(put, updates);
+      const hook = afterTransact.hook;
+      afterTransact.hook = undefined;
+      await hook?.();
+      return written;
+    } }, clock);
+    const b = ledgerOn(bucketTable(s3(), bucket), clock);
+    await begin(a.ledger, 'r1');
+    await a.ledger.addUnits('r1', [{ unit: 'u1', blobs: [{ name: 'x', size: 1 }] }, { unit: 'u2', blobs: [{ name: 'y', size: 2 }] }]);
+    await a.ledger.listed('r1', 'c', 0, (await a.ledger.claimListing('r1', 'c', 0, 1000))!, {
+      listed: 2, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 2, routedBytes: 3, done: true,
+    });
+    return { a, b, afterTransact };
+  }
+
+  it('ends the run when its last unit settles just as the other process marks it stalled', async () => {
+    const { a, b, afterTransact } = await twoProcesses();
+    await a.ledger.settle('r1', 'u1', [{ name: 'x', status: 'copied' }]);
+    afterTransact.hook = async () => {
+      const run = (await b.ledger.getRun('r1'))!;
+      expect(await b.ledger.markStalled('r1', 'quiet for too long', run.lastProgressAt)).toBeDefined();
+    };
+    await a.ledger.settle('r1', 'u2', [{ name: 'y', status: 'copied' }]);
+    expect(afterTransact.hook).toBeUndefined();
+    expect(b.ended.map((r) => r.state)).toEqual(['stalled']);
+    expect(a.ended.map((r) => r.state)).toEqual(['complete']);
+    expect(await a.ledger.getRun('r1')).toMatchObject({ state: 'complete', settled: 2, copied: 2 });
+  });
+
+  it('ends the run once when the two processes settle its last units at the same time', async () => {
+    const { a, b } = await twoProcesses();
+    await Promise.all([a.ledger.settle('r1', 'u1', [{ name: 'x', status: 'copied' }]), b.ledger.settle('r1', 'u2', [{ name: 'y', status: 'copied' }])]);
+    expect([...a.ended, ...b.ended].map((r) => r.state)).toEqual(['complete']);
+    expect(await b.ledger.getRun('r1')).toMatchObject({ state: 'complete', settled: 2, copied: 2 });
+  });
+});

@@ -17,6 +17,10 @@ import { maxPartBytesFor } from '../plan';
 import { rollingPipeline, rollingRunId } from '../run-ledger';
 import { runPointerKey, type RunPointer } from '../run-pointer';
 import { hostname } from 'node:os';
+import { mapLimit } from '../batching';
+
+/** Source containers and destinations checked at once when a run starts (an account's every container may be many). */
+const CHECKS_AT_ONCE = 8;
 
 export type QualifyResult =
   | { started: true; runId: string; settings: RunSettings }
@@ -53,11 +57,16 @@ export async function qualify(runtime: Runtime, options: { runId?: string } = {}
   // With several containers, each lands under its own name: equal blob names in two containers stay apart.
   const byContainer = names.length > 1 || selection.containers === 'all';
   const perContainer: RunSettings[] = names.map((container) => forContainer(settings, container, byContainer));
-  for (const one of perContainer) await (await runtime.sourceFor(one)).check();
-  // Every destination, each in its own words: a bucket the functions may not write fails the run here.
-  for (const [d, destination] of destinationsOf(settings).entries()) {
-    await (d === 0 ? runtime.sinkFor(settings) : runtime.sinkFor(settings, destination)).check();
-  }
+  // Every source container and every destination, each in its own words: a bucket the functions may not write
+  // fails the run here. Checked at once (a source across an ocean answers in round trips of tens of
+  // milliseconds, a few each), and the first failure in this order is the one reported, as when checked in turn.
+  const checks: (() => Promise<void>)[] = [
+    ...perContainer.map((one) => async () => (await runtime.sourceFor(one)).check()),
+    ...destinationsOf(settings).map((destination, d) => () => (d === 0 ? runtime.sinkFor(settings) : runtime.sinkFor(settings, destination)).check()),
+  ];
+  const failures = await mapLimit(checks, CHECKS_AT_ONCE, (check) => check().then(() => undefined, (error: unknown) => ({ error })));
+  const failure = failures.find((f) => f !== undefined);
+  if (failure) throw failure.error;
   const begun = await runtime.ledger.begin({
     runId,
     pipeline: runtime.pipeline,
