@@ -11,7 +11,7 @@
  * them is safe to keep.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, errorMessage } from '../core/errors';
 import { STATE_PREFIX } from '../core/keys';
 import { STAGE_NAMES } from '../core/stages';
