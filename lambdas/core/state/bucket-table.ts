@@ -38,7 +38,8 @@ const QUERY_READS_AT_ONCE = 32;
  * read-modify-write of one starts from it rather than from a GET: within a local run every write goes through
  * this process's lock, so what it wrote is what is there. A version remembered wrongly (another process wrote
  * since) only costs a refused write (its ETag no longer matches) and a fresh read; a refusal or a failed
- * condition is never answered from memory. A 1,000-blob copy sent 77 GETs of state before writing it, 20 since.
+ * condition is never answered from memory. A 1,000-blob copy sent 77 GETs of state before writing it, 20 since
+ * (9 once a settle looked for the run's end in the run as it wrote it: run-ledger.ts, maybeEnd).
  */
 
 interface Stored {
