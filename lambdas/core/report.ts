@@ -119,21 +119,16 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
   const skipped: NamedReason[] = [];
   const failed: NamedReason[] = [];
   const outstanding: { name: string; where: string }[] = [];
-  let after: string | undefined;
   // With several containers a blob's name is qualified by its container (its unit's id starts with it).
   const nameOf = (unit: UnitRecord, name: string) => (run.byContainer ? `${unit.unit.slice(0, unit.unit.indexOf('.'))}/${name}` : name);
   const destinations = run.settings.also?.length
     ? destinationsOf(run.settings).map((d): DestinationReport => ({ destination: destinationName(d), copied: 0, unchanged: run.unchanged, skipped: 0, failed: 0, outstanding: 0 }))
     : undefined;
-  do {
-    const page = await ledger.unitsPage(run.runId, after);
-    for (const unit of page.units) {
-      copiedCount += collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
-      if (destinations) countDestinations(unit, destinations);
-      fromSource.count += (unit.fromSource ?? []).filter((i) => unit.status[i] === 'c').length;
-    }
-    after = page.next;
-  } while (after);
+  for await (const unit of ledger.units(run.runId)) {
+    copiedCount += collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
+    if (destinations) countDestinations(unit, destinations);
+    fromSource.count += (unit.fromSource ?? []).filter((i) => unit.status[i] === 'c').length;
+  }
   const mirror = run.settings.mirror ? await mirrorReport(ledger, run) : undefined;
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   copied.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -189,19 +184,14 @@ export function storageOf(settings: RunSettings): string | undefined {
 async function mirrorReport(ledger: RunLedger, run: RunRecord): Promise<MirrorReport> {
   const deleted: string[] = [];
   const notDeleted: NamedReason[] = [];
-  let after: string | undefined;
-  do {
-    const page = await ledger.unitsPage(run.runId, after, { deletes: true });
-    for (const unit of page.units) {
-      unit.names.forEach((key, i) => {
-        if (unit.status[i] === 'c') deleted.push(key);
-        else if (!run.mirrorRefused) {
-          notDeleted.push({ name: key, reason: unit.reasons[i] ?? (unit.status[i] === 'p' ? 'not deleted yet: the run ended first' : '') });
-        }
-      });
-    }
-    after = page.next;
-  } while (after);
+  for await (const unit of ledger.units(run.runId, { deletes: true })) {
+    unit.names.forEach((key, i) => {
+      if (unit.status[i] === 'c') deleted.push(key);
+      else if (!run.mirrorRefused) {
+        notDeleted.push({ name: key, reason: unit.reasons[i] ?? (unit.status[i] === 'p' ? 'not deleted yet: the run ended first' : '') });
+      }
+    });
+  }
   deleted.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return { planned: run.deletesPlanned ?? 0, deleted, notDeleted, ...(run.mirrorRefused ? { refused: run.mirrorRefused } : {}) };
 }

@@ -539,17 +539,23 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       return { units: page.items as unknown as UnitRecord[], next: page.next };
     },
 
+    /** Every unit of a run (or, with `deletes`, its mirror's deletions), read a page at a time; `maxPages` stops early. */
+    async *units(runId: string, options: { deletes?: boolean; maxPages?: number } = {}): AsyncGenerator<UnitRecord> {
+      let after: string | undefined;
+      let pages = 0;
+      do {
+        const page = await ledger.unitsPage(runId, after, options);
+        yield* page.units;
+        after = page.next;
+      } while (after && ++pages < (options.maxPages ?? Number.POSITIVE_INFINITY));
+    },
+
     /** Mirror: the guard tripped, nothing is deleted; each planned deletion is settled as kept, with the reason. */
     async refuseDeletions(runId: string, reason: string): Promise<void> {
       await table.update({ pk: RUNS, sk: runId, set: { mirrorRefused: reason } });
-      let after: string | undefined;
-      do {
-        const page = await ledger.unitsPage(runId, after, { deletes: true });
-        for (const unit of page.units) {
-          await ledger.settle(runId, unit.unit, unit.names.map((name, index) => ({ name, index, status: 'skipped' as const, reason })), { deletes: true });
-        }
-        after = page.next;
-      } while (after);
+      for await (const unit of ledger.units(runId, { deletes: true })) {
+        await ledger.settle(runId, unit.unit, unit.names.map((name, index) => ({ name, index, status: 'skipped' as const, reason })), { deletes: true });
+      }
     },
 
     /**

@@ -86,19 +86,13 @@ export function statusOf(run: RunRecord, now = Date.now()): Omit<RunStatus, 'fai
 /** Failures so far by reason, read from the run's units (at most `maxPages` pages of them). */
 export async function failuresByReason(ledger: RunLedger, runId: string, maxPages = 20): Promise<{ reason: string; count: number }[]> {
   const counts = new Map<string, number>();
-  let after: string | undefined;
-  let pages = 0;
-  do {
-    const page = await ledger.unitsPage(runId, after);
-    for (const unit of page.units) {
-      for (let i = 0; i < unit.status.length; i++) {
-        if (unit.status[i] !== 'f') continue;
-        const reason = unit.reasons[i] ?? '';
-        counts.set(reason, (counts.get(reason) ?? 0) + 1);
-      }
+  for await (const unit of ledger.units(runId, { maxPages })) {
+    for (let i = 0; i < unit.status.length; i++) {
+      if (unit.status[i] !== 'f') continue;
+      const reason = unit.reasons[i] ?? '';
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
     }
-    after = page.next;
-  } while (after && ++pages < maxPages);
+  }
   return [...counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count);
 }
 

@@ -67,16 +67,11 @@ export async function runWithUnit(ledger: RunLedger, unit: string, blobs: { name
 export async function outcomesOf(ledger: RunLedger, runId = 'run-test'): Promise<Record<string, string>> {
   const words: Record<string, string> = { c: 'copied', s: 'skipped', f: 'failed', p: 'pending' };
   const found: Record<string, string> = {};
-  let after: string | undefined;
-  do {
-    const page = await ledger.unitsPage(runId, after);
-    for (const unit of page.units) {
-      unit.names.forEach((name, i) => {
-        const reason = unit.reasons[i];
-        found[name] = reason ? `${words[unit.status[i]]}: ${reason}` : words[unit.status[i]];
-      });
-    }
-    after = page.next;
-  } while (after);
+  for await (const unit of ledger.units(runId)) {
+    unit.names.forEach((name, i) => {
+      const reason = unit.reasons[i];
+      found[name] = reason ? `${words[unit.status[i]]}: ${reason}` : words[unit.status[i]];
+    });
+  }
   return found;
 }
