@@ -28,10 +28,12 @@ import { buildReport, writeReport, type RunReport, type Whereabouts } from '../c
 import { endOfRun } from '../core/run-end';
 import { runLedger, type LedgerHooks, type RunLedger } from '../core/run-ledger';
 import { DEFAULT_TIMEOUT_MINUTES, TOPIC_STAGE_NAMES, stageOf, type StageName, type TopicStage } from '../core/stages/specs';
+import { firstListPageSize } from '../core/stages/find-blobs';
 import { newRunId } from '../core/stages/qualify';
 import { bucketTable } from '../core/state/bucket-table';
 import { memoryTable } from '../core/state/memory-table';
 import { azureSource, listContainers, type AzureSourceOptions } from '../core/stores/azure-source';
+import { firstPageAhead } from '../core/stores/first-page';
 import { explainBucketError, s3Client, s3Sink } from '../core/stores/s3-sink';
 import type { BlobSource, ObjectSink } from '../core/stores/types';
 import { createBus, type Bus, type BusOptions, type DeadLetter } from './bus';
@@ -172,9 +174,9 @@ export function localPipeline(options: LocalCopyOptions) {
   const sourceOf = (container: string) => {
     let found = sources.get(container);
     if (!found) {
-      found = (options.wrapSource ?? ((s) => s))(
+      found = firstPageAhead((options.wrapSource ?? ((s) => s))(
         meteredSource(azureSource({ ...options.source, container }, { onWarning: (m) => log.warn(m), ...options.azure }), meter),
-      );
+      ), firstListPageSize(tuning));
       sources.set(container, found);
     }
     return found;

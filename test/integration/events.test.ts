@@ -56,13 +56,17 @@ async function startWatch(container: ContainerClient, bucket: string, extra: str
 
 type Watch = Awaited<ReturnType<typeof startWatch>>;
 
-/** Poll the bucket until every key is there; when each was first seen. */
-async function seenTimes(bucket: string, keys: string[], timeoutMs = 240_000): Promise<Map<string, number>> {
+/**
+ * Poll the bucket until every key is there; when each was first seen. Only under the keys' own prefix: the run's
+ * state beside them grows with every blob, and listing it too ten times a second kept moto (one Python process)
+ * busy enough to slow the copy it was timing several times over.
+ */
+async function seenTimes(bucket: string, keys: string[], prefix: string, timeoutMs = 240_000): Promise<Map<string, number>> {
   const seen = new Map<string, number>();
   const until = Date.now() + timeoutMs;
+  const wanted = new Set(keys);
   while (seen.size < keys.length && Date.now() < until) {
-    const wanted = new Set(keys);
-    for (const key of await listCopies(s3(), bucket)) if (wanted.has(key) && !seen.has(key)) seen.set(key, Date.now());
+    for (const key of await listCopies(s3(), bucket, prefix)) if (wanted.has(key) && !seen.has(key)) seen.set(key, Date.now());
     if (seen.size < keys.length) await new Promise((r) => setTimeout(r, 100));
   }
   return seen;
@@ -126,7 +130,7 @@ describe('azs3copy watch: the events endpoint', () => {
     const specs: BlobSpec[] = Array.from({ length: 1000 }, (_, i) => ({ name: `many/${String(i).padStart(4, '0')} ü+%.bin`, size: 1 + ((i * 7919) % 4096) }));
     await mapLimit(specs, 32, (spec) => uploadBlob(container, spec));
     const sentAt = new Map<string, number>();
-    const seen = seenTimes(bucket, specs.map((s) => s.name));
+    const seen = seenTimes(bucket, specs.map((s) => s.name), 'many/');
     for (let b = 0; b < 10; b++) {
       const changes = specs.slice(b * 100, (b + 1) * 100).map((s) => created(s.name, { size: s.size }));
       const cloud = b % 2 === 1;

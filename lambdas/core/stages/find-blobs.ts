@@ -6,7 +6,7 @@
  */
 import { mapLimit, packBySize } from '../batching';
 import { BlobFailure } from '../errors';
-import type { ContextOf } from '../context';
+import type { ContextOf, Tuning } from '../context';
 import { recordPlanPage } from '../cost/plan-state';
 import { addTally, emptyTally, tallyPage } from '../cost/tally';
 import { MESSAGE_VERSION, type BlobRef, type CopyBlobsMessage, type LargeBlobMessage, type ListPageMessage } from '../messages';
@@ -51,6 +51,14 @@ export async function findBlobs(ctx: Ctx, message: ListPageMessage): Promise<Lis
   }
 }
 
+/**
+ * A run's first page is one message's worth, so that copying starts after one short round trip rather than after
+ * Azure has listed (and the listing routed) a whole page; the rest are whole pages.
+ */
+export function firstListPageSize(tuning: Pick<Tuning, 'blobsPerMessage' | 'listPageSize'>): number {
+  return Math.min(tuning.blobsPerMessage, tuning.listPageSize);
+}
+
 async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Promise<ListingTotals> {
   const totals: ListingTotals = { listed: 0, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 0, routedBytes: 0, done: false };
   let continuation = message.continuation;
@@ -60,11 +68,7 @@ async function listStep(ctx: Ctx, message: ListPageMessage, claim: number): Prom
   const reserve = Math.min(ctx.tuning.listReserveMs, ctx.remainingMs() / 3);
   // A dry run routes nothing: it keeps what it would have routed as the plan (cost/plan-state.ts).
   const plan = ctx.settings.dryRun ? emptyTally() : undefined;
-  // A run's first page is one message's worth, so that copying starts after one short round trip rather than
-  // after Azure has listed (and the listing routed) a whole page; the rest are whole pages.
-  const firstSize = continuation === undefined && message.invocation === 0
-    ? Math.min(ctx.tuning.blobsPerMessage, ctx.tuning.listPageSize)
-    : ctx.tuning.listPageSize;
+  const firstSize = continuation === undefined && message.invocation === 0 ? firstListPageSize(ctx.tuning) : ctx.tuning.listPageSize;
   let next: Promise<ListPage> | undefined = ctx.source.listPage(continuation, firstSize);
   do {
     const page: ListPage = await next!;
