@@ -174,9 +174,12 @@ export function localPipeline(options: LocalCopyOptions) {
   const sourceOf = (container: string) => {
     let found = sources.get(container);
     if (!found) {
-      found = firstPageAhead((options.wrapSource ?? ((s) => s))(
+      found = (options.wrapSource ?? ((s) => s))(
         meteredSource(azureSource({ ...options.source, container }, { onWarning: (m) => log.warn(m), ...options.azure }), meter),
-      ), firstListPageSize(tuning));
+      );
+      // With a key or a SAS only: a source that signs in to Entra ID first waits for its token either way, and the
+      // check and the page would wait on one sign-in, whose failure the page's request would then try again.
+      if (options.source.credentials.kind === 'connection-string') found = firstPageAhead(found, firstListPageSize(tuning));
       sources.set(container, found);
     }
     return found;

@@ -3,8 +3,8 @@
  * on its way while the run's start is decided and recorded (the destination's
  * checks, the lock, the run's records), instead of one Azure round trip after
  * them. The local runner's listing, in the same process, takes that page rather
- * than asking again. Deployed, qualify and the listing are separate functions:
- * there the source is used as it is.
+ * than asking again (with a key or SAS: see pipeline.ts). Deployed, qualify and
+ * the listing are separate functions: there the source is used as it is.
  *
  * Measured on the bench's WAN (Azure 20 ms away each way): the first copy began
  * about 0.15 s sooner. A page asked for ahead that the listing does not take
