@@ -364,12 +364,15 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      */
     async claimListing(runId: string, container: string, invocation: number, leaseMs: number): Promise<number | undefined> {
       const sk = listingSk(container, invocation);
+      const claim = () => ({ pk: runPk(runId), sk, state: 'running', leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) });
+      // Nearly every step is claimed once, by its first delivery: the write that creates the claim goes first, and
+      // only a step that is there already (a redelivery, a retry) is read. One request per step, not two.
+      if (await table.put(claim(), { ifAbsent: true })) return 1;
       for (;;) {
         const current = await table.get(runPk(runId), sk);
         if (current?.state === 'done') return undefined;
         if (current && (current.leaseUntil as number) > clock()) return undefined;
-        const item = { pk: runPk(runId), sk, state: 'running', leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) };
-        if (await table.put(item, current ? { ifVersion: current.v! } : { ifAbsent: true })) return (current?.v ?? 0) + 1;
+        if (await table.put(claim(), current ? { ifVersion: current.v! } : { ifAbsent: true })) return (current?.v ?? 0) + 1;
       }
     },
 

@@ -156,9 +156,9 @@ export function tableCalls({ tally: t, containers, deletionsRefused }: PlanShape
     { op: 'get', count: 1, kib: 0.3 },
     { op: 'put', count: 1, kib: 0.3 },
     { op: 'put', count: 1, kib: runKib },
-    // Each listing step: claimed, then counted with the run's counters (conditional on the run's state).
-    { op: 'get', count: listSteps, kib: 0.3 },
-    { op: 'put', count: listSteps, kib: 0.3 },
+    // Each listing step: claimed (a create, read only when it is there already), then counted with the run's
+    // counters (conditional on the run's state).
+    { op: 'put', count: listSteps, kib: 0.3, creates: true },
     { op: 'transact', count: listSteps, kib: 1 + runKib, items: 2, whens: 1 },
     // A container's listing done: the run read, its listing marked done (once), the run's end looked for.
     { op: 'get', count: containers * 2, kib: runKib },
