@@ -64,6 +64,32 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     expect([sum('copied'), sum('failed'), sum('settled')]).toEqual([2, 1, 3]);
   });
 
+  it('claims a listing step once: refused while its lease holds and once it is done, taken over when given back or expired', async () => {
+    const { ledger, clock } = ledgerOn(await open());
+    await begin(ledger, 'k1');
+    const totals = { listed: 1, beforeBeginDate: 0, filtered: 0, unchanged: 0, routed: 1, routedBytes: 5, done: false };
+    // Three deliveries of one step at once: one claim.
+    const first = (await Promise.all([1, 2, 3].map(() => ledger.claimListing('k1', 'c', 0, 10_000)))).filter((c) => c !== undefined);
+    expect(first).toHaveLength(1);
+    expect(await ledger.claimListing('k1', 'c', 0, 10_000)).toBeUndefined();
+    // Given back (its invocation failed): the retry takes it at once.
+    await ledger.releaseListing('k1', 'c', 0, first[0]!);
+    const retried = await ledger.claimListing('k1', 'c', 0, 10_000);
+    expect(retried).toBeGreaterThan(first[0]!);
+    // Held past its lease (its invocation was stopped): taken over.
+    clock.now += 10_001;
+    const taken = await ledger.claimListing('k1', 'c', 0, 10_000);
+    expect(taken).toBeGreaterThan(retried!);
+    // The holder it was taken from counts nothing; the one holding it counts once, and the step is done for good.
+    await ledger.listed('k1', 'c', 0, retried!, totals);
+    expect(await ledger.getRun('k1')).toMatchObject({ listed: 0, routed: 0 });
+    await ledger.listed('k1', 'c', 0, taken!, totals);
+    await ledger.listed('k1', 'c', 0, taken!, totals);
+    expect(await ledger.getRun('k1')).toMatchObject({ listed: 1, routed: 1 });
+    clock.now += 60_000;
+    expect(await ledger.claimListing('k1', 'c', 0, 10_000)).toBeUndefined();
+  });
+
   it('counts each blob once, with its last true outcome, under duplicate and concurrent deliveries, and ends once', async () => {
     const { ledger, ended, deltas } = ledgerOn(await open());
     expect(await begin(ledger, 'r1')).toEqual({ started: true });
