@@ -37,6 +37,13 @@ export interface Tuning {
    * one buffer at its place. Memory is the part's, as before.
    */
   rangeReadsPerPart: number;
+  /**
+   * A verification's claim outlives its invocation by this much: an invocation Lambda stopped at its timeout
+   * may still be finishing a request, so the check is taken over only after it. The stage's queue hides a
+   * failed message for longer than the function's timeout plus this, so its retry finds the claim expired.
+   * Tests shorten it (with the local queue's wait) to show the takeover in seconds.
+   */
+  verificationLeaseMarginMs: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -49,6 +56,7 @@ export const DEFAULT_TUNING: Tuning = {
   maxBlobAttempts: 3,
   retry: { attempts: 3, baseDelayMs: 250, maxDelayMs: 10_000 },
   rangeReadsPerPart: 4,
+  verificationLeaseMarginMs: 30_000,
 };
 
 export const MiB = 1024 * 1024;

@@ -100,8 +100,8 @@ describe('the pipeline in a box: the deployed functions copy a container under t
         // Short timeouts and visibility, so a killed invocation's message is back in seconds, not 90 minutes. qualify
         // is fed by no queue: it keeps a minute, for a stalled run's report on a busy machine.
         functionTimeoutSeconds: Object.fromEntries([...STAGE_NAMES.map((s) => new Naming(PREFIX).functionName(s)), `${PREFIX}-redrive`]
-          .map((name) => [name, name.endsWith('-qualify') ? 60 : 20])),
-        visibilityTimeoutSeconds: 20,
+          .map((name) => [name, name.endsWith('-qualify') ? 60 : 10])),
+        visibilityTimeoutSeconds: 10,
         asyncRetryDelaysMs: [300, 600],
         // A failed message's next tries within seconds; a run stalls after 3 s without progress; the secret is read
         // afresh by each invocation (a test points it at another container between runs).

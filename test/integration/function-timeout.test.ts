@@ -14,6 +14,7 @@ import { patternStream, uploadBlob } from '../../lambdas/local/seed';
 import { runCli } from '../helpers/cli';
 import type { ObjectSink } from '../../lambdas/core/stores/types';
 import { AFTER_TIMEOUT_MS } from '../../lambdas/local/pipeline';
+import { DEFAULT_TUNING } from '../../lambdas/core/context';
 import { copyLocally, emulators, expectExactCopies, expectNothingLeftOver, listCopies, newBucket, newContainer, s3 } from '../helpers/stores';
 
 const MiB = 1024 * 1024;
@@ -75,17 +76,21 @@ describe('an invocation stopped at its timeout while it holds a claim', () => {
       },
     });
     const started = Date.now();
-    // A verification's claim outlives its invocation by 30 s; the runner's default wait (AFTER_TIMEOUT_MS, 65 s)
-    // covers a listing step's 60 s too. 32 s here keeps the test short; with no wait the retry finds the claim
-    // held, drops the check as another's, and the blob is left outstanding.
+    // A verification's claim outlives its invocation by a margin (30 s by default; 4 s here, to keep the test short),
+    // and the local queue, as SQS's visibility timeout does, gives the failed message back only after a wait longer
+    // than it. With no wait the retry finds the claim held, drops the check as another's, and the blob is left
+    // outstanding. The runner's default wait covers the default margins (a listing step's is 60 s).
     expect(AFTER_TIMEOUT_MS).toBeGreaterThan(60_000);
+    expect(DEFAULT_TUNING.verificationLeaseMarginMs).toBeLessThan(AFTER_TIMEOUT_MS);
+    const marginMs = 4_000;
     const { report } = await copyLocally(container, bucket, {
-      largeBlobBytes: 8 * MiB, partBytes: 5 * MiB, functionTimeoutSeconds: 3, wrapSink: hanging, bus: { retryDelayMs: () => 10, afterTimeoutMs: 32_000 },
+      largeBlobBytes: 8 * MiB, partBytes: 5 * MiB, functionTimeoutSeconds: 3, wrapSink: hanging,
+      tuning: { verificationLeaseMarginMs: marginMs }, bus: { retryDelayMs: () => 10, afterTimeoutMs: marginMs + 2_000 },
     });
     expect(hung).toBeGreaterThanOrEqual(2);
     expect(report).toMatchObject({ state: 'complete', copied: [blob.name], failed: [], outstanding: [] });
-    // Its message came back after the claim's margin, not at once.
-    expect(Date.now() - started).toBeGreaterThan(30_000);
+    // Its message came back after the invocation's timeout and the claim's margin, not at once.
+    expect(Date.now() - started).toBeGreaterThan(3_000 + marginMs);
     await expectExactCopies(s3(), bucket, [blob]);
     await expectNothingLeftOver(s3(), bucket);
   }, 180_000);

@@ -203,7 +203,7 @@ async function verify(ctx: Ctx, message: PartsDoneMessage): Promise<void> {
   const log = ctx.log.child({ name: blob.name, uploadId });
   const fromSource = checksFromSource(message);
   const reserve = verifyReserveMs(ctx.remainingMs());
-  const claim = await ctx.ledger.claimVerification(ctx.runId, uploadId, ctx.remainingMs() + 30_000);
+  const claim = await ctx.ledger.claimVerification(ctx.runId, uploadId, ctx.remainingMs() + ctx.tuning.verificationLeaseMarginMs);
   if (!claim) {
     log.info('another invocation is verifying this copy; nothing to do');
     return;
