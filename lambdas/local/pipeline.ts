@@ -103,6 +103,7 @@ export interface LocalCopyOptions {
   log?: Logger;
   runId?: string;
   azure?: AzureSourceOptions;
+  /** Tries of each S3 request: the SDK's, the run state's and the small blobs' own PUTs alike. @default 8 */
   s3MaxAttempts?: number;
   /** Wrap the stores, e.g. to count requests. */
   wrapSource?: (source: BlobSource) => BlobSource;
@@ -184,7 +185,7 @@ export function localPipeline(options: LocalCopyOptions) {
     }
     return found;
   };
-  const counted = meteredSink(s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint }, client), meter);
+  const counted = meteredSink(s3Sink({ bucket: options.bucket, endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts }, client), meter);
   const bareSink = options.planOnly ? readOnly(counted) : counted;
   const stagesSink = (options.wrapSink ?? ((s) => s))(bareSink);
   const sink: ObjectSink = {
@@ -202,7 +203,7 @@ export function localPipeline(options: LocalCopyOptions) {
     if (destination.bucket === options.bucket) return sink;
     let found = moreSinks.get(destination.bucket);
     if (!found) {
-      const bare = meteredSink(s3Sink({ bucket: destination.bucket, endpoint: options.s3Endpoint }, client), meter);
+      const bare = meteredSink(s3Sink({ bucket: destination.bucket, endpoint: options.s3Endpoint, maxAttempts: options.s3MaxAttempts }, client), meter);
       const readable = options.planOnly ? readOnly(bare) : bare;
       const wrapped = (options.wrapSink ?? ((s) => s))(readable);
       found = {
