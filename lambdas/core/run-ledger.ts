@@ -171,6 +171,9 @@ export interface ListingTotals {
 /** What changed in a run's counters through one write, for metrics. */
 export type CounterDelta = Partial<RunCounters>;
 
+/** A step's claim: its version, or why it was refused (done already; held by another until a time, in ms). */
+export type StepClaim = { claim: number } | { refused: 'done' } | { refused: 'held'; until: number };
+
 export interface LedgerHooks {
   /** The run has just ended (complete or stalled), and this caller won the right to say so: write its report. */
   onEnd?(run: RunRecord): Promise<void>;
@@ -255,6 +258,26 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
     }
     // A duplicate (nothing to do), or a run that keeps no state (an older release's message): count the part alone.
     await table.transact(part, [counter]);
+  }
+
+  /**
+   * Claim a step as `claimListing` does, and when it is refused say why: done already, or held by another
+   * delivery whose lease has not run out. A queue's message is received again only after its visibility timeout,
+   * which outlasts the lease, so a listing step need not tell the two apart; a pushed delivery (blob events) is
+   * answered at once, and must not answer "done" for a step whose holder may have died (see stages/events.ts).
+   */
+  async function claimStep(runId: string, container: string, invocation: number, leaseMs: number): Promise<StepClaim> {
+    const sk = listingSk(container, invocation);
+    const claim = () => ({ pk: runPk(runId), sk, state: 'running', leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) });
+    // Nearly every step is claimed once, by its first delivery: the write that creates the claim goes first, and
+    // only a step that is there already (a redelivery, a retry) is read. One request per step, not two.
+    if (await table.put(claim(), { ifAbsent: true })) return { claim: 1 };
+    for (;;) {
+      const current = await table.get(runPk(runId), sk);
+      if (current?.state === 'done') return { refused: 'done' };
+      if (current && (current.leaseUntil as number) > clock()) return { refused: 'held', until: current.leaseUntil as number };
+      if (await table.put(claim(), current ? { ifVersion: current.v! } : { ifAbsent: true })) return { claim: (current?.v ?? 0) + 1 };
+    }
   }
 
   const ledger = {
@@ -363,18 +386,11 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
      * the first works, and after it has finished; a claim whose lease ran out (its invocation died) is taken over.
      */
     async claimListing(runId: string, container: string, invocation: number, leaseMs: number): Promise<number | undefined> {
-      const sk = listingSk(container, invocation);
-      const claim = () => ({ pk: runPk(runId), sk, state: 'running', leaseUntil: clock() + leaseMs, expiresAt: expiresAt(clock()) });
-      // Nearly every step is claimed once, by its first delivery: the write that creates the claim goes first, and
-      // only a step that is there already (a redelivery, a retry) is read. One request per step, not two.
-      if (await table.put(claim(), { ifAbsent: true })) return 1;
-      for (;;) {
-        const current = await table.get(runPk(runId), sk);
-        if (current?.state === 'done') return undefined;
-        if (current && (current.leaseUntil as number) > clock()) return undefined;
-        if (await table.put(claim(), current ? { ifVersion: current.v! } : { ifAbsent: true })) return (current?.v ?? 0) + 1;
-      }
+      const taken = await claimStep(runId, container, invocation, leaseMs);
+      return 'claim' in taken ? taken.claim : undefined;
     },
+
+    claimStep,
 
     /**
      * Give a listing step's claim back (its invocation failed): the retry takes it at once, rather than finding it

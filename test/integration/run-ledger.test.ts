@@ -72,6 +72,8 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     const first = (await Promise.all([1, 2, 3].map(() => ledger.claimListing('k1', 'c', 0, 10_000)))).filter((c) => c !== undefined);
     expect(first).toHaveLength(1);
     expect(await ledger.claimListing('k1', 'c', 0, 10_000)).toBeUndefined();
+    // Refused, and why: held by another, until its lease runs out.
+    expect(await ledger.claimStep('k1', 'c', 0, 10_000)).toEqual({ refused: 'held', until: clock.now + 10_000 });
     // Given back (its invocation failed): the retry takes it at once.
     await ledger.releaseListing('k1', 'c', 0, first[0]!);
     const retried = await ledger.claimListing('k1', 'c', 0, 10_000);
@@ -88,6 +90,7 @@ describe.each(STORES)('run state on %s', (_name, open) => {
     expect(await ledger.getRun('k1')).toMatchObject({ listed: 1, routed: 1 });
     clock.now += 60_000;
     expect(await ledger.claimListing('k1', 'c', 0, 10_000)).toBeUndefined();
+    expect(await ledger.claimStep('k1', 'c', 0, 10_000)).toEqual({ refused: 'done' });
   });
 
   it('counts each blob once, with its last true outcome, under duplicate and concurrent deliveries, and ends once', async () => {

@@ -12,6 +12,8 @@ import { silentLogger } from '../../lambdas/core/log';
 import type { StageMessage } from '../../lambdas/core/messages';
 import { runLedger } from '../../lambdas/core/run-ledger';
 import { applyBlobEvents } from '../../lambdas/core/stages/events';
+import { handleWebhook } from '../../lambdas/core/events/webhook';
+import { eventGridBatch } from '../helpers/event-grid';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
 import type { BlobSource, ListedBlob, ObjectSink } from '../../lambdas/core/stores/types';
 
@@ -19,35 +21,43 @@ const blob = (name: string): ListedBlob => ({
   name, etag: `"${name}"`, size: 10, lastModified: '2026-01-01T00:00:00.000Z', isDirectoryMarker: false, isArchived: false,
 });
 
+/** A runtime over an empty bucket and an in-memory run state; `publish` says what sending messages does. */
+function runtimeWith(publish: (messages: StageMessage[]) => Promise<void>, clock: () => number = Date.now) {
+  const config: CopyConfig = {
+    source: { account: 'acct', container: 'src', credentials: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' } },
+    isActive: true,
+  };
+  const published: StageMessage[] = [];
+  // An empty bucket: no copy of anything, every state write taken.
+  const known: Record<string, unknown> = { head: async () => undefined, getJson: async () => undefined, putJson: async () => true };
+  const sink = new Proxy(known, { get: (target, name: string) => target[name] ?? (async () => undefined) }) as unknown as ObjectSink;
+  const runtime: Runtime = {
+    loadConfig: async () => config,
+    defaults: { bucket: 'dest', prefix: '', largeBlobBytes: 100 * 1024 * 1024, partBytes: 64 * 1024 * 1024, partTimeoutSeconds: 900 },
+    pipeline: 'p',
+    owner: 'pipeline',
+    stallAfterSeconds: 1800,
+    sourceFor: async () => ({ blob: async (name: string) => blob(name) }) as unknown as BlobSource,
+    listContainers: async () => ['src'],
+    sinkFor: () => sink,
+    publish: async (messages) => {
+      await publish(messages);
+      published.push(...messages);
+    },
+    ledger: runLedger(memoryTable(), {}, clock),
+    log: silentLogger,
+    tuning: DEFAULT_TUNING,
+    remainingMs: () => 60_000,
+  };
+  return { runtime, published };
+}
+
 describe('blob events', () => {
   it('give back their claims when the delivery fails, so the redelivery copies the blobs', async () => {
-    const config: CopyConfig = {
-      source: { account: 'acct', container: 'src', credentials: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' } },
-      isActive: true,
-    };
-    const published: StageMessage[] = [];
     let publishes = 0;
-    // An empty bucket: no copy of anything, every state write taken.
-    const known: Record<string, unknown> = { head: async () => undefined, getJson: async () => undefined, putJson: async () => true };
-    const sink = new Proxy(known, { get: (target, name: string) => target[name] ?? (async () => undefined) }) as unknown as ObjectSink;
-    const runtime: Runtime = {
-      loadConfig: async () => config,
-      defaults: { bucket: 'dest', prefix: '', largeBlobBytes: 100 * 1024 * 1024, partBytes: 64 * 1024 * 1024, partTimeoutSeconds: 900 },
-      pipeline: 'p',
-      owner: 'pipeline',
-      stallAfterSeconds: 1800,
-      sourceFor: async () => ({ blob: async (name: string) => blob(name) }) as unknown as BlobSource,
-      listContainers: async () => ['src'],
-      sinkFor: () => sink,
-      publish: async (messages) => {
-        if (++publishes === 1) throw new Error('SNS refused the batch: throttled');
-        published.push(...messages);
-      },
-      ledger: runLedger(memoryTable()),
-      log: silentLogger,
-      tuning: DEFAULT_TUNING,
-      remainingMs: () => 60_000,
-    };
+    const { runtime, published } = runtimeWith(async () => {
+      if (++publishes === 1) throw new Error('SNS refused the batch: throttled');
+    });
     const events: BlobEvent[] = ['a', 'b'].map((name, i) => ({ id: `e${i}`, kind: 'created', container: 'src', name, sequencer: String(i) }));
     const now = new Date('2026-12-01T10:15:00Z');
 
@@ -59,5 +69,42 @@ describe('blob events', () => {
     expect(await runtime.ledger.getRun(again.runId!)).toMatchObject({ listed: 2, routed: 2, routedBytes: 20, unchanged: 0 });
     // Delivered a third time, after it worked: duplicates, nothing sent again.
     expect(await applyBlobEvents(runtime, events, now)).toMatchObject({ copying: 0, duplicates: 2 });
+  });
+
+  it('answer a redelivery 503 while another delivery holds the blob versions, so Event Grid tries again and the blobs are copied once the holder\'s lease runs out', async () => {
+    const clock = { now: Date.parse('2026-12-01T10:15:00Z') };
+    let dead = true;
+    // The first delivery dies holding its claims (a crash, or the function's timeout): its publish never returns.
+    const { runtime, published } = runtimeWith(() => (dead ? new Promise<void>(() => {}) : Promise.resolve()), () => clock.now);
+    const request = {
+      method: 'POST', headers: {}, query: { code: 'k'.repeat(32) },
+      body: JSON.stringify(eventGridBatch(['a', 'b'].map((name, i) => ({ container: 'src', name, kind: 'created' as const, sequencer: i + 1, account: 'acct' })))),
+    };
+    const deps = { key: async () => 'k'.repeat(32), apply: (events: BlobEvent[]) => applyBlobEvents(runtime, events, new Date(clock.now)) };
+    void handleWebhook(request, deps);
+    await new Promise((r) => setTimeout(r, 50));
+    dead = false;
+
+    // Event Grid's retry 10 s later: the versions are held, so not "duplicates" with a 200 (that would end its retries
+    // with nothing copied) but a 503, which Event Grid retries.
+    clock.now += 10_000;
+    const held = await handleWebhook(request, deps);
+    expect(held.response.status).toBe(503);
+    expect(held.outcome).toMatchObject({ held: 2, duplicates: 0, copying: 0 });
+    expect(held.summary).toMatch(/2 held by another delivery \(answered 503: delivered again later\)/);
+    expect(published).toEqual([]);
+
+    // A retry after the holder's lease (its time left, 60 s, and a minute more) takes the versions over and copies them.
+    clock.now += 120_001 - 10_000;
+    const taken = await handleWebhook(request, deps);
+    expect(taken.response.status).toBe(200);
+    expect(taken.outcome).toMatchObject({ held: 0, duplicates: 0, copying: 2 });
+    expect(published.flatMap((m) => (m.kind === 'copy-blobs' ? m.blobs.map((b) => b.name) : []))).toEqual(['a', 'b']);
+    expect(await runtime.ledger.getRun(taken.outcome!.runId!)).toMatchObject({ listed: 2, routed: 2 });
+
+    // Once they are done, a redelivery is answered as duplicates, with a 200.
+    const again = await handleWebhook(request, deps);
+    expect(again.response.status).toBe(200);
+    expect(again.outcome).toMatchObject({ held: 0, duplicates: 2, copying: 0 });
   });
 });

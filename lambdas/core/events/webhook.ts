@@ -39,6 +39,11 @@ export interface EventsOutcome {
   deletionsIgnored: number;
   /** Events for a blob version this run has already routed. */
   duplicates: number;
+  /**
+   * Events for a blob version another delivery holds (at work on it, or died holding it until its lease runs out):
+   * the request is answered 503, so Event Grid delivers the events again later.
+   */
+  held: number;
   /** The copy is switched off ("isactive" false): nothing was done; the scheduled listing catches up later. */
   switchedOff?: boolean;
   /** The configuration asks for a dry run: events copy nothing. */
@@ -110,8 +115,14 @@ export async function handleWebhook(request: WebhookRequest, deps: WebhookDeps):
   }
   const outcome = await deps.apply(delivery.blobEvents);
   const total = delivery.blobEvents.length + delivery.ignored.length;
+  // Some blob versions are another delivery's: Event Grid retries a 503 (not a 400, 401, 403 or 413), and the
+  // redelivery finds them done (a 200 then) or takes over a claim whose holder died. The rest of the batch is done,
+  // and a redelivery of it is answered as duplicates.
+  const response = outcome.held > 0
+    ? json(503, { error: `${outcome.held} of these blob versions are being handled by another delivery: deliver the events again later` })
+    : json(200, { accepted: total });
   return {
-    response: json(200, { accepted: total }),
+    response,
     summary: summaryOf(delivery.schema, total, delivery.ignored.length, outcome),
     schema: delivery.schema,
     events: total,
@@ -126,6 +137,7 @@ function summaryOf(schema: Schema, total: number, ignored: number, o: EventsOutc
   const parts = [
     `${o.copying} to copy`, `${o.unchanged} unchanged`, o.settled && `${o.settled} skipped or failed`, o.notTaken && `${o.notTaken} not taken`,
     o.deleted && `${o.deleted} deleted`, o.deletionsIgnored && `${o.deletionsIgnored} deletions not followed`, o.duplicates && `${o.duplicates} duplicates`,
+    o.held && `${o.held} held by another delivery (answered 503: delivered again later)`,
     ignored && `${ignored} ignored`,
   ].filter(Boolean);
   return `${total} ${name} event${total === 1 ? '' : 's'}: ${parts.join(', ')}${o.runId ? `; run ${o.runId}` : ''}`;

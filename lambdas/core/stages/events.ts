@@ -29,7 +29,7 @@ import type { STAGE_SPECS } from './specs';
 
 type Ctx = ContextOf<(typeof STAGE_SPECS)['events']>;
 
-const zero = (): EventsOutcome => ({ copying: 0, unchanged: 0, settled: 0, notTaken: 0, deleted: 0, deletionsIgnored: 0, duplicates: 0 });
+const zero = (): EventsOutcome => ({ copying: 0, unchanged: 0, settled: 0, notTaken: 0, deleted: 0, deletionsIgnored: 0, duplicates: 0, held: 0 });
 
 /** Of several events for one blob in a batch, the latest (by sequencer; else the last delivered) speaks for it. */
 export function latestPerBlob(events: BlobEvent[]): BlobEvent[] {
@@ -130,11 +130,8 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome, 
     return undefined;
   }
   const step = stepOf('ev', ctx.settings.container, blob.name, blob.etag);
-  const claim = await ctx.ledger.claimListing(ctx.runId, step, 0, ctx.remainingMs() + 60_000);
-  if (claim === undefined) {
-    outcome.duplicates++;
-    return undefined;
-  }
+  const claim = await claimOrCount(ctx, step, outcome);
+  if (claim === undefined) return undefined;
   taken.push({ step, claim });
   const sinks = destinationsOf(ctx.settings).map((_, d) => oneKey(ctx.sinks[d], keyIn(ctx.settings, d, blob.name)));
   const { decided } = await decideAcross(sinks, ctx.settings, [blob], undefined);
@@ -172,6 +169,22 @@ async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome
   }
 }
 
+/**
+ * Claim a blob version's (or a deletion's) step; when it is refused, count why. Done: a duplicate, nothing to do.
+ * Held by another delivery: that one may still be at work (Event Grid sends a batch again when its answer takes over
+ * 30 s) or may have died holding it (a crash, the function's timeout). Either way this delivery is answered with a
+ * retryable failure (webhook.ts), so Event Grid sends the events again later, when the step is done or its lease has
+ * run out and the redelivery takes it over: answered "duplicates" with a 200 instead, a died holder's events would
+ * end their retries with nothing copied.
+ */
+async function claimOrCount(ctx: Ctx, step: string, outcome: EventsOutcome): Promise<number | undefined> {
+  const taken = await ctx.ledger.claimStep(ctx.runId, step, 0, ctx.remainingMs() + 60_000);
+  if ('claim' in taken) return taken.claim;
+  if (taken.refused === 'done') outcome.duplicates++;
+  else outcome.held++;
+  return undefined;
+}
+
 /** A destination as one key: a HEAD, not a listing from the start of the prefix. */
 function oneKey(sink: Ctx['sink'], key: string): DestinationReader {
   return {
@@ -196,11 +209,8 @@ async function deleted(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome, taken
     return;
   }
   const step = stepOf('evd', ctx.settings.container, event.name, event.sequencer ?? event.id);
-  const claim = await ctx.ledger.claimListing(ctx.runId, step, 0, ctx.remainingMs() + 60_000);
-  if (claim === undefined) {
-    outcome.duplicates++;
-    return;
-  }
+  const claim = await claimOrCount(ctx, step, outcome);
+  if (claim === undefined) return;
   taken.push({ step, claim });
   // The mirror's own rules: a copy azs3copy wrote, in the run's scope, whose blob the source says is gone.
   const units = await deletionsOf(ctx, [{ key, size: head.size, lastModified: head.lastModified }], step);
