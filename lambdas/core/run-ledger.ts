@@ -171,6 +171,16 @@ export interface ListingTotals {
 /** What changed in a run's counters through one write, for metrics. */
 export type CounterDelta = Partial<RunCounters>;
 
+/** A claimed step, as `claimListing` took it. */
+export interface ClaimedStep {
+  container: string;
+  invocation: number;
+  claimVersion: number;
+}
+
+/** Steps `listed` marks done with its count in one write: DynamoDB's 100 items less the step's own and the run's. */
+export const MAX_STEPS_DONE_WITH_COUNT = 98;
+
 /** A step's claim: its version, or why it was refused (done already; held by another until a time, in ms). */
 export type StepClaim = { claim: number } | { refused: 'done' } | { refused: 'held'; until: number };
 
@@ -417,8 +427,14 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
       );
     },
 
-    /** A listing invocation finished: count what it saw, once, and note whether the listing is done. */
-    async listed(runId: string, container: string, invocation: number, claimVersion: number, totals: ListingTotals): Promise<void> {
+    /**
+     * A listing invocation finished: count what it saw, once, and note whether the listing is done. `alsoDone`: other
+     * claimed steps whose counts are in these totals (blob events count a batch's blob versions under the batch's own
+     * step), marked done in the same write, so no crash can leave them counted and yet claimable again. At most
+     * MAX_STEPS_DONE_WITH_COUNT of them (DynamoDB writes at most 100 items in one transaction).
+     */
+    async listed(runId: string, container: string, invocation: number, claimVersion: number, totals: ListingTotals, alsoDone: ClaimedStep[] = []): Promise<boolean> {
+      if (alsoDone.length > MAX_STEPS_DONE_WITH_COUNT) throw new Error(`${alsoDone.length} steps to mark done with one count: at most ${MAX_STEPS_DONE_WITH_COUNT}`);
       const sk = listingSk(container, invocation);
       const delta: CounterDelta = {
         listed: totals.listed, beforeBeginDate: totals.beforeBeginDate, filtered: totals.filtered, unchanged: totals.unchanged,
@@ -430,24 +446,27 @@ export function runLedger(table: StateTable, hooks: LedgerHooks = {}, clock: () 
         [{
           pk: RUNS, sk: runId, add: delta as Record<string, number>, set: { lastProgressAt: nowIso() },
           when: { attribute: 'state', in: ['running', 'stalled'] },
-        }],
+        }, ...alsoDone.map((step): Update => ({
+          pk: runPk(runId), sk: listingSk(step.container, step.invocation), set: { state: 'done' }, when: { attribute: 'v', in: [step.claimVersion] },
+        }))],
       );
-      if (!counted) return;
+      if (!counted) return false;
       hooks.onDelta?.({ runId }, delta);
-      if (!totals.done) return;
+      if (!totals.done) return true;
       // The last container's listing done makes the run's listing done (a run of an older release counts one).
       const run = await getRun(runId);
       if (run && !run.listingDone && (run.listingsDone ?? 0) >= (run.containers ?? 1)) {
         await table.update({ pk: RUNS, sk: runId, set: { listingDone: true } });
       }
       await maybeEnd(runId);
+      return true;
     },
 
     /**
      * Mark claimed steps done without counting anything for them: their counts went in with another step's
      * (blob events count a batch's blob versions together, under the batch's own step; see stages/events.ts).
      */
-    async stepsDone(runId: string, steps: { container: string; invocation: number; claimVersion: number }[]): Promise<void> {
+    async stepsDone(runId: string, steps: ClaimedStep[]): Promise<void> {
       await mapLimit(steps, 16, (s) =>
         table.put({ pk: runPk(runId), sk: listingSk(s.container, s.invocation), state: 'done', expiresAt: expiresAt(clock()) }, { ifVersion: s.claimVersion }));
     },

@@ -67,6 +67,12 @@ function takeBuffer(length: number): Buffer {
   return Buffer.allocUnsafe(length);
 }
 
+/** Drop every pooled buffer: for a test that needs the pool as it finds it empty (files may share a process). */
+export function emptyBodyPool(): void {
+  pool.length = 0;
+  pooledBytes = 0;
+}
+
 /**
  * Give a body's buffer back for reuse. Only once nothing can read it any more: after
  * the write that sent it has succeeded (a failed write may still hold it).

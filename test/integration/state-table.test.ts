@@ -76,6 +76,30 @@ describe.each(STORES)('state table: %s', (_name, open) => {
     expect(await table.get('r', 'unit.1')).toMatchObject({ status: 'cf', v: 2 });
   });
 
+  it('marks up to 98 other items in one transaction, each only at the version it was claimed at, or none of them', async () => {
+    const table = await open();
+    const steps = Array.from({ length: 98 }, (_, i) => ({ pk: 'r', sk: `step.${String(i).padStart(2, '0')}`, state: 'running' }));
+    await Promise.all(steps.map((step) => table.put(step, { ifAbsent: true })));
+    // One step was taken over since (its version moved on): nothing is written, the count included.
+    expect(await table.put({ ...steps[57], state: 'running' }, { ifVersion: 1 })).toBe(true);
+    const markDone = (versions: number[]) => steps.map((step, i) => ({ pk: step.pk, sk: step.sk, set: { state: 'done' }, when: { attribute: 'v', in: [versions[i]] } }));
+    const mine = steps.map(() => 1);
+    expect(await table.transact({ item: { pk: 'r', sk: 'batch', state: 'done' }, precondition: { ifAbsent: true } }, [
+      { pk: 'r', sk: 'totals', add: { listed: 98 } }, ...markDone(mine),
+    ])).toBe(false);
+    expect(await table.get('r', 'totals')).toBeUndefined();
+    expect(await table.get('r', 'batch')).toBeUndefined();
+    expect((await table.query('r', 'step.')).items.filter((i) => i.state === 'done')).toEqual([]);
+    // At the versions as they are: the count, the batch and every step, together.
+    mine[57] = 2;
+    expect(await table.transact({ item: { pk: 'r', sk: 'batch', state: 'done' }, precondition: { ifAbsent: true } }, [
+      { pk: 'r', sk: 'totals', add: { listed: 98 } }, ...markDone(mine),
+    ])).toBe(true);
+    expect(await table.get('r', 'totals')).toMatchObject({ listed: 98 });
+    const after = (await table.query('r', 'step.')).items;
+    expect(after.map((i) => [i.sk, i.state, i.v])).toEqual(steps.map((step, i) => [step.sk, 'done', mine[i] + 1]));
+  });
+
   it('pages through a partition in sort-key order, by prefix', async () => {
     const table = await open();
     const pk = `q.${uniqueName('x')}`;

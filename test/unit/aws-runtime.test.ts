@@ -2,7 +2,7 @@
  * The deployed functions' runtime: secrets read (and parsed) from Secrets Manager,
  * messages published to the right topic in batches SNS accepts.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoDBClient, PutItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { qualify } from '../../lambdas/core/stages/qualify';
@@ -43,6 +43,11 @@ describe('the AWS runtime', () => {
   beforeEach(() => {
     secrets.reset();
     sns.reset();
+  });
+  // Files may share a worker: the clients' send goes back to the real one.
+  afterAll(() => {
+    secrets.restore();
+    sns.restore();
   });
 
   it('reads and parses the secret, once a minute at most', async () => {

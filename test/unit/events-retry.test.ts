@@ -15,6 +15,7 @@ import { applyBlobEvents } from '../../lambdas/core/stages/events';
 import { handleWebhook } from '../../lambdas/core/events/webhook';
 import { eventGridBatch } from '../helpers/event-grid';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
+import type { StateTable } from '../../lambdas/core/state/table';
 import type { BlobSource, ListedBlob, ObjectSink } from '../../lambdas/core/stores/types';
 
 const blob = (name: string): ListedBlob => ({
@@ -22,7 +23,7 @@ const blob = (name: string): ListedBlob => ({
 });
 
 /** A runtime over an empty bucket and an in-memory run state; `publish` says what sending messages does. */
-function runtimeWith(publish: (messages: StageMessage[]) => Promise<void>, clock: () => number = Date.now) {
+function runtimeWith(publish: (messages: StageMessage[]) => Promise<void>, clock: () => number = Date.now, table: StateTable = memoryTable()) {
   const config: CopyConfig = {
     source: { account: 'acct', container: 'src', credentials: { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' } },
     isActive: true,
@@ -44,7 +45,7 @@ function runtimeWith(publish: (messages: StageMessage[]) => Promise<void>, clock
       await publish(messages);
       published.push(...messages);
     },
-    ledger: runLedger(memoryTable(), {}, clock),
+    ledger: runLedger(table, {}, clock),
     log: silentLogger,
     tuning: DEFAULT_TUNING,
     remainingMs: () => 60_000,
@@ -106,5 +107,40 @@ describe('blob events', () => {
     const again = await handleWebhook(request, deps);
     expect(again.response.status).toBe(200);
     expect(again.outcome).toMatchObject({ held: 0, duplicates: 2, copying: 0 });
+  });
+
+  it('count each blob version once whichever state write a delivery dies at, when Event Grid delivers its events again in other batches', async () => {
+    const created = (names: string[]): BlobEvent[] => names.map((name) => ({ id: `e-${name}`, kind: 'created', container: 'src', name, sequencer: '1' }));
+    let dieAt = 1;
+    for (let died = true; died; dieAt++) {
+      const clock = { now: Date.parse('2026-12-01T10:15:00Z') };
+      // The first delivery dies at its dieAt-th state write (a crash, or the function's timeout): it never returns.
+      let writes = 0;
+      let dying = true;
+      const inner = memoryTable();
+      const write = <T>(fn: () => Promise<T>): Promise<T> => (dying && ++writes === dieAt ? new Promise<T>(() => {}) : fn());
+      const table: StateTable = {
+        ...inner,
+        put: (item, precondition) => write(() => inner.put(item, precondition)),
+        update: (update) => write(() => inner.update(update)),
+        transact: (put, updates) => write(() => inner.transact(put, updates)),
+        delete: (pk, sk) => write(() => inner.delete(pk, sk)),
+      };
+      const { runtime } = runtimeWith(async () => {}, () => clock.now, table);
+      const apply = (names: string[]) => applyBlobEvents(runtime, created(names), new Date(clock.now));
+      const first = apply(['a', 'b']).then(() => false);
+      died = await Promise.race([first, new Promise<boolean>((r) => setTimeout(() => r(true), 50))]);
+      dying = false;
+
+      // Past the dead delivery's claims (its time left and a minute), Event Grid's retries group the events otherwise.
+      clock.now += 120_001;
+      await apply(['b', 'c']);
+      await apply(['a']);
+      const last = await apply(['a', 'b', 'c']);
+      expect(last, `died at write ${dieAt}`).toMatchObject({ copying: 0, held: 0, duplicates: 3 });
+      expect(await runtime.ledger.getRun(last.runId!), `died at write ${dieAt}`).toMatchObject({ listed: 3, routed: 3, routedBytes: 30 });
+    }
+    // It died at every write a delivery of two blobs makes, and once more it did not.
+    expect(dieAt).toBeGreaterThan(5);
   });
 });

@@ -3,7 +3,7 @@
  * release's message), a retry when the listing lags the count, and a retried
  * completion whose first attempt succeeded, against a mocked S3 client.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   CompleteMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListPartsCommand, NoSuchUpload, S3Client,
@@ -34,6 +34,8 @@ function partsPage(from: number, to: number, truncated: boolean, missing: number
 describe('recombinator', () => {
   const s3 = mockClient(S3Client);
   beforeEach(() => s3.reset());
+  // Files may share a worker: S3Client's send goes back to the real one.
+  afterAll(() => s3.restore());
 
   const run = async (sent: PartsDoneMessage = message) => {
     const sink = s3Sink({ bucket: 'dest' }, new S3Client({ region: 'us-east-1' }));

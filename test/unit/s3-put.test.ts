@@ -53,11 +53,23 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  savedKeys = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
   process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
   process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
 });
 
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(async () => {
+  // Files may share a worker: the keys go back as they were.
+  restoreEnv('AWS_ACCESS_KEY_ID', savedKeys.id);
+  restoreEnv('AWS_SECRET_ACCESS_KEY', savedKeys.secret);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+let savedKeys: { id?: string; secret?: string } = {};
+function restoreEnv(name: string, value: string | undefined) {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
 
 const body = Buffer.from('the bytes of a small blob');
 const attributes = {

@@ -21,7 +21,7 @@ import { destinationsOf, forContainer, keyIn } from '../destinations';
 import { destinationKey } from '../keys';
 import { MESSAGE_VERSION, type ListPageMessage, type RunSettings } from '../messages';
 import { decideAcross, type Decided, type DestinationReader } from '../routing';
-import { rollingPipeline, rollingRunId, type ListingTotals } from '../run-ledger';
+import { MAX_STEPS_DONE_WITH_COUNT, rollingPipeline, rollingRunId, type ListingTotals } from '../run-ledger';
 import { routeDecided } from './find-blobs';
 import { deleteUnit, deletionsOf } from './mirror';
 import { runSettingsFrom, writeRunPointer } from './qualify';
@@ -139,12 +139,26 @@ async function claimCreated(ctx: Ctx, event: BlobEvent, outcome: EventsOutcome, 
 }
 
 /**
- * Route the claimed blob versions together, then count them once, together: under a step of the batch's own
- * (one update of the run's counters, not one per blob: a hundred writers of one item mostly wait for each
- * other), then mark each blob version's step done.
+ * Route the claimed blob versions together, then count them once, together: under a step of the batch's own (one
+ * update of the run's counters, not one per blob: a hundred writers of one item mostly wait for each other), in the
+ * same write that marks each blob version's step done. Counted and done at once, a crash cannot leave a version
+ * counted yet claimable again, to be counted (and copied) a second time by a redelivery that groups it with other
+ * events. One write holds at most MAX_STEPS_DONE_WITH_COUNT versions, so a large batch is routed in slices.
  */
 async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome, taken: Taken[]): Promise<void> {
-  if (claimed.length === 0) return;
+  for (let at = 0; at < claimed.length; at += MAX_STEPS_DONE_WITH_COUNT) {
+    await routeSlice(ctx, claimed.slice(at, at + MAX_STEPS_DONE_WITH_COUNT), taken);
+  }
+  for (const { decided } of claimed) {
+    const kind = decided.decision.kind;
+    if (kind === 'copy') outcome.copying++;
+    else if (kind === 'unchanged') outcome.unchanged++;
+    else if (kind === 'filtered' || kind === 'before-begindate') outcome.notTaken++;
+    else outcome.settled++;
+  }
+}
+
+async function routeSlice(ctx: Ctx, claimed: Claimed[], taken: Taken[]): Promise<void> {
   const page = stepOf('evb', ...claimed.map((c) => c.step));
   // Counted as the listing counts what it routes; each claimed version is one blob listed.
   const totals = { ...noTotals(), listed: claimed.length };
@@ -153,20 +167,16 @@ async function routeCreated(ctx: Ctx, claimed: Claimed[], outcome: EventsOutcome
   await ctx.ledger.addUnits(ctx.runId, routes.units);
   for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
   await ctx.publish(routes.messages);
-  // The blob versions' claims are this delivery's alone, so the batch's step is too.
+  const versions = claimed.map((c) => ({ container: c.step, invocation: 0, claimVersion: c.claim }));
+  // The blob versions' claims are this delivery's alone, so the batch's step is too: it is found taken only when
+  // a release before this one counted it and died before marking the versions done (it counted them then).
   const batch = await ctx.ledger.claimListing(ctx.runId, page, 0, ctx.remainingMs() + 60_000);
   if (batch !== undefined) {
     taken.push({ step: page, claim: batch });
-    await ctx.ledger.listed(ctx.runId, page, 0, batch, totals);
+    if (await ctx.ledger.listed(ctx.runId, page, 0, batch, totals, versions)) return;
   }
-  await ctx.ledger.stepsDone(ctx.runId, claimed.map((c) => ({ container: c.step, invocation: 0, claimVersion: c.claim })));
-  for (const { decided } of claimed) {
-    const kind = decided.decision.kind;
-    if (kind === 'copy') outcome.copying++;
-    else if (kind === 'unchanged') outcome.unchanged++;
-    else if (kind === 'filtered' || kind === 'before-begindate') outcome.notTaken++;
-    else outcome.settled++;
-  }
+  // Not counted here (the hour's run has ended, or the batch was counted before): the versions are done all the same.
+  await ctx.ledger.stepsDone(ctx.runId, versions);
 }
 
 /**

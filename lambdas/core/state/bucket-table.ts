@@ -199,12 +199,22 @@ export function bucketTable(client: S3Client, bucket: string, options: { endpoin
     transact(put, updates) {
       const keys = [keyOf(put.item.pk, put.item.sk), ...updates.map((u) => keyOf(u.pk, u.sk))];
       return locked(keys, async () => {
-        // Conditions first, so that a refusal writes nothing.
-        for (const u of updates) {
-          if (u.when !== undefined && !applyUpdate((await read(keyOf(u.pk, u.sk)))?.item, { ...u, add: undefined, set: undefined })) return false;
-        }
+        // Conditions first, so that a refusal writes nothing: from what this process wrote last where it remembers
+        // (the keys are locked, so that is what is there unless another process wrote since), else as read now; a
+        // condition failed from memory is asked of the store.
+        const holdsNow = async (u: Update) => {
+          const probe = { ...u, add: undefined, set: undefined };
+          const current = await known(keyOf(u.pk, u.sk));
+          if (applyUpdate(current?.item, probe)) return true;
+          return current?.remembered === true && applyUpdate((await read(keyOf(u.pk, u.sk)))?.item, probe) !== undefined;
+        };
+        const checked = await mapLimit(updates.filter((u) => u.when !== undefined), 16, holdsNow);
+        if (checked.includes(false)) return false;
         if (!(await putItem(put.item, put.precondition))) return false;
-        for (const u of updates) await updateItem({ ...u, when: undefined });
+        // Each write is still conditional on the version it starts from: another process's write since is found
+        // then, and its condition asked again (all or none holds within a process; across two, as with a crash,
+        // the writes after the put may be refused).
+        await mapLimit(updates, 16, (u) => updateItem(u));
         return true;
       });
     },
