@@ -148,11 +148,12 @@ describe('the request model', () => {
     const calls = [
       { op: 'get', count: 2, kib: 5 }, { op: 'recall', count: 3, kib: 1 }, { op: 'put', count: 1, kib: 0.5 }, { op: 'put', count: 5, kib: 0.5, creates: true },
       { op: 'update', count: 1, kib: 3 }, { op: 'query', count: 1, kib: 10, items: 4 }, { op: 'query', count: 2, kib: 10, items: 200 },
-      { op: 'delete', count: 2, kib: 0.2 }, { op: 'transact', count: 1, kib: 3.5, items: 2, whens: 1 },
+      { op: 'delete', count: 2, kib: 0.2 }, { op: 'transact', count: 1, kib: 3.5, items: 2 },
     ] as const;
     // Reads: the gets, the put of an item not created, the items of a query beyond the units remembered (128 of
-    // 256), a transaction's condition. Recalls, creates, updates and the rest of the queries read nothing.
-    expect(bucketStateRequests([...calls])).toEqual({ GetObject: 2 + 1 + (200 - 128) + 1, PutObject: 1 + 5 + 1 + 2, ListObjectsV2: 3, DeleteObject: 2 });
+    // 256). Recalls, creates, updates, transactions (their conditions checked against what the store remembers)
+    // and the rest of the queries read nothing.
+    expect(bucketStateRequests([...calls])).toEqual({ GetObject: 2 + 1 + (200 - 128), PutObject: 1 + 5 + 1 + 2, ListObjectsV2: 3, DeleteObject: 2 });
     expect(dynamoStateRequests([...calls])).toEqual({
       GetItem: 2 + 3, PutItem: 6, UpdateItem: 1, Query: 3, DeleteItem: 2, TransactWriteItems: 1,
       ReadRequestUnits: 2 * 2 + 3 + 3 + 2 * 3, WriteRequestUnits: 1 + 5 + 3 + 2 + 2 * 4,

@@ -127,9 +127,8 @@ export interface TableCall {
   count: number;
   /** KiB of each item touched (a query: of all the items of one page). */
   kib: number;
-  /** A query's items, a transaction's items, and of those the updates with a condition (one more read in the bucket). */
+  /** A query's items, a transaction's items. */
   items?: number;
-  whens?: number;
   /** Puts that create their item only if absent: the bucket store writes them without a read. */
   creates?: boolean;
 }
@@ -159,18 +158,18 @@ export function tableCalls({ tally: t, containers, deletionsRefused }: PlanShape
     // Each listing step: claimed (a create, read only when it is there already), then counted with the run's
     // counters (conditional on the run's state).
     { op: 'put', count: listSteps, kib: 0.3, creates: true },
-    { op: 'transact', count: listSteps, kib: 1 + runKib, items: 2, whens: 1 },
+    { op: 'transact', count: listSteps, kib: 1 + runKib, items: 2 },
     // A container's listing done: the run read, its listing marked done (once), the run's end looked for.
     { op: 'get', count: containers * 2, kib: runKib },
     { op: 'update', count: 1, kib: runKib },
     // Units: created, and each settled once with the run's counters, the run's end looked for after.
     { op: 'put', count: units, kib: unitKib, creates: true },
     { op: 'recall', count: settles, kib: unitKib },
-    { op: 'transact', count: settles, kib: unitKib + runKib, items: 2, whens: 0 },
+    { op: 'transact', count: settles, kib: unitKib + runKib, items: 2 },
     // The run's end looked for: as this process wrote it (recall), read only by a store that keeps nothing.
     { op: 'recall', count: settles, kib: runKib },
     // Parts: each counted once (its own item, the upload's counter, the run), then the counter read.
-    { op: 'transact', count: t.parts, kib: 0.2 + 0.2 + runKib, items: 3, whens: 1 },
+    { op: 'transact', count: t.parts, kib: 0.2 + 0.2 + runKib, items: 3 },
     { op: 'get', count: t.parts, kib: 0.2 },
     // Each upload's completion: claimed (one completer at a time).
     { op: 'get', count: t.large, kib: 0.2 },
@@ -208,8 +207,8 @@ export function tableCalls({ tally: t, containers, deletionsRefused }: PlanShape
 /**
  * The bucket store's requests for these calls (state/bucket-table.ts). It remembers what it wrote last: a write
  * reads first only an item it has not written (a put of one read with `get`, as the lock and the claims are; not
- * a create); updates and transactions are of the run's item and of units it created or wrote, remembered; a
- * condition is read. A query reads the items it does not remember: about half its memory holds units (each
+ * a create); updates and transactions are of the run's item and of units it created or wrote, remembered, and a
+ * transaction's conditions are checked against what it remembers (the run's item). A query reads the items it does not remember: about half its memory holds units (each
  * settle writes its unit and the run's item), the last settled.
  */
 export function bucketStateRequests(calls: TableCall[]): Record<string, number> {
@@ -221,10 +220,7 @@ export function bucketStateRequests(calls: TableCall[]): Record<string, number> 
     else if (c.op === 'update') out.PutObject += c.count;
     else if (c.op === 'query') (out.ListObjectsV2 += c.count), (out.GetObject += Math.max(0, (c.items ?? 0) - BUCKET_REMEMBERED_ITEMS / 2));
     else if (c.op === 'delete') out.DeleteObject += c.count;
-    else {
-      out.GetObject += c.count * (c.whens ?? 0);
-      out.PutObject += c.count * (c.items ?? 1);
-    }
+    else out.PutObject += c.count * (c.items ?? 1);
   }
   return out;
 }
