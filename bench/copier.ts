@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { copyOptionsFromFlags } from '../lambdas/local/commands';
 import { runLocalCopy } from '../lambdas/local/runner';
+import { countOf } from '../lambdas/core/report';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -45,7 +46,7 @@ process.stdout.write(
     copied: result.report.copiedCount,
     bytes: result.report.bytes,
     unchanged: result.report.unchanged,
-    failed: result.report.failed.length,
+    failed: countOf(result.report, 'failed'),
     firstFailure: result.report.failed[0],
     deadLetters: result.deadLetters.length,
     copyCpuSeconds: cpu(after) - cpu(before),
@@ -55,4 +56,4 @@ process.stdout.write(
     maxRssKiB: after.maxRSS,
   }) + '\n',
 );
-process.exit(result.report.failed.length > 0 ? 1 : 0);
+process.exit(countOf(result.report, 'failed') > 0 ? 1 : 0);

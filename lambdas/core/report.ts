@@ -29,10 +29,19 @@ export interface RunReport {
   copied: string[];
   /** How many blobs were copied (`copied` may name fewer). */
   copiedCount: number;
+  /**
+   * The blobs skipped, failed and outstanding, with why or where: each list up to REPORT_OUTCOME_NAMES, in name
+   * order (the first the run's units hold), and its count beside it. A container of ten million archived blobs
+   * would otherwise put ten million names and reasons in the memory of the invocation that ends the run.
+   */
   skipped: NamedReason[];
   failed: NamedReason[];
   /** Blobs with no outcome yet (a stalled run), each with where its message is. */
   outstanding: { name: string; where: string }[];
+  /** How many were skipped, failed, outstanding (the lists may name fewer; absent in a report of an older release). */
+  skippedCount?: number;
+  failedCount?: number;
+  outstandingCount?: number;
   /** Bytes copied. */
   bytes: number;
   unchanged: number;
@@ -97,8 +106,13 @@ export interface MirrorReport {
 }
 
 /** A run went wrong somewhere: a blob failed or is outstanding, or the mirror refused or could not delete. */
+/** How many blobs were skipped, failed or are outstanding: the count, or (a report of an older release) its list's length. */
+export function countOf(report: Pick<RunReport, 'skipped' | 'failed' | 'outstanding' | 'skippedCount' | 'failedCount' | 'outstandingCount'>, outcome: 'skipped' | 'failed' | 'outstanding'): number {
+  return report[`${outcome}Count`] ?? report[outcome].length;
+}
+
 export function endedBadly(report: RunReport): boolean {
-  return report.failed.length > 0 || report.outstanding.length > 0 || report.mirror?.refused !== undefined || (report.mirror?.notDeleted.length ?? 0) > 0;
+  return countOf(report, 'failed') > 0 || countOf(report, 'outstanding') > 0 || report.mirror?.refused !== undefined || (report.mirror?.notDeleted.length ?? 0) > 0;
 }
 
 export function reportKeys(runId: string) {
@@ -111,6 +125,8 @@ export type Whereabouts = Map<string, string>;
 
 /** The most copied blobs a report names (every failed, skipped and outstanding one is named). */
 export const REPORT_COPIED_NAMES = 10_000;
+/** Skipped, failed and outstanding blobs named in a report, each. */
+export const REPORT_OUTCOME_NAMES = 10_000;
 
 export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts: Whereabouts = new Map()): Promise<RunReport> {
   const copied: string[] = [];
@@ -119,13 +135,14 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
   const skipped: NamedReason[] = [];
   const failed: NamedReason[] = [];
   const outstanding: { name: string; where: string }[] = [];
+  const counts = { skipped: 0, failed: 0, outstanding: 0, rehydrating: 0 };
   // With several containers a blob's name is qualified by its container (its unit's id starts with it).
   const nameOf = (unit: UnitRecord, name: string) => (run.byContainer ? `${unit.unit.slice(0, unit.unit.indexOf('.'))}/${name}` : name);
   const destinations = run.settings.also?.length
     ? destinationsOf(run.settings).map((d): DestinationReport => ({ destination: destinationName(d), copied: 0, unchanged: run.unchanged, skipped: 0, failed: 0, outstanding: 0 }))
     : undefined;
   for await (const unit of ledger.units(run.runId)) {
-    copiedCount += collect(unit, { copied, skipped, failed, outstanding }, whereabouts, nameOf);
+    copiedCount += collect(unit, { copied, skipped, failed, outstanding }, counts, whereabouts, nameOf);
     if (destinations) countDestinations(unit, destinations);
     fromSource.count += (unit.fromSource ?? []).filter((i) => unit.status[i] === 'c').length;
   }
@@ -148,6 +165,9 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
     skipped,
     failed,
     outstanding,
+    skippedCount: counts.skipped,
+    failedCount: counts.failed,
+    outstandingCount: counts.outstanding,
     bytes: run.bytesCopied,
     unchanged: run.unchanged,
     beforeBeginDate: run.beforeBeginDate,
@@ -166,7 +186,7 @@ export async function buildReport(ledger: RunLedger, run: RunRecord, whereabouts
       ...(run.settings.archive ? { archive: run.settings.archive } : {}),
       ...(run.settings.mirror ? { mirror: true } : {}),
     },
-    rehydrating: skipped.filter((s) => s.reason.startsWith('rehydrating')).length,
+    rehydrating: counts.rehydrating,
     verifiedFromSource: fromSource.count,
     ...(mirror ? { mirror } : {}),
     ...(destinations ? { destinations } : {}),
@@ -215,6 +235,7 @@ function countDestinations(unit: UnitRecord, into: DestinationReport[]) {
 function collect(
   unit: UnitRecord,
   into: { copied: string[]; skipped: NamedReason[]; failed: NamedReason[]; outstanding: { name: string; where: string }[] },
+  counts: { skipped: number; failed: number; outstanding: number; rehydrating: number },
   whereabouts: Whereabouts,
   nameOf: (unit: UnitRecord, name: string) => string,
 ): number {
@@ -226,12 +247,19 @@ function collect(
       if (into.copied.length < REPORT_COPIED_NAMES) into.copied.push(nameOf(unit, unit.names[i]));
       continue;
     }
-    const name = nameOf(unit, unit.names[i]);
-    if (code === 's') into.skipped.push({ name, reason: unit.reasons[i] ?? '' });
-    else if (code === 'f') into.failed.push({ name, reason: unit.reasons[i] ?? '' });
-    else {
+    if (code === 's') {
+      const reason = unit.reasons[i] ?? '';
+      counts.skipped++;
+      if (reason.startsWith('rehydrating')) counts.rehydrating++;
+      if (into.skipped.length < REPORT_OUTCOME_NAMES) into.skipped.push({ name: nameOf(unit, unit.names[i]), reason });
+    } else if (code === 'f') {
+      counts.failed++;
+      if (into.failed.length < REPORT_OUTCOME_NAMES) into.failed.push({ name: nameOf(unit, unit.names[i]), reason: unit.reasons[i] ?? '' });
+    } else {
+      counts.outstanding++;
+      if (into.outstanding.length >= REPORT_OUTCOME_NAMES) continue;
       into.outstanding.push({
-        name,
+        name: nameOf(unit, unit.names[i]),
         where: whereabouts.get(unit.unit) ??
           `no message for it was found in a dead-letter queue: it is still queued for ${unit.large ? 'the large-blob stages' : 'download'}, or was lost`,
       });
@@ -282,9 +310,9 @@ export function summaryLine(report: RunReport): string {
   const parts = [
     `copied ${report.copiedCount} (${formatBytes(report.bytes)})`,
     `unchanged ${report.unchanged}`,
-    `skipped ${report.skipped.length}`,
-    `failed ${report.failed.length}`,
-    ...(report.outstanding.length ? [`outstanding ${report.outstanding.length}`] : []),
+    `skipped ${countOf(report, 'skipped')}`,
+    `failed ${countOf(report, 'failed')}`,
+    ...(countOf(report, 'outstanding') ? [`outstanding ${countOf(report, 'outstanding')}`] : []),
     ...(report.mirror ? [mirrorLine(report.mirror)] : []),
   ];
   const where = report.location ? `; report: s3://${report.location.bucket}/${report.location.html}` : '';
@@ -329,12 +357,12 @@ ${row('copied', `${report.copiedCount} objects, ${formatBytes(report.bytes)}`)}
 ${row('unchanged (already in S3)', report.unchanged)}
 ${row('before begindate', report.beforeBeginDate)}
 ${row('filtered out (include/exclude/size)', report.filtered)}
-${row('skipped', report.skipped.length)}
+${row('skipped', countOf(report, 'skipped'))}
 ${report.verifiedFromSource ? row('verified from the source (among the copied: GLACIER or DEEP_ARCHIVE, the blob read again from Azure)', report.verifiedFromSource) : ''}
 ${report.rehydrating ? row('rehydrating (among the skipped)', report.rehydrating) : ''}
 ${report.mirror ? row('mirror', report.mirror.refused ? `refused: ${report.mirror.refused}` : `${report.mirror.deleted.length} deleted of ${report.mirror.planned} whose blob is gone`) : ''}
-${row('failed', report.failed.length)}
-${row('outstanding', report.outstanding.length)}
+${row('failed', countOf(report, 'failed'))}
+${row('outstanding', countOf(report, 'outstanding'))}
 ${row('started', report.startedAt)}
 ${row('finished', report.finishedAt ?? '')}
 ${row('duration', report.seconds !== undefined ? `${report.seconds.toFixed(1)} s` : '')}
@@ -358,7 +386,7 @@ ${list('Outstanding', 'outstanding', report.outstanding.map((o) => ({ name: o.na
 ${list('Skipped', 'skipped', report.skipped.map((f) => ({ name: f.name, text: f.reason })))}
 ${report.mirror ? list('Not deleted (mirror)', 'not-deleted', report.mirror.notDeleted.map((f) => ({ name: f.name, text: f.reason }))) : ''}
 ${report.mirror ? keyList('Deleted (mirror)', 'deleted', report.mirror.deleted) : ''}
-<p>The lists are in <code>${e(reportKeys(report.runId).json)}</code> too, with the copied blobs (named up to ${REPORT_COPIED_NAMES.toLocaleString('en-US')}).</p>
+<p>The lists are in <code>${e(reportKeys(report.runId).json)}</code> too, with the copied blobs (named up to ${REPORT_COPIED_NAMES.toLocaleString('en-US')}; the failed, outstanding and skipped up to ${REPORT_OUTCOME_NAMES.toLocaleString('en-US')} each).</p>
 </body></html>
 `;
 }

@@ -2,7 +2,7 @@
  * The CLI's progress line and closing summary. The progress line reads the run's
  * state, as `azs3copy status` does.
  */
-import { formatBytes, mirrorLine, type RunReport } from '../core/report';
+import { countOf, formatBytes, mirrorLine, type RunReport } from '../core/report';
 import type { RunLedger } from '../core/run-ledger';
 import { formatDuration, statusOf } from '../core/status';
 
@@ -47,23 +47,23 @@ export function startProgress(ledger: RunLedger, runId: string, out: NodeJS.Writ
 export function summary(report: RunReport, maxLines = 20): string {
   const lines = [
     `run ${report.runId}${report.state === 'stalled' ? ' STALLED' : ''}: copied ${report.copiedCount} objects (${formatBytes(report.bytes)}) in ${report.seconds?.toFixed(1) ?? '?'}s; ` +
-      `${report.unchanged} unchanged, ${report.skipped.length} skipped, ${report.failed.length} failed` +
-      (report.outstanding.length ? `, ${report.outstanding.length} outstanding` : '') +
+      `${report.unchanged} unchanged, ${countOf(report, 'skipped')} skipped, ${countOf(report, 'failed')} failed` +
+      (countOf(report, 'outstanding') ? `, ${countOf(report, 'outstanding')} outstanding` : '') +
       (report.verifiedFromSource ? `; ${report.verifiedFromSource} verified from the source (GLACIER or DEEP_ARCHIVE: the blob read again from Azure)` : '') +
       (report.rehydrating ? `; ${report.rehydrating} rehydrating` : '') +
       (report.mirror && !report.mirror.refused ? `; mirror ${mirrorLine(report.mirror)}` : ''),
   ];
   // The guard tripped: one clear line, first.
   if (report.mirror?.refused) lines.unshift(`mirror refused: ${report.mirror.refused}`);
-  const list = (title: string, items: { name: string; reason: string }[]) => {
+  const list = (title: string, items: { name: string; reason: string }[], count = items.length) => {
     if (items.length === 0) return;
     lines.push(`${title}:`);
     for (const item of items.slice(0, maxLines)) lines.push(`  ${shortName(item.name)}: ${item.reason}`);
-    if (items.length > maxLines) lines.push(`  ... and ${items.length - maxLines} more (see the report)`);
+    if (count > maxLines) lines.push(`  ... and ${count - maxLines} more (see the report)`);
   };
-  list('failed', report.failed);
-  list('outstanding', report.outstanding.map((o) => ({ name: o.name, reason: o.where })));
-  list('skipped', report.skipped);
+  list('failed', report.failed, countOf(report, 'failed'));
+  list('outstanding', report.outstanding.map((o) => ({ name: o.name, reason: o.where })), countOf(report, 'outstanding'));
+  list('skipped', report.skipped, countOf(report, 'skipped'));
   if (report.mirror) list('not deleted (mirror)', report.mirror.notDeleted);
   if (report.location) lines.push(`report in the bucket: s3://${report.location.bucket}/${report.location.html} (and report.json)`);
   return lines.join('\n') + '\n';
