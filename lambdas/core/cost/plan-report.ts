@@ -27,11 +27,20 @@ export interface PlanReport {
   createdAt: string;
   source: { account: string; containers: string[] };
   destination: { bucket: string; prefix: string };
-  /** Names of the blobs a copy would copy, in name order. */
+  /**
+   * Names of the blobs a copy would copy, in name order; like `skip`, `fail` and the mirror's `delete`, up to
+   * PLAN_NAMES (the first the listing found), with every one counted in `counts`: a dry run of ten million blobs
+   * would otherwise hold every name in the memory of the invocation that writes its plan.
+   */
   copy: string[];
   unchanged: number;
   skip: NamedReason[];
   fail: NamedReason[];
+  /** How many blobs each list stands for (absent in a plan of an older release: its lists were whole). */
+  counts?: { copy: number; skip: number; fail: number; delete: number };
+  /** Skipped and failing blobs by reason, every one counted (up to PLAN_REASONS reasons, the rest together). */
+  skipReasons?: Record<string, number>;
+  failReasons?: Record<string, number>;
   beforeBeginDate: number;
   filtered: number;
   listed: number;
@@ -67,7 +76,7 @@ export interface PlanInput {
   settings: RunSettings;
   containers: string[];
   tally: PlanTally;
-  entries: PlanEntry[];
+  names: PlanNames;
   prices: PriceList;
   pricesNote?: string;
   blobsPerMessage: number;
@@ -77,6 +86,48 @@ export interface PlanInput {
 
 const GiB = 1024 ** 3;
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Names a plan keeps in each of its lists. */
+export const PLAN_NAMES = 10_000;
+/** Distinct reasons a plan counts on their own, for skipped and for failing blobs; the rest are counted together. */
+export const PLAN_REASONS = 100;
+const OTHER_REASONS = '(other reasons)';
+
+/** The plan's lists, bounded, and what they stand for, counted in full. */
+export interface PlanNames {
+  copy: string[];
+  skip: NamedReason[];
+  fail: NamedReason[];
+  deletes: string[];
+  counts: { copy: number; skip: number; fail: number; delete: number };
+  skipReasons: Record<string, number>;
+  failReasons: Record<string, number>;
+}
+
+/** Gather a plan's entries as they are read, page by page, keeping at most PLAN_NAMES names of each kind. */
+export function planNamesCollector(): { add(entry: PlanEntry): void; names: PlanNames } {
+  const names: PlanNames = { copy: [], skip: [], fail: [], deletes: [], counts: { copy: 0, skip: 0, fail: 0, delete: 0 }, skipReasons: {}, failReasons: {} };
+  const countReason = (by: Record<string, number>, reason: string) => {
+    const key = reason in by || Object.keys(by).length < PLAN_REASONS ? reason : OTHER_REASONS;
+    by[key] = (by[key] ?? 0) + 1;
+  };
+  return {
+    names,
+    add(e) {
+      if (e.k === 'c' || e.k === 'm') {
+        if (names.counts.copy++ < PLAN_NAMES) names.copy.push(e.n);
+      } else if (e.k === 'd') {
+        if (names.counts.delete++ < PLAN_NAMES) names.deletes.push(e.n);
+      } else if (e.k === 's') {
+        countReason(names.skipReasons, e.r ?? '');
+        if (names.counts.skip++ < PLAN_NAMES) names.skip.push({ name: e.n, reason: e.r ?? '' });
+      } else {
+        countReason(names.failReasons, e.r ?? '');
+        if (names.counts.fail++ < PLAN_NAMES) names.fail.push({ name: e.n, reason: e.r ?? '' });
+      }
+    },
+  };
+}
 
 export function planReport(input: PlanInput): PlanReport {
   const { tally: t, prices, settings } = input;
@@ -92,15 +143,7 @@ export function planReport(input: PlanInput): PlanReport {
   const deployedCost = costOf(deployed.requests, prices, { ...usage, mode: 'deployed' });
   const localCost = costOf(local.requests, prices, { ...usage, mode: 'local', kms: false });
   const egress = deployedCost.lines.find((l) => l.service === 'Azure bandwidth');
-  const copy: string[] = [];
-  const skip: NamedReason[] = [];
-  const fail: NamedReason[] = [];
-  const deletes: string[] = [];
-  for (const e of input.entries) {
-    if (e.k === 'c' || e.k === 'm') copy.push(e.n);
-    else if (e.k === 'd') deletes.push(e.n);
-    else (e.k === 's' ? skip : fail).push({ name: e.n, reason: e.r ?? '' });
-  }
+  const { copy, skip, fail, deletes } = input.names;
   const inOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   copy.sort(inOrder);
   deletes.sort(inOrder);
@@ -117,6 +160,9 @@ export function planReport(input: PlanInput): PlanReport {
     unchanged: t.unchanged,
     skip,
     fail,
+    counts: input.names.counts,
+    skipReasons: input.names.skipReasons,
+    failReasons: input.names.failReasons,
     beforeBeginDate: t.beforeBeginDate,
     filtered: t.filtered,
     listed: t.listed,
@@ -181,19 +227,20 @@ export function planText(plan: PlanReport): string {
   out.push(`    one PUT     ${count(plan.objects.single)} objects, ${formatBytes(plan.bytes.single)}`);
   out.push(`    multipart   ${count(plan.objects.multipart)} objects, ${formatBytes(plan.bytes.multipart)} in ${count(plan.objects.parts)} parts`);
   out.push(`  unchanged     ${count(plan.unchanged)} objects, ${formatBytes(plan.bytes.unchanged)} (already in S3)`);
-  const reasons = (items: NamedReason[]) => {
-    const by = new Map<string, number>();
-    for (const i of items) by.set(i.reason, (by.get(i.reason) ?? 0) + 1);
+  // Counted over every blob (a plan of an older release: over its lists, which were whole).
+  const reasons = (items: NamedReason[], counted?: Record<string, number>) => {
+    const by = new Map<string, number>(counted ? Object.entries(counted) : []);
+    if (!counted) for (const i of items) by.set(i.reason, (by.get(i.reason) ?? 0) + 1);
     return [...by].sort((a, b) => b[1] - a[1]);
   };
-  out.push(`  skipped       ${count(plan.skip.length)}`);
-  for (const [reason, n] of reasons(plan.skip)) out.push(`    ${String(n).padStart(8)}  ${reason}`);
+  out.push(`  skipped       ${count(plan.counts?.skip ?? plan.skip.length)}`);
+  for (const [reason, n] of reasons(plan.skip, plan.skipReasons)) out.push(`    ${String(n).padStart(8)}  ${reason}`);
   if (plan.rehydrate?.objects) out.push(`    (of which ${count(plan.rehydrate.objects)} archived, ${formatBytes(plan.rehydrate.bytes)}, whose rehydration to Cool a copy starts)`);
-  out.push(`  will fail     ${count(plan.fail.length)}`);
-  for (const [reason, n] of reasons(plan.fail)) out.push(`    ${String(n).padStart(8)}  ${reason}`);
+  out.push(`  will fail     ${count(plan.counts?.fail ?? plan.fail.length)}`);
+  for (const [reason, n] of reasons(plan.fail, plan.failReasons)) out.push(`    ${String(n).padStart(8)}  ${reason}`);
   if (plan.mirror) {
     const m = plan.mirror;
-    out.push(`  to delete     ${count(m.delete.length)} copies whose blob is gone (mirror), ${formatBytes(m.bytes)}; the guard allows ${count(m.guard)}`);
+    out.push(`  to delete     ${count(plan.counts?.delete ?? m.delete.length)} copies whose blob is gone (mirror), ${formatBytes(m.bytes)}; the guard allows ${count(m.guard)}`);
     if (m.refused) out.push(`    REFUSED: ${m.refused}`);
   }
   out.push('');
@@ -233,6 +280,7 @@ export function duration(seconds: number): string {
 
 export function planHtml(plan: PlanReport): string {
   const e = escapeHtml;
+  const named = (listed: number, counted?: number) => (counted !== undefined && counted > listed ? `, the first ${listed.toLocaleString('en-US')} named` : '');
   const rows = (items: NamedReason[]) => items.map((i) => `<tr><td class="name">${e(i.name)}</td><td>${e(i.reason)}</td></tr>`).join('\n');
   const costRows = plan.cost.lines.map((l) =>
     `<tr><td>${e(l.service)}</td><td>${e(l.item)}</td><td>${e(l.quantity.toLocaleString('en-US'))} ${e(l.unit)}</td><td>${e(usd(l.usd))}${l.inTotal ? '' : ' (not in total)'}</td></tr>`).join('\n');
@@ -246,10 +294,10 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 <h2>Cost, deployed</h2><table><thead><tr><th>service</th><th>item</th><th>quantity</th><th>cost</th></tr></thead><tbody>
 ${costRows}
 </tbody></table>
-${plan.fail.length ? `<h2>Will fail (${plan.fail.length})</h2><table><tbody>\n${rows(plan.fail)}\n</tbody></table>` : ''}
-${plan.skip.length ? `<h2>Skipped (${plan.skip.length})</h2><table><tbody>\n${rows(plan.skip)}\n</tbody></table>` : ''}
-${plan.mirror?.delete.length ? `<h2>To delete, mirror (${plan.mirror.delete.length})</h2><table><tbody>\n${plan.mirror.delete.map((k) => `<tr><td class="name">${e(k)}</td></tr>`).join('\n')}\n</tbody></table>` : ''}
-<p>The names to copy are in <code>${e(reportKeys(plan.runId).json)}</code> (<code>copy</code>).</p>
+${plan.fail.length ? `<h2>Will fail (${plan.counts?.fail ?? plan.fail.length}${named(plan.fail.length, plan.counts?.fail)})</h2><table><tbody>\n${rows(plan.fail)}\n</tbody></table>` : ''}
+${plan.skip.length ? `<h2>Skipped (${plan.counts?.skip ?? plan.skip.length}${named(plan.skip.length, plan.counts?.skip)})</h2><table><tbody>\n${rows(plan.skip)}\n</tbody></table>` : ''}
+${plan.mirror?.delete.length ? `<h2>To delete, mirror (${plan.counts?.delete ?? plan.mirror.delete.length}${named(plan.mirror.delete.length, plan.counts?.delete)})</h2><table><tbody>\n${plan.mirror.delete.map((k) => `<tr><td class="name">${e(k)}</td></tr>`).join('\n')}\n</tbody></table>` : ''}
+<p>The names to copy are in <code>${e(reportKeys(plan.runId).json)}</code> (<code>copy</code>; each list names up to ${PLAN_NAMES.toLocaleString('en-US')}).</p>
 </body></html>
 `;
 }

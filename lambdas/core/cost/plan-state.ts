@@ -9,6 +9,7 @@
 import type { RunLedger } from '../run-ledger';
 import type { StateTable } from '../state/table';
 import { addTally, emptyTally, type PlanEntry, type PlanTally } from './tally';
+import { planNamesCollector, type PlanNames } from './plan-report';
 
 const runPk = (runId: string) => `run.${runId}`;
 /** Entries per item stay well under DynamoDB's 400 KB (and are one small object each in the bucket). */
@@ -46,20 +47,19 @@ export async function planTally(ledger: RunLedger, runId: string): Promise<{ tal
 }
 
 /**
- * Every entry of a run's plan, in page order. With several containers a blob's name is qualified by its
- * container (`<container>/<name>`, as the run's report names it; the page id starts with it); a copy to
- * delete is named by its key already.
+ * A run's plan entries, in page order, into a collector that keeps a bounded number of names (plan-report.ts).
+ * With several containers a blob's name is qualified by its container (`<container>/<name>`, as the run's report
+ * names it; the page id starts with it); a copy to delete is named by its key already.
  */
-export async function planEntries(ledger: RunLedger, runId: string, options: { byContainer?: boolean } = {}): Promise<PlanEntry[]> {
-  const entries: PlanEntry[] = [];
+export async function planNames(ledger: RunLedger, runId: string, options: { byContainer?: boolean } = {}): Promise<PlanNames> {
+  const collector = planNamesCollector();
   await eachItem(ledger.table, runId, 'plan.', (item) => {
     const page = (item.entries as PlanEntry[]) ?? [];
-    if (!options.byContainer) return void entries.push(...page);
     // plan.<container>.<invocation>.<page>.<n>: container names hold no dot.
     const container = String(item.sk).split('.')[1];
-    for (const e of page) entries.push(e.k === 'd' ? e : { ...e, n: `${container}/${e.n}` });
+    for (const e of page) collector.add(!options.byContainer || e.k === 'd' ? e : { ...e, n: `${container}/${e.n}` });
   });
-  return entries;
+  return collector.names;
 }
 
 async function eachItem(table: StateTable, runId: string, prefix: string, fn: (item: Record<string, unknown>) => void) {

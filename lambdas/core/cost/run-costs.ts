@@ -9,7 +9,7 @@ import type { RunLedger, RunRecord } from '../run-ledger';
 import type { StateObjects } from '../stores/types';
 import { costOf, type CostEstimate } from './cost';
 import { planReport, type PlanReport } from './plan-report';
-import { planEntries, planTally } from './plan-state';
+import { planNames, planTally } from './plan-state';
 import type { PriceList } from './prices';
 import { tidyCounts, type RequestCounts } from './requests';
 
@@ -32,10 +32,10 @@ export interface CostOptions {
 
 /** A dry run's plan, from what its listing kept. */
 export async function buildPlanReport(ledger: RunLedger, run: RunRecord, options: Pick<CostOptions, 'prices' | 'blobsPerMessage'>): Promise<PlanReport> {
-  const [{ tally, containers }, entries] = await Promise.all([planTally(ledger, run.runId), planEntries(ledger, run.runId, { byContainer: run.byContainer })]);
+  const [{ tally, containers }, names] = await Promise.all([planTally(ledger, run.runId), planNames(ledger, run.runId, { byContainer: run.byContainer })]);
   const { prices, note } = options.prices();
   return planReport({
-    runId: run.runId, settings: run.settings, containers: containers.length ? containers : [run.settings.container], tally, entries, prices,
+    runId: run.runId, settings: run.settings, containers: containers.length ? containers : [run.settings.container], tally, names, prices,
     pricesNote: note, blobsPerMessage: options.blobsPerMessage, location: true,
   });
 }
