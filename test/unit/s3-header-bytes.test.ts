@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setEnv } from '../helpers/env';
 import { s3Sink } from '../../lambdas/core/stores/s3-sink';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
@@ -61,23 +62,15 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  savedKeys = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-  process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
-  process.env.AWS_SECRET_ACCESS_KEY = SECRET;
+  restoreKeys = setEnv({ AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: SECRET });
 });
 
 afterAll(async () => {
-  // Files may share a worker: the keys go back as they were.
-  restoreEnv('AWS_ACCESS_KEY_ID', savedKeys.id);
-  restoreEnv('AWS_SECRET_ACCESS_KEY', savedKeys.secret);
+  restoreKeys();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-let savedKeys: { id?: string; secret?: string } = {};
-function restoreEnv(name: string, value: string | undefined) {
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
-}
+let restoreKeys = () => {};
 
 // As Node reads Azure's answer: the UTF-8 bytes of "Rapport é.pdf" and "Zoë", each byte a latin1 character.
 const asRead = (text: string) => Buffer.from(text, 'utf8').toString('latin1');

@@ -8,6 +8,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setEnv } from '../helpers/env';
 import { crc32cBase64 } from '../../lambdas/core/crc32c';
 import { httpExchange } from '../../lambdas/core/stores/http-exchange';
 import { encodeKeyPath, resolveTarget, s3Putter } from '../../lambdas/core/stores/s3-put';
@@ -53,23 +54,15 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  savedKeys = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-  process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
-  process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+  restoreKeys = setEnv({ AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' });
 });
 
 afterAll(async () => {
-  // Files may share a worker: the keys go back as they were.
-  restoreEnv('AWS_ACCESS_KEY_ID', savedKeys.id);
-  restoreEnv('AWS_SECRET_ACCESS_KEY', savedKeys.secret);
+  restoreKeys();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-let savedKeys: { id?: string; secret?: string } = {};
-function restoreEnv(name: string, value: string | undefined) {
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
-}
+let restoreKeys = () => {};
 
 const body = Buffer.from('the bytes of a small blob');
 const attributes = {
