@@ -143,4 +143,39 @@ describe('blob events', () => {
     // It died at every write a delivery of two blobs makes, and once more it did not.
     expect(dieAt).toBeGreaterThan(5);
   });
+
+  it('do not mark versions done uncounted when the delivery that died had claimed their batch after them: the redelivery fails until that claim lapses', async () => {
+    const clock = { now: Date.parse('2026-12-01T10:15:00Z') };
+    const inner = memoryTable();
+    let dying = true;
+    // The first delivery claims its batch's step 5 s after its blob versions, then dies at its next state write.
+    let batchClaimed = false;
+    const write = <T>(fn: () => Promise<T>): Promise<T> => (dying && batchClaimed ? new Promise<T>(() => {}) : fn());
+    const table: StateTable = {
+      ...inner,
+      put: (item, precondition) => {
+        if (dying && String(item.sk).startsWith('list.evb') && !batchClaimed) return inner.put(item, precondition).finally(() => void (batchClaimed = true));
+        return write(() => inner.put(item, precondition));
+      },
+      update: (update) => write(() => inner.update(update)),
+      transact: (put, updates) => write(() => inner.transact(put, updates)),
+    };
+    // Sending the copy messages takes 5 s: the batch is claimed that much after the versions.
+    const { runtime } = runtimeWith(async () => void (dying && (clock.now += 5_000)), () => clock.now, table);
+    const events: BlobEvent[] = ['a', 'b'].map((name) => ({ id: `e-${name}`, kind: 'created', container: 'src', name, sequencer: '1' }));
+    void applyBlobEvents(runtime, events, new Date(clock.now));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(batchClaimed).toBe(true);
+    dying = false;
+
+    // The versions' claims have lapsed, the batch's not yet: the redelivery fails, counting nothing and leaving nothing done.
+    clock.now += 120_001 - 5_000;
+    await expect(applyBlobEvents(runtime, events, new Date(clock.now))).rejects.toThrow(/held by a delivery that stopped/);
+    // Once it has lapsed too, the next one counts the two versions, once.
+    clock.now += 5_000;
+    const counted = await applyBlobEvents(runtime, events, new Date(clock.now));
+    expect(counted).toMatchObject({ copying: 2, held: 0, duplicates: 0 });
+    expect(await runtime.ledger.getRun(counted.runId!)).toMatchObject({ listed: 2, routed: 2 });
+    expect(await applyBlobEvents(runtime, events, new Date(clock.now))).toMatchObject({ copying: 0, duplicates: 2 });
+  });
 });

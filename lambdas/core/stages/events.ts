@@ -168,12 +168,17 @@ async function routeSlice(ctx: Ctx, claimed: Claimed[], taken: Taken[]): Promise
   for (const settled of routes.settled) await ctx.ledger.settle(ctx.runId, settled.unit, settled.outcomes);
   await ctx.publish(routes.messages);
   const versions = claimed.map((c) => ({ container: c.step, invocation: 0, claimVersion: c.claim }));
-  // The blob versions' claims are this delivery's alone, so the batch's step is too: it is found taken only when
-  // a release before this one counted it and died before marking the versions done (it counted them then).
-  const batch = await ctx.ledger.claimListing(ctx.runId, page, 0, ctx.remainingMs() + 60_000);
-  if (batch !== undefined) {
-    taken.push({ step: page, claim: batch });
-    if (await ctx.ledger.listed(ctx.runId, page, 0, batch, totals, versions)) return;
+  // The blob versions' claims are this delivery's alone, so the batch's step is too, but for two cases. Done: a
+  // release before this one counted the batch and died before marking the versions done. Held: a delivery of these
+  // same versions died after claiming the batch, whose claim (taken after the versions') has not lapsed yet.
+  const batch = await ctx.ledger.claimStep(ctx.runId, page, 0, ctx.remainingMs() + 60_000);
+  if ('claim' in batch) {
+    taken.push({ step: page, claim: batch.claim });
+    if (await ctx.ledger.listed(ctx.runId, page, 0, batch.claim, totals, versions)) return;
+  } else if (batch.refused === 'held') {
+    // Marked done now, the versions would never be counted: this delivery fails (its claims given back), and Event
+    // Grid's next try, once the batch's claim has lapsed, counts them.
+    throw new Error(`the count of ${claimed.length} blob versions is held by a delivery that stopped, until ${new Date(batch.until).toISOString()}: deliver the events again`);
   }
   // Not counted here (the hour's run has ended, or the batch was counted before): the versions are done all the same.
   await ctx.ledger.stepsDone(ctx.runId, versions);
