@@ -105,12 +105,12 @@ export interface MirrorReport {
   refused?: string;
 }
 
-/** A run went wrong somewhere: a blob failed or is outstanding, or the mirror refused or could not delete. */
 /** How many blobs were skipped, failed or are outstanding: the count, or (a report of an older release) its list's length. */
 export function countOf(report: Pick<RunReport, 'skipped' | 'failed' | 'outstanding' | 'skippedCount' | 'failedCount' | 'outstandingCount'>, outcome: 'skipped' | 'failed' | 'outstanding'): number {
   return report[`${outcome}Count`] ?? report[outcome].length;
 }
 
+/** A run went wrong somewhere: a blob failed or is outstanding, or the mirror refused or could not delete. */
 export function endedBadly(report: RunReport): boolean {
   return countOf(report, 'failed') > 0 || countOf(report, 'outstanding') > 0 || report.mirror?.refused !== undefined || (report.mirror?.notDeleted.length ?? 0) > 0;
 }
@@ -123,7 +123,7 @@ export function reportKeys(runId: string) {
 /** Where a pending blob's message is: by unit, what a dead-letter search found; otherwise a general answer. */
 export type Whereabouts = Map<string, string>;
 
-/** The most copied blobs a report names (every failed, skipped and outstanding one is named). */
+/** The most copied blobs a report names. */
 export const REPORT_COPIED_NAMES = 10_000;
 /** Skipped, failed and outstanding blobs named in a report, each. */
 export const REPORT_OUTCOME_NAMES = 10_000;
@@ -257,12 +257,13 @@ function collect(
       if (into.failed.length < REPORT_OUTCOME_NAMES) into.failed.push({ name: nameOf(unit, unit.names[i]), reason: unit.reasons[i] ?? '' });
     } else {
       counts.outstanding++;
-      if (into.outstanding.length >= REPORT_OUTCOME_NAMES) continue;
-      into.outstanding.push({
-        name: nameOf(unit, unit.names[i]),
-        where: whereabouts.get(unit.unit) ??
-          `no message for it was found in a dead-letter queue: it is still queued for ${unit.large ? 'the large-blob stages' : 'download'}, or was lost`,
-      });
+      if (into.outstanding.length < REPORT_OUTCOME_NAMES) {
+        into.outstanding.push({
+          name: nameOf(unit, unit.names[i]),
+          where: whereabouts.get(unit.unit) ??
+            `no message for it was found in a dead-letter queue: it is still queued for ${unit.large ? 'the large-blob stages' : 'download'}, or was lost`,
+        });
+      }
     }
   }
   return copied;

@@ -11,16 +11,22 @@ import { runLedger } from '../../lambdas/core/run-ledger';
 import { memoryTable } from '../../lambdas/core/state/memory-table';
 import { runSettings } from '../helpers/context';
 
+/** A run of `total` blobs named `<prefix>000000`..., in units of 100, none settled yet. */
+async function runOf(total: number, prefix: string) {
+  const ledger = runLedger(memoryTable());
+  await ledger.begin({ runId: 'r', pipeline: 'p', settings: runSettings(), stallAfterSeconds: 1800, owner: { kind: 'pipeline' } });
+  const units = Array.from({ length: Math.ceil(total / 100) }, (_, u) => ({
+    unit: `c.0.${String(u).padStart(4, '0')}`,
+    blobs: Array.from({ length: Math.min(100, total - u * 100) }, (_, i) => ({ name: `${prefix}${String(u * 100 + i).padStart(6, '0')}`, size: 1 })),
+  }));
+  await ledger.addUnits('r', units);
+  return { ledger, units };
+}
+
 describe('the run report', () => {
   it('names the copied blobs up to its bound, counts them all, and names every failed one', async () => {
-    const ledger = runLedger(memoryTable());
-    await ledger.begin({ runId: 'r', pipeline: 'p', settings: runSettings(), stallAfterSeconds: 1800, owner: { kind: 'pipeline' } });
     const total = REPORT_COPIED_NAMES + 250;
-    const units = Array.from({ length: Math.ceil(total / 100) }, (_, u) => ({
-      unit: `c.0.${String(u).padStart(4, '0')}`,
-      blobs: Array.from({ length: Math.min(100, total - u * 100) }, (_, i) => ({ name: `b/${String(u * 100 + i).padStart(6, '0')}`, size: 1 })),
-    }));
-    await ledger.addUnits('r', units);
+    const { ledger, units } = await runOf(total, 'b/');
     for (const unit of units) {
       // The last blob of every tenth unit fails; the rest are copied.
       await ledger.settle('r', unit.unit, unit.blobs.map((b, i) => (i === unit.blobs.length - 1 && Number(unit.unit.slice(-4)) % 10 === 0
@@ -37,15 +43,9 @@ describe('the run report', () => {
   });
 
   it('names the skipped, failed and outstanding blobs up to its bound each, and counts them all', async () => {
-    const ledger = runLedger(memoryTable());
-    await ledger.begin({ runId: 'r', pipeline: 'p', settings: runSettings(), stallAfterSeconds: 1800, owner: { kind: 'pipeline' } });
     // A container of archived blobs: every one skipped (a third of them rehydrating), a few failed, one unit left outstanding.
     const total = REPORT_OUTCOME_NAMES + 1_150;
-    const units = Array.from({ length: Math.ceil(total / 100) }, (_, u) => ({
-      unit: `c.0.${String(u).padStart(4, '0')}`,
-      blobs: Array.from({ length: Math.min(100, total - u * 100) }, (_, i) => ({ name: `a/${String(u * 100 + i).padStart(6, '0')}`, size: 1 })),
-    }));
-    await ledger.addUnits('r', units);
+    const { ledger, units } = await runOf(total, 'a/');
     const outstandingUnit = units[units.length - 1];
     for (const unit of units.slice(0, -1)) {
       await ledger.settle('r', unit.unit, unit.blobs.map((b, i) => (i === 0

@@ -7,9 +7,10 @@
  * the listing are separate functions: there the source is used as it is.
  *
  * Measured on the bench's WAN (Azure 20 ms away each way), in a traced round: the
- * first copies began 380 ms after the process's first request, 464 ms before. A page asked for ahead that the listing does not take
- * within FRESH_MS is dropped; one that failed is asked for again, so the listing
- * meets any error itself, as it would have.
+ * first copies began 380 ms after the process's first request, 464 ms before. A
+ * page asked for ahead that the listing does not take within FRESH_MS is dropped;
+ * one that failed is asked for again, so the listing meets any error itself, as
+ * it would have.
  */
 import type { BlobSource, ListPage } from './types';
 
