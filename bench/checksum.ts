@@ -19,7 +19,7 @@ import { MiB } from '../lambdas/core/context';
 import { crc32cUpdate, crc32cUpdateJs } from '../lambdas/core/crc32c';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
 import { uploadBlob } from '../lambdas/local/seed';
-import { ROOT, copierEnv, prebuiltCopier, type ChecksumVariant } from './cli';
+import { ROOT, copierEnv, launcherTunables, prebuiltCopier, type ChecksumVariant } from './cli';
 import { startCountingAzurite, startCountingMoto, type CountingAzurite } from './emulators';
 
 const GiB = 1024 * MiB;
@@ -52,7 +52,7 @@ async function copyOnce(copier: string, azurite: CountingAzurite): Promise<{ cpu
     await s3.send(new CreateBucketCommand({ Bucket: 'dest' }));
     s3.destroy();
     const child = spawn(process.execPath, [copier, 'copy', '--azure-connection-string', azurite.connectionString, '--container', 'checksum',
-      '--bucket', 'dest', '--s3-endpoint', moto.endpoint], { cwd: ROOT, env: copierEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      '--bucket', 'dest', '--s3-endpoint', moto.endpoint], { cwd: ROOT, env: copierEnv(launcherTunables()), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));

@@ -14,6 +14,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// @ts-expect-error plain JavaScript beside the launcher, typed by its JSDoc
+import { HUGE_PAGES_TUNABLE, hostFacts, hugePagesHelp } from '../bin/relaunch.mjs';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 const PREBUILT = join(ROOT, 'node_modules/.cache/azs3copy-bench');
@@ -83,6 +85,8 @@ export interface HeapSample {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  /** Sampled in the process the command relaunched on huge pages (bin/relaunch.mjs). */
+  relaunched?: boolean;
 }
 
 export interface TimedOptions {
@@ -105,6 +109,17 @@ function childOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The process doing the copy under /usr/bin/time: the launcher's child when the command relaunched itself on
+ * huge pages (bin/relaunch.mjs), the launcher itself when it did not. Asked again at each sample, since the
+ * relaunched process appears a moment after the launcher.
+ */
+function copyProcessOf(timePid: number): number | undefined {
+  let pid = childOf(timePid);
+  for (let next = pid === undefined ? undefined : childOf(pid); next !== undefined; next = childOf(next)) pid = next;
+  return pid;
 }
 
 function rssMiBOf(pid: number): number | undefined {
@@ -137,14 +152,13 @@ export async function runTimed(cmd: string, args: string[], options: TimedOption
     const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
     child.stdout.on('data', (c) => out.push(c));
     child.stderr.on('data', (c) => err.push(c));
-    let target: number | undefined;
     const sampler = setInterval(() => {
-      target ??= childOf(child.pid!);
+      const target = copyProcessOf(child.pid!);
       const rss = target === undefined ? undefined : rssMiBOf(target);
       if (rss !== undefined) rssSamples.push({ t: (performance.now() - started) / 1000, rssMiB: rss });
     }, 250);
     const timers = (options.signals ?? []).map((s) => setTimeout(() => {
-      target ??= childOf(child.pid!);
+      const target = copyProcessOf(child.pid!);
       if (target !== undefined) process.kill(target, s.signal);
     }, s.atSeconds * 1000));
     child.on('error', reject);
@@ -160,13 +174,26 @@ export async function runTimed(cmd: string, args: string[], options: TimedOption
   writeFileSync(join(options.dir, `${options.label}.out`), stdout);
   writeFileSync(join(options.dir, `${options.label}.err`), stderr);
   const [, user, sys, rssKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-  const heapSamples = options.heapEveryMs && existsSync(heapFile)
+  const allHeapSamples = options.heapEveryMs && existsSync(heapFile)
     ? readFileSync(heapFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HeapSample)
     : undefined;
+  // Both processes of a relaunched command sample; the copy is the relaunched one.
+  const heapSamples = allHeapSamples?.some((h) => h.relaunched) ? allHeapSamples.filter((h) => h.relaunched) : allHeapSamples;
   return {
     startedAtMs, code, wallSeconds, cpuSeconds: user + sys, userSeconds: user, systemSeconds: sys, maxRssMiB: rssKiB / 1024,
     stdout, stderr, rssSamples, heapSamples,
   };
+}
+
+/**
+ * For bench/copier.ts, which runs a copy without the launcher: the allocator setting the launcher gives the
+ * command here (bin/relaunch.mjs), so its figures are the command's. BENCH_COPIER_GLIBC sets another
+ * (empty: glibc's defaults), to compare.
+ */
+export function launcherTunables(): NodeJS.ProcessEnv {
+  const given = process.env.BENCH_COPIER_GLIBC;
+  if (given !== undefined) return given ? { GLIBC_TUNABLES: given } : {};
+  return hugePagesHelp(process.env, hostFacts()) ? { GLIBC_TUNABLES: HUGE_PAGES_TUNABLE } : {};
 }
 
 /** The environment a copier runs in: the emulators' AWS credentials, and no SDK notice on stderr. */

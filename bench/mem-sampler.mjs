@@ -9,6 +9,8 @@ const file = process.env.BENCH_HEAP_FILE;
 const every = Number(process.env.BENCH_HEAP_EVERY_MS ?? 1000);
 if (file) {
   const started = performance.now();
+  // Read now: the launcher's relaunched process removes the marker once it starts (bin/relaunch.mjs).
+  const relaunched = process.env.AZS3COPY_RELAUNCHED === '1';
   const sample = () => {
     const m = process.memoryUsage();
     const mib = (n) => Math.round((n / 1048576) * 10) / 10;
@@ -17,6 +19,7 @@ if (file) {
       rss: mib(m.rss), heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers),
       // Each space's committed MiB (new, old, code, large objects...): which part of the heap a peak is in.
       spaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name.replace(/_space$/, ''), mib(s.space_size)])),
+      ...(relaunched ? { relaunched } : {}),
     }) + '\n');
   };
   setInterval(sample, every).unref();

@@ -2,7 +2,8 @@
  * A quick look at one copy, for working on the copier (not the record: that is bench/run.ts).
  * Starts the emulators, seeds one data set, runs bench/copier.ts once, prebuilt as the
  * command is (bench/cli.ts; BENCH_TUNING and BENCH_STAGE_CONCURRENCY apply), optionally under
- * --cpu-prof) and prints its JSON line with the emulators' CPU beside it.
+ * --cpu-prof) and prints its JSON line with the emulators' CPU beside it. The copier gets the allocator
+ * setting the command gives itself (launcherTunables; BENCH_COPIER_GLIBC='' for glibc's defaults).
  *
  *   npx tsx bench/profile.ts small [count] [--cpu-prof DIR]
  *   npx tsx bench/profile.ts big [MiB] [--cpu-prof DIR]
@@ -15,7 +16,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { mapLimit } from '../lambdas/core/batching';
 import { useEmulatorAwsCredentials } from '../lambdas/local/emulators';
 import { uploadBlob } from '../lambdas/local/seed';
-import { prebuiltCopier } from './cli';
+import { copierEnv, launcherTunables, prebuiltCopier } from './cli';
 import { cpuSecondsOf, diffCounts, startCountingAzurite, startCountingMoto } from './emulators';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
@@ -49,7 +50,7 @@ try {
     ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
     await prebuiltCopier(), 'copy', '--azure-connection-string', azurite.connectionString,
     '--container', 'prof', '--bucket', 'dest', '--s3-endpoint', moto.endpoint,
-  ], { cwd: ROOT, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { cwd: ROOT, env: copierEnv(launcherTunables()), stdio: ['ignore', 'pipe', 'pipe'] });
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (c) => (out.stdout += c));
   child.stderr.on('data', (c) => (out.stderr += c));

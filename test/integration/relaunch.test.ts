@@ -1,0 +1,161 @@
+/**
+ * The launcher runs a copy in a new process on huge pages (bin/relaunch.mjs) and stays
+ * out of the way: the same output and exit status, signals passed on, and a new process
+ * that dies with its parent, so a copy killed outright never goes on copying unseen.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AZURITE_KEY } from '../../lambdas/local/emulators';
+// @ts-expect-error plain JavaScript beside the launcher, typed by its JSDoc
+import { HUGE_PAGES_TUNABLE, hostFacts, hugePagesHelp } from '../../bin/relaunch.mjs';
+import { runCli, startCli } from '../helpers/cli';
+
+const dir = mkdtempSync(join(tmpdir(), 'azs3copy-relaunch-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Whether this machine gets the relaunch at all (Linux, glibc 2.35 or later, huge pages not off). */
+const RELAUNCHES: boolean = hugePagesHelp({}, hostFacts());
+
+interface Recorded { pid: number; ppid?: number; tunables?: string | null; received?: string }
+
+function recording(name: string) {
+  const log = join(dir, `${name}.processes`);
+  return {
+    env: { NODE_OPTIONS: `--import=${new URL('../helpers/record-process.mjs', import.meta.url).href}`, AZS3COPY_RECORD_PROCESS: log },
+    processes: (): Recorded[] => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded) : []),
+  };
+}
+
+function secretFile(name: string, blobEndpoint: string, active: boolean): string {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({
+    connectionstring: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    container: 'c01',
+    isactive: active ? 'True' : 'False',
+  }));
+  return file;
+}
+
+/** A Blob endpoint that takes connections and never answers: a copy against it waits at its first request. */
+async function silentServer(): Promise<{ endpoint: string; close(): void }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}/devstoreaccount1`,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('azs3copy copy relaunched on huge pages', () => {
+  it('runs the copy in a second process with the tunable, with the same output and status', async () => {
+    const rec = recording('off');
+    const result = await runCli(['copy', '--secret-file', secretFile('off', 'http://127.0.0.1:9/devstoreaccount1', false), '--bucket', 'b01', '--quiet'], rec.env);
+
+    expect(result).toEqual({ code: 0, stdout: 'run not started: the copy is switched off ("isactive" is false in the configuration)\n', stderr: '' });
+    const processes = rec.processes();
+    if (!RELAUNCHES) {
+      expect(processes.map((p) => p.tunables)).toEqual([null]);
+      return;
+    }
+    expect(processes).toHaveLength(2);
+    const [parent, child] = processes;
+    expect(parent.tunables).toBeNull();
+    expect(child).toMatchObject({ ppid: parent.pid, tunables: HUGE_PAGES_TUNABLE });
+  });
+
+  it('passes on a bad flag\'s one line and status 2', async () => {
+    const result = await runCli(['copy', '--container', 'c01', '--bucket', 'b01', '--bogus']);
+
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/bogus/);
+  });
+
+  it('leaves an operator\'s GLIBC_TUNABLES alone, and help in one process', async () => {
+    const own = recording('own');
+    await runCli(['copy', '--secret-file', secretFile('own', 'http://127.0.0.1:9/devstoreaccount1', false), '--bucket', 'b01', '--quiet'], { ...own.env, GLIBC_TUNABLES: '' });
+    expect(own.processes().map((p) => p.tunables)).toEqual(['']);
+
+    const help = recording('help');
+    expect((await runCli(['copy', '--help'], help.env)).code).toBe(0);
+    expect(help.processes()).toHaveLength(1);
+  });
+
+  it.runIf(RELAUNCHES)('ends the copy\'s process when the command is killed outright', async () => {
+    const azure = await silentServer();
+    try {
+      const rec = recording('killed');
+      const { child, done } = startCli(['copy', '--secret-file', secretFile('killed', azure.endpoint, true), '--bucket', 'b01', '--s3-endpoint', 'http://127.0.0.1:9', '--quiet'], rec.env);
+      await until('the copy runs in its second process', () => rec.processes().length === 2);
+      const copier = rec.processes()[1].pid;
+      expect(alive(copier)).toBe(true);
+
+      try {
+        child.kill('SIGKILL');
+
+        // Its exit, not its output's end: a copy left running would hold the output open.
+        expect((await once(child, 'exit'))[1]).toBe('SIGKILL');
+        await until('the copy\'s process has ended', () => !alive(copier), 10_000);
+        await done;
+      } finally {
+        if (alive(copier)) process.kill(copier, 'SIGKILL');
+      }
+    } finally {
+      azure.close();
+    }
+  });
+
+  it.runIf(RELAUNCHES)('passes a SIGTERM on, and ends by it as the copy did', async () => {
+    const azure = await silentServer();
+    try {
+      const rec = recording('terminated');
+      const { child, done } = startCli(['copy', '--secret-file', secretFile('terminated', azure.endpoint, true), '--bucket', 'b01', '--s3-endpoint', 'http://127.0.0.1:9', '--quiet'], rec.env);
+      await until('the copy runs in its second process', () => rec.processes().length === 2);
+      const copier = rec.processes()[1].pid;
+
+      try {
+        child.kill('SIGTERM');
+
+        expect(await once(child, 'exit')).toEqual([null, 'SIGTERM']);
+        expect(rec.processes()).toContainEqual({ pid: copier, received: 'SIGTERM' });
+        expect(alive(copier)).toBe(false);
+        await done;
+      } finally {
+        if (alive(copier)) process.kill(copier, 'SIGKILL');
+      }
+    } finally {
+      azure.close();
+    }
+  });
+});
