@@ -107,7 +107,10 @@ export async function relaunchOnHugePages(argv, env) {
   const forward = (signal) => child.kill(signal);
   for (const signal of FORWARDED) process.on(signal, forward);
   const ended = await new Promise((resolve) => {
-    child.once('error', () => resolve(undefined));
+    let started = false;
+    child.once('spawn', () => (started = true));
+    // Only a process that never started runs the command here instead: one that did is waited for, whatever else fails.
+    child.on('error', () => started || resolve(undefined));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   for (const signal of FORWARDED) process.off(signal, forward);
