@@ -76,6 +76,29 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   }
 }
 
+/**
+ * A copy, relaunched, waiting at its first request to a Blob endpoint that never answers; `copier` is the
+ * relaunched process, and `end()` stops whatever is left of it.
+ */
+async function hungCopy(name: string) {
+  const azure = await silentServer();
+  const rec = recording(name);
+  const { child, done } = startCli(['copy', '--secret-file', secretFile(name, azure.endpoint, true), '--bucket', 'b01', '--s3-endpoint', 'http://127.0.0.1:9', '--quiet'], rec.env);
+  const end = (copier?: number) => {
+    if (copier !== undefined && alive(copier)) process.kill(copier, 'SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    azure.close();
+  };
+  try {
+    await until('the copy runs in its second process', () => rec.processes().length >= 2);
+  } catch (error) {
+    end();
+    throw error;
+  }
+  const copier = rec.processes()[1].pid;
+  return { child, done, copier, processes: rec.processes, end: () => end(copier) };
+}
+
 describe('azs3copy copy relaunched on huge pages', () => {
   it('runs the copy in a second process with the tunable, with the same output and status', async () => {
     const rec = recording('off');
@@ -113,49 +136,32 @@ describe('azs3copy copy relaunched on huge pages', () => {
   });
 
   it.runIf(RELAUNCHES)('ends the copy\'s process when the command is killed outright', async () => {
-    const azure = await silentServer();
+    const copy = await hungCopy('killed');
     try {
-      const rec = recording('killed');
-      const { child, done } = startCli(['copy', '--secret-file', secretFile('killed', azure.endpoint, true), '--bucket', 'b01', '--s3-endpoint', 'http://127.0.0.1:9', '--quiet'], rec.env);
-      await until('the copy runs in its second process', () => rec.processes().length === 2);
-      const copier = rec.processes()[1].pid;
-      expect(alive(copier)).toBe(true);
+      expect(alive(copy.copier)).toBe(true);
 
-      try {
-        child.kill('SIGKILL');
+      copy.child.kill('SIGKILL');
 
-        // Its exit, not its output's end: a copy left running would hold the output open.
-        expect((await once(child, 'exit'))[1]).toBe('SIGKILL');
-        await until('the copy\'s process has ended', () => !alive(copier), 10_000);
-        await done;
-      } finally {
-        if (alive(copier)) process.kill(copier, 'SIGKILL');
-      }
+      // Its exit, not its output's end: a copy left running would hold the output open.
+      expect((await once(copy.child, 'exit'))[1]).toBe('SIGKILL');
+      await until('the copy\'s process has ended', () => !alive(copy.copier), 10_000);
+      await copy.done;
     } finally {
-      azure.close();
+      copy.end();
     }
   });
 
   it.runIf(RELAUNCHES)('passes a SIGTERM on, and ends by it as the copy did', async () => {
-    const azure = await silentServer();
+    const copy = await hungCopy('terminated');
     try {
-      const rec = recording('terminated');
-      const { child, done } = startCli(['copy', '--secret-file', secretFile('terminated', azure.endpoint, true), '--bucket', 'b01', '--s3-endpoint', 'http://127.0.0.1:9', '--quiet'], rec.env);
-      await until('the copy runs in its second process', () => rec.processes().length === 2);
-      const copier = rec.processes()[1].pid;
+      copy.child.kill('SIGTERM');
 
-      try {
-        child.kill('SIGTERM');
-
-        expect(await once(child, 'exit')).toEqual([null, 'SIGTERM']);
-        expect(rec.processes()).toContainEqual({ pid: copier, received: 'SIGTERM' });
-        expect(alive(copier)).toBe(false);
-        await done;
-      } finally {
-        if (alive(copier)) process.kill(copier, 'SIGKILL');
-      }
+      expect(await once(copy.child, 'exit')).toEqual([null, 'SIGTERM']);
+      expect(copy.processes()).toContainEqual({ pid: copy.copier, received: 'SIGTERM' });
+      expect(alive(copy.copier)).toBe(false);
+      await copy.done;
     } finally {
-      azure.close();
+      copy.end();
     }
   });
 });
