@@ -85,7 +85,7 @@ export function followParent(env) {
   // The channel closes when the parent ends, however it ends; SIGKILL ends this one as abruptly. A parent
   // that ended before this ran (its 'disconnect' emitted to no one) is seen at once.
   const end = () => process.kill(process.pid, 'SIGKILL');
-  if (!process.connected) end();
+  if (!process.connected) return end();
   process.on('disconnect', end);
   // A listening channel would keep this process alive after its work: it is only a lifeline.
   process.channel.unref();
