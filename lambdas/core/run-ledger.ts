@@ -17,6 +17,7 @@
  * `upload.<hash>.verify` how far the check of its copy got.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { mapLimit } from './batching';
 import { formatDuration } from './status';
@@ -664,12 +665,26 @@ export function deadReason(run: RunRecord, now: number): string | undefined {
   return undefined;
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A process that has ended but not yet been reaped (a zombie) still takes signal 0. A copy killed with its
+  // launcher is reaped by whatever adopts it, which may be late or never (a container's first process), and
+  // it ran no more after it ended.
+  return !zombie(pid);
+}
+
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (command) state ...": the command may hold spaces and parentheses, so the state follows the last ')'.
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch (error) {
+    // Gone between the two looks: ended. No /proc (not Linux): signal 0's answer stands.
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' && process.platform === 'linux';
   }
 }
 
