@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../../lambdas/core/run-ledger';
 import { AZURITE_KEY } from '../../lambdas/local/emulators';
 // @ts-expect-error plain JavaScript beside the launcher, typed by its JSDoc
 import { HUGE_PAGES_TUNABLE, hostFacts, hugePagesHelp } from '../../bin/relaunch.mjs';
@@ -59,14 +60,8 @@ async function silentServer(): Promise<{ endpoint: string; close(): void }> {
   };
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Running: signal 0 reaches it and it is no zombie (a killed copy waits to be reaped by whatever adopted it). */
+const alive = processAlive;
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
